@@ -1,0 +1,88 @@
+"""Write every artifact atomically: into a temp file beside the target, then rename.
+
+A stage that is killed or fails leaves either the old file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path):
+    """Yield a temp path in the target's folder; rename it onto `target` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(target, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(target, obj) -> None:
+    write_text(target, json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_csv(target, rows: list[dict]) -> None:
+    """Rows of equal keys to a CSV file with a header, the format `dvc plots` reads."""
+    with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_figure(fig, target, dpi: int = 100) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def torch_save(obj, target) -> None:
+    import torch
+
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)
+
+
+def torch_load(path, map_location="cpu"):
+    """Load a checkpoint or state_dict with weights_only=True: tensors and plain containers, no code."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path):
+    """Yield a temp folder beside `target`; it replaces `target` whole only if the block succeeds."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -1,0 +1,48 @@
+"""Batches straight from a dataset that lives on the training device.
+
+CIFAR-10 is 180 MB as uint8, so the whole split sits on the GPU (or in RAM on the CPU); each batch is
+indexed, augmented (cifarpipe.augment) and normalised where it lies. No DataLoader workers, no per-image
+Python, no host-to-device copies inside the training loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .augment import augment_batch, normalize
+
+
+class DeviceLoader:
+    """Iterate (images, labels) batches: float normalised images (B, 3, H, W) and int64 labels.
+
+    With `augment` (the augment params plus `fill` as RGB) and a `generator`, batches are shuffled and
+    augmented from the generator's stream, so a saved generator state replays the same epoch.
+    """
+
+    def __init__(self, x_nhwc: np.ndarray, y: np.ndarray, *, mean, std, device: torch.device, batch_size: int,
+                 channels_last: bool = False, augment: dict | None = None, generator: torch.Generator | None = None):
+        self.x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).to(device)
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device)
+        self.batch_size, self.augment, self.generator = batch_size, augment, generator
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        n = len(self.y)
+        # BatchNorm cannot train on a batch of one image: a lone leftover image is skipped that epoch
+        self.stop = n - 1 if augment is not None and n % batch_size == 1 and n > 1 else n
+
+    def __len__(self) -> int:
+        return -(-self.stop // self.batch_size)
+
+    def __iter__(self):
+        if self.augment is not None:
+            order = torch.randperm(len(self.y), device=self.y.device, generator=self.generator)
+        else:
+            order = torch.arange(len(self.y), device=self.y.device)
+        for start in range(0, self.stop, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            x = self.x[idx]
+            if self.augment is not None:
+                x = augment_batch(x, generator=self.generator, **self.augment)
+            x = normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+            yield x, self.y[idx]

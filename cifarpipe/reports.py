@@ -1,0 +1,90 @@
+"""Pictures for people: training curves, sample grids, confusion matrix, galleries. Headless (Agg)."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def denormalize(x: np.ndarray, mean, std) -> np.ndarray:
+    """Normalised (N, 3, H, W) floats -> (N, H, W, 3) floats in 0..1, for display."""
+    x = x * np.asarray(std).reshape(1, 3, 1, 1) + np.asarray(mean).reshape(1, 3, 1, 1)
+    return np.clip(x.transpose(0, 2, 3, 1), 0, 1)
+
+
+def image_grid(images: np.ndarray, titles: list[str], cols: int = 8, suptitle: str = ""):
+    """(N, H, W, 3) images in 0..1 or uint8, each with a title, in a grid."""
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: list[dict]):
+    """Loss, accuracy (train vs test) and LR per epoch, side by side."""
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, key, label in ((a, "loss", "loss"), (b, "acc", "accuracy")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], marker="o", label="train")
+        ax.plot(epochs, [h[f"test_{key}"] for h in history], marker="o", label="test")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend()
+    c.plot(epochs, [h["lr"] for h in history], marker="o")
+    c.set_xlabel("epoch")
+    c.set_ylabel("learning rate (last step of the epoch)")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, classes: list[str]):
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="white" if v > confusion.max() / 2 else "black")
+    fig.colorbar(im)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_figure(accuracy: np.ndarray, classes: list[str], target: float):
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar(classes, accuracy)
+    ax.axhline(target, color="tab:red", linestyle="--", label=f"target {target:.0%}")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def cam_grid(image: np.ndarray, overlays: list[tuple[str, np.ndarray]], title: str):
+    """One row: the image, then each (label, overlay) pair."""
+    fig, axes = plt.subplots(1, len(overlays) + 1, figsize=(2.1 * (len(overlays) + 1), 2.6))
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=8)
+    for ax, (label, overlay) in zip(axes[1:], overlays):
+        ax.imshow(overlay)
+        ax.set_title(label, fontsize=7)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,33 @@
+"""The one-cycle learning-rate policy of the seeds, without annihilation.
+
+Per optimizer step: linear from LRMIN up to LRMAX at `peak_epoch`, then linear back down to LRMIN at
+the last step. The LR never drops below LRMIN (torch's OneCycleLR would anneal to LRMIN / 1e4).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def one_cycle_lr(step: int, total_steps: int, peak_step: int, lr_max: float, lr_min: float) -> float:
+    """LR for optimizer step `step` (0-based) of `total_steps`; step `peak_step` gets LRMAX."""
+    if step <= peak_step:
+        frac = step / max(peak_step, 1)
+        return lr_min + frac * (lr_max - lr_min)
+    frac = (step - peak_step) / max(total_steps - 1 - peak_step, 1)
+    return lr_max - min(frac, 1.0) * (lr_max - lr_min)
+
+
+def lr_bounds(lr_max: float, lrmin_div: float) -> tuple[float, float]:
+    """(LRMAX, LRMIN) where LRMIN = LRMAX / lrmin_div."""
+    return lr_max, lr_max / lrmin_div
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, *, lr_max: float, lrmin_div: float, epochs: int,
+                    peak_epoch: float, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR stepping once per batch; the optimizer's base LR must be lr_max."""
+    lr_max, lr_min = lr_bounds(lr_max, lrmin_div)
+    total, peak = epochs * steps_per_epoch, round(peak_epoch * steps_per_epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr_max
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: one_cycle_lr(step, total, peak, lr_max, lr_min) / lr_max)

@@ -1,0 +1,28 @@
+"""Stage download: fetch the CIFAR-10 archive, verify its md5, parse it into data/cifar10.npz.
+
+    python -m stages.download
+"""
+import tempfile
+from pathlib import Path
+
+from cifarpipe import paths
+from cifarpipe.cli import run_stage
+from cifarpipe.data import download, parse_archive, save_dataset
+from cifarpipe.params import load_params
+
+
+def main():
+    params = load_params()["data"]
+    folder = Path(paths.DATASET).parent
+    folder.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:  # on the same disk as the output, gone on failure
+        archive = Path(tmp) / "cifar-10-python.tar.gz"
+        download(params["url"], params["md5"], archive, timeout_s=params["timeout_s"], retries=params["retries"])
+        arrays = parse_archive(archive)
+    save_dataset(arrays, paths.DATASET)
+    print(f"wrote {paths.DATASET}: {len(arrays['x_train'])} train and {len(arrays['x_test'])} test images, "
+          f"classes {', '.join(arrays['classes'])}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,50 @@
+"""Stage gradcam: GradCAM and GradCAM++ on misclassified (and a few correct) test images -> plots/gradcam/.
+
+One PNG per image: the image, then an overlay per layer and method, for the predicted and the true class.
+Only blocks whose maps are at least gradcam.min_size pixels per side are explained.
+
+    python -m stages.gradcam
+"""
+import numpy as np
+
+from cifarpipe import paths
+from cifarpipe.artifacts import atomic_dir, save_figure
+from cifarpipe.augment import normalize
+from cifarpipe.cli import run_stage
+from cifarpipe.gradcam import choose_layers, explain, overlay
+from cifarpipe.params import load_params
+from cifarpipe.pipeline import load_data, test_loader, trained_model
+from cifarpipe.reports import cam_grid, denormalize
+
+
+def main():
+    params = load_params()
+    cfg = params["gradcam"]
+    data, stats = load_data(params)
+    device, model = trained_model(params)
+    layers = choose_layers(model, cfg["layers"], cfg["min_size"])
+    predictions = np.load(paths.PREDICTIONS)
+    labels, preds = predictions["labels"], predictions["preds"]
+    chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg["images"]]]
+    chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg["correct_images"]]]
+
+    loader = test_loader(params, data, stats, device)
+    idx = np.array([i for _, i in chosen], dtype=np.int64)
+    images = normalize(loader.x[idx], loader.mean, loader.std)
+    shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
+    classes = data["classes"]
+    heat = {(layer, method, which): explain(model, images, preds[idx] if which == "pred" else labels[idx], layer, method)
+            for layer in layers for method in cfg["methods"] for which in ("pred", "true")}
+
+    with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
+        for n, ((kind, i), image) in enumerate(zip(chosen, shown)):
+            overlays = [(f"{layer} {method}\n{which}: {classes[preds[i] if which == 'pred' else labels[i]]}",
+                         overlay(image, heat[(layer, method, which)][n]))
+                        for which in ("pred", "true") for layer in layers for method in cfg["methods"]]
+            title = f"test #{i}: true {classes[labels[i]]}, predicted {classes[preds[i]]}"
+            save_figure(cam_grid(image, overlays, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
+    print(f"wrote {len(chosen)} GradCAM grids for layers {', '.join(layers)} to {paths.GRADCAM_DIR}/")
+
+
+if __name__ == "__main__":
+    run_stage(main)

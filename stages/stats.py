@@ -1,0 +1,23 @@
+"""Stage stats: per-channel mean and std of the training images -> data/stats.json.
+
+Every later stage normalises with these numbers, so no CIFAR constants are hard-coded anywhere.
+
+    python -m stages.stats
+"""
+from cifarpipe import paths
+from cifarpipe.artifacts import write_json
+from cifarpipe.cli import run_stage
+from cifarpipe.data import channel_stats, load_dataset
+from cifarpipe.params import load_params
+
+
+def main():
+    params = load_params()
+    data = load_dataset(paths.DATASET, params["data"]["train_subset"], params["data"]["test_subset"])
+    stats = channel_stats(data["x_train"])
+    write_json(paths.STATS, stats)
+    print(f"wrote {paths.STATS}: mean {stats['mean']} std {stats['std']} over {stats['images']} images")
+
+
+if __name__ == "__main__":
+    run_stage(main)
