@@ -16,8 +16,6 @@ from torch_lr_finder import LRFinder, TrainDataLoaderIter
 
 from .errors import PipelineError
 
-SKIP_START, SKIP_END = 10, 5  # torch-lr-finder's plot defaults: ignore the noisy first and last points
-
 
 class _LossBecameNonFinite(Exception):
     pass
@@ -31,8 +29,11 @@ def _criterion(logits, labels):
 
 
 def range_test(model, optimizer, loader, *, start_lr: float, end_lr: float, iterations: int, smooth: float,
-               diverge: float, bf16: bool) -> dict:
-    """Run the range test; return {"lr": [...], "loss": [...], "suggested_lr": float, "stopped": str}."""
+               diverge: float, skip_start: int, skip_end: int, bf16: bool) -> dict:
+    """Run the range test; return {"lr": [...], "loss": [...], "suggested_lr": float, "stopped": str}.
+
+    The suggestion ignores the first `skip_start` and last `skip_end` points (noisy warm-up, divergence).
+    """
     device = next(model.parameters()).device
     amp = {}
     if device.type == "cuda" and bf16:
@@ -49,21 +50,22 @@ def range_test(model, optimizer, loader, *, start_lr: float, end_lr: float, iter
     if stopped == "completed" and len(lrs) < iterations:
         stopped = "loss diverged"
     finder.reset()
-    if len(lrs) < SKIP_START + SKIP_END + 2:
+    if len(lrs) < skip_start + skip_end + 2:
         raise PipelineError(f"the LR range test stopped after {len(lrs)} steps ({stopped}), too few to suggest an "
-                           f"LR (needs {SKIP_START + SKIP_END + 2}): lower lr_find.start_lr or raise "
+                           f"LR (needs {skip_start + skip_end + 2}): lower lr_find.start_lr or raise "
                            "lr_find.iterations, or set optim.lr to a number")
     fig, ax = plt.subplots(figsize=(6, 4))
-    _, suggested = finder.plot(skip_start=SKIP_START, skip_end=SKIP_END, log_lr=True, ax=ax, suggest_lr=True)
+    _, suggested = finder.plot(skip_start=skip_start, skip_end=skip_end, log_lr=True, ax=ax, suggest_lr=True)
     plt.close(fig)
-    return {"lr": lrs, "loss": losses, "suggested_lr": float(suggested), "stopped": stopped}
+    return {"lr": lrs, "loss": losses, "suggested_lr": float(suggested), "stopped": stopped,
+            "skip": (skip_start, skip_end)}
 
 
 def plot_range_test(result: dict):
     """The loss-vs-LR curve on a log axis with the suggested LR marked."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lrs, losses = np.array(result["lr"]), np.array(result["loss"])
-    keep = slice(SKIP_START, len(lrs) - SKIP_END)
+    keep = slice(result["skip"][0], len(lrs) - result["skip"][1])
     ax.plot(lrs[keep], losses[keep], label="smoothed training loss")
     ax.axvline(result["suggested_lr"], color="tab:red", linestyle="--",
                label=f"suggested LRMAX = {result['suggested_lr']:.2e}")

@@ -114,7 +114,8 @@ SCHEMA = {
     },
     "lr_find": {
         "start_lr": positive_number, "end_lr": positive_number, "iterations": positive_int,
-        "smooth": probability, "diverge": positive_number,
+        "smooth": probability, "diverge": positive_number, "skip_start": non_negative_int,
+        "skip_end": non_negative_int,
     },
     "evaluate": {"target": probability, "gallery": positive_int},
     "gradcam": {
@@ -164,6 +165,8 @@ def validate(params: dict) -> dict:
         _fail("schedule.lrmin_div", sched["lrmin_div"], "a number >= 1 (LRMIN = LRMAX / lrmin_div)")
     if not lrf["start_lr"] < lrf["end_lr"]:
         _fail("lr_find.start_lr", lrf["start_lr"], f"less than lr_find.end_lr = {lrf['end_lr']}")
+    if lrf["iterations"] < lrf["skip_start"] + lrf["skip_end"] + 2:
+        _fail("lr_find.iterations", lrf["iterations"], "at least lr_find.skip_start + lr_find.skip_end + 2")
     if lrf["diverge"] <= 1:
         _fail("lr_find.diverge", lrf["diverge"], "a number > 1 (a multiple of the best loss)")
     return params

@@ -18,10 +18,12 @@ def denormalize(x: np.ndarray, mean, std) -> np.ndarray:
 
 def image_grid(images: np.ndarray, titles: list[str], cols: int = 8, suptitle: str = ""):
     """(N, H, W, 3) images in 0..1 or uint8, each with a title, in a grid."""
-    rows = math.ceil(len(images) / cols)
+    rows = max(1, math.ceil(len(images) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
+    if len(images) == 0:
+        axes[0, 0].text(0, 0.5, "none", fontsize=12)
     for ax, img, title in zip(axes.flat, images, titles):
         ax.imshow(img)
         ax.set_title(title, fontsize=7)

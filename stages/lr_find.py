@@ -21,6 +21,7 @@ def main():
 
     result = range_test(model, optimizer, loader, start_lr=cfg["start_lr"], end_lr=cfg["end_lr"],
                         iterations=cfg["iterations"], smooth=cfg["smooth"], diverge=cfg["diverge"],
+                        skip_start=cfg["skip_start"], skip_end=cfg["skip_end"],
                         bf16=params["train"]["bf16"])
 
     write_json(paths.LR_FIND_JSON, {"suggested_lr": result["suggested_lr"], "steps": len(result["lr"]),

@@ -1,0 +1,112 @@
+"""Shared fixtures: a loopback HTTP server, tiny archives, and a throwaway git+DVC copy of the project."""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic_cifar import write_archive  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
+PROJECT_FILES = ["cifarpipe", "stages", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+
+# Small enough for seconds of CPU training, large enough that the network clearly beats chance.
+TINY_PARAMS = {
+    "schedule.epochs": 3, "schedule.peak_epoch": 1,
+    "train.batch_size": 32, "train.eval_batch_size": 100,
+    "lr_find.start_lr": 0.001, "lr_find.end_lr": 0.1, "lr_find.iterations": 10, "lr_find.skip_start": 2,
+    "lr_find.skip_end": 1,
+    "gradcam.images": 2, "gradcam.correct_images": 1, "evaluate.gallery": 10,
+}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """(folder, base URL): files put in the folder are served over real HTTP on 127.0.0.1."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def tiny_archive(http_root):
+    """(URL, md5) of a tiny learnable archive served over loopback HTTP."""
+    folder, base = http_root
+    md5 = write_archive(folder / "cifar-10-python.tar.gz", n_train=256, n_test=100)
+    return f"{base}/cifar-10-python.tar.gz", md5
+
+
+def set_params(repo: Path, overrides: dict) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in overrides.items():
+        group, key = dotted.split(".", 1)
+        params[group][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def tool_env() -> dict:
+    """The environment for dvc and the stages: this interpreter's bin folder first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("GIT_AUTHOR_NAME", "cifarpipe tests")
+    env.setdefault("GIT_AUTHOR_EMAIL", "tests@cifarpipe.invalid")
+    env.setdefault("GIT_COMMITTER_NAME", "cifarpipe tests")
+    env.setdefault("GIT_COMMITTER_EMAIL", "tests@cifarpipe.invalid")
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
+                             f"stderr:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
+
+
+def make_repo(dest: Path, url: str, md5: str, overrides: dict | None = None) -> Path:
+    """A git repo holding the project, with data.url/md5 pointed at the test archive, committed."""
+    dest.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    set_params(dest, {"data.url": url, "data.md5": md5, **TINY_PARAMS, **(overrides or {})})
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-qm", "project"], dest)
+    return dest
+
+
+@pytest.fixture
+def repo(tmp_path, tiny_archive):
+    return make_repo(tmp_path / "repo", *tiny_archive)
