@@ -1,0 +1,57 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cifarpipe.params import ParamsError, load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert params["train"]["batch_size"] == 512 and params["schedule"]["epochs"] == 24
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"optim.lrr": 0.1}, "unknown key optim.lrr"),
+    ({"schedule.epochs": 0}, "schedule.epochs = 0"),
+    ({"schedule.epochs": "24"}, "schedule.epochs = '24'"),
+    ({"train.batch_size": -1}, "train.batch_size = -1"),
+    ({"schedule.peak_epoch": 24}, "less than schedule.epochs"),
+    ({"model.name": "resnet50"}, "one of custom_resnet, resnet18"),
+    ({"optim.name": "rmsprop"}, "one of adam, sgd"),
+    ({"augment.cutout": 40}, "at most the crop size"),
+    ({"optim.lr": -0.1}, "optim.lr = -0.1"),
+    ({"optim.lr": 0}, "null or a number > 0"),
+    ({"data.md5": "xyz"}, "32 hexadecimal"),
+    ({"data.url": "ftp://x"}, "http://, https:// or file://"),
+    ({"train.device": "tpu"}, "auto, cpu, cuda"),
+    ({"gradcam.methods": ["scorecam"]}, "gradcam, gradcam++"),
+    ({"augment.flip": 1.5}, "between 0 and 1"),
+    ({"train.bf16": "yes"}, "true or false"),
+])
+def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        load_params(ROOT / "params.yaml", override)
+
+
+def test_a_missing_key_is_named(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["train"]["seed"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="missing key train.seed"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["optim"]["lrr"] = 0.1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: params.yaml: unknown key optim.lrr") and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]  # nothing written

@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from cifarpipe.schedule import build_scheduler, one_cycle_lr
+
+
+def lrs_of_a_run(epochs=24, peak_epoch=5, steps=10, lr_max=0.02, div=100):
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=lr_max)
+    sched = build_scheduler(opt, lr_max=lr_max, lrmin_div=div, epochs=epochs, peak_epoch=peak_epoch,
+                            steps_per_epoch=steps)
+    lrs = []
+    for _ in range(epochs * steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_starts_at_lrmin_peaks_at_the_peak_epoch_ends_at_lrmin():
+    lrs = lrs_of_a_run()
+    assert lrs[0] == pytest.approx(0.0002)
+    assert max(lrs) == pytest.approx(0.02)
+    assert lrs.index(max(lrs)) == 5 * 10  # first step of epoch 6 = after 5 epochs of warm-up
+    assert lrs[-1] == pytest.approx(0.0002)
+    assert min(lrs) >= 0.0002 - 1e-12  # no annihilation below LRMIN
+
+
+def test_rises_then_falls_monotonically():
+    lrs = lrs_of_a_run()
+    peak = lrs.index(max(lrs))
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a > b for a, b in zip(lrs[peak:-1], lrs[peak + 1:]))
+
+
+def test_one_cycle_lr_is_linear():
+    assert one_cycle_lr(5, 21, 10, 1.0, 0.0) == pytest.approx(0.5)
+    assert one_cycle_lr(15, 21, 10, 1.0, 0.0) == pytest.approx(0.5)
