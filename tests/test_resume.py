@@ -1,0 +1,47 @@
+"""A train stage killed with SIGKILL resumes under `dvc repro` and ends exactly where an unbroken run ends."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import dvc, set_params, tool_env
+
+COMPARED = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+
+
+def history(repo):
+    with open(repo / "plots/history.csv") as f:
+        return [{k: row[k] for k in COMPARED} for row in csv.DictReader(f)]
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
+    set_params(repo, {"optim.lr": 0.01})
+    dvc("repro", "lr_find", cwd=repo)
+    checkpoint = repo / ".checkpoints/train.pt"
+
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=repo, env=tool_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint was written after the first epoch"
+    time.sleep(2)  # well into epoch 2 (an epoch takes several seconds here)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (repo / "models/model.pt").exists()  # the killed run left no weights behind
+    assert not list((repo / ".checkpoints").glob(".*.tmp"))  # nor a half-written checkpoint
+
+    resumed = dvc("repro", cwd=repo)
+    assert "resuming from .checkpoints/train.pt after epoch" in resumed.stdout
+    assert not checkpoint.exists()
+    after_resume = history(repo)
+
+    dvc("repro", "-f", "train", cwd=repo)  # the same params from scratch
+    uninterrupted = history(repo)
+    assert len(uninterrupted) == 3
+    assert after_resume == uninterrupted
+
+    dvc("repro", "-f", "train", cwd=repo)  # and again: the CPU is deterministic
+    assert history(repo) == uninterrupted
