@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -82,3 +84,33 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
     lr_change = diff["metrics/train.json"]["lr_max"]
     assert lr_change["old"] == lr_find["suggested_lr"] and lr_change["new"] == 0.005
+
+    # the pull-request report: real metrics/params diffs against the committed baseline, verdicts, plots
+    report = run([sys.executable, "scripts/pr_report.py", "--base", "HEAD", "--out", "report.md"], repo).stdout
+    assert "| before (`HEAD`) |" in report and "| after |" in report and "target 90%" in report
+    assert "lr_max" in report and "optim.lr" in report
+    assert (repo / "report_images/curves.png").exists() and "![curves](report_images/curves.png)" in report
+
+
+def test_queued_grid_runs_every_experiment_and_exp_show_lists_them(repo):
+    dvc("repro", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline run"], repo)
+    dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=repo)
+    dvc("queue", "start", "--jobs", "1", cwd=repo)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = dvc("queue", "status", cwd=repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
+    lrs = []
+    for commit in shown:
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                data = rev.get("data") or {}
+                lrs.append(data["params"]["params.yaml"]["data"]["optim"]["lr"])
+                assert "test_acc" in data["metrics"]["metrics/evaluate.json"]["data"]
+    assert sorted(lrs) == [0.003, 0.006]

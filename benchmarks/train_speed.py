@@ -1,0 +1,113 @@
+"""Time the pipeline's training loop (and optionally the seed peer) on one machine, in one invocation.
+
+    python benchmarks/train_speed.py --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 \
+        --peer ../shared/peers/seed_baseline.py
+
+Reads params.yaml (override with --set key=value), trains on the given npz (x_train, y_train, x_test,
+y_test) or official-layout archive, and prints one JSON line per seed: images/s, seconds per epoch,
+total training seconds (the loop, per-epoch test passes included, as the peer counts them), test
+accuracy with the configured TTA. With --peer it runs the seed script on the same data afterwards and
+prints a summary line with the speed ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cifarpipe.data import channel_stats, parse_archive  # noqa: E402
+from cifarpipe.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
+from cifarpipe.params import load_params  # noqa: E402
+from cifarpipe.pipeline import device_and_model, seeded_generator, test_loader, train_loader  # noqa: E402
+from cifarpipe.training import train  # noqa: E402
+
+
+def load_arrays(path: Path) -> dict:
+    if path.suffix == ".npz":
+        with np.load(path) as z:
+            return {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    return parse_archive(path)
+
+
+def run_ours(params: dict, data: dict, lr: float) -> dict:
+    stats = channel_stats(data["x_train"])
+    device, model = device_and_model(params)
+    train_batches = train_loader(params, data, stats, device, seeded_generator(params, device))
+    test_batches = test_loader(params, data, stats, device)
+    started = time.perf_counter()
+    history = train(model, train_batches, test_batches, optim=params["optim"], lr_max=lr,
+                    schedule=params["schedule"], train_cfg=params["train"], generator=train_batches.generator)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    train_s = time.perf_counter() - started
+    _, acc = loss_and_accuracy(*predict_logits(model, test_batches, tta_flip=params["train"]["tta_flip"],
+                                               bf16=params["train"]["bf16"]))
+    epochs = len(history)
+    return {"run": "cifarpipe", "seed": params["train"]["seed"], "model": params["model"]["name"],
+            "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
+            "epoch_s": round(train_s / epochs, 3),
+            "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
+            "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
+            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+
+
+def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "data.npz"
+        np.savez(npz, **{k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")})
+        proc = subprocess.run([sys.executable, str(script), "--npz", str(npz), "--epochs", str(epochs),
+                               "--max-lr", str(lr), "--workers", str(workers)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"peer failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--lr", type=float, default=None, help="LRMAX (default: optim.lr, else 0.01 as the peer)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--test-subset", type=int, default=None)
+    ap.add_argument("--peer", type=Path, default=None, help="path to seed_baseline.py to run alongside")
+    ap.add_argument("--peer-workers", type=int, default=8)
+    args = ap.parse_args()
+
+    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides["train.checkpoint"] = False
+    data = load_arrays(args.data)
+    if args.train_subset:
+        data["x_train"], data["y_train"] = data["x_train"][:args.train_subset], data["y_train"][:args.train_subset]
+    if args.test_subset:
+        data["x_test"], data["y_test"] = data["x_test"][:args.test_subset], data["y_test"][:args.test_subset]
+
+    results = []
+    for seed in args.seeds:
+        params = load_params("params.yaml", {**overrides, "train.seed": seed})
+        lr = args.lr or params["optim"]["lr"] or 0.01
+        results.append(run_ours(params, data, lr))
+        print(json.dumps(results[-1]), flush=True)
+    summary = {"summary": "cifarpipe", "seeds": args.seeds,
+               "median_test_acc": statistics.median(r["test_acc"] for r in results),
+               "median_train_s": statistics.median(r["train_s"] for r in results)}
+    if args.peer:
+        peer = run_peer(args.peer, data, params["schedule"]["epochs"], lr, args.peer_workers)
+        print(json.dumps({"run": "seed_peer", **peer}), flush=True)
+        summary.update(peer_train_s=peer["train_s"], peer_test_acc=peer["test_acc"],
+                       speedup=round(peer["train_s"] / summary["median_train_s"], 2))
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
