@@ -77,15 +77,17 @@ def per_class_figure(accuracy: np.ndarray, classes: list[str], target: float):
     return fig
 
 
-def cam_grid(image: np.ndarray, overlays: list[tuple[str, np.ndarray]], title: str):
-    """One row: the image, then each (label, overlay) pair."""
-    fig, axes = plt.subplots(1, len(overlays) + 1, figsize=(2.1 * (len(overlays) + 1), 2.6))
-    axes[0].imshow(image)
-    axes[0].set_title("image", fontsize=8)
-    for ax, (label, overlay) in zip(axes[1:], overlays):
-        ax.imshow(overlay)
-        ax.set_title(label, fontsize=7)
-    for ax in axes:
+def cam_grid(image: np.ndarray, rows: list[tuple[str, list[tuple[str, np.ndarray]]]], title: str):
+    """One row per explained class: the image, then each (label, overlay) of that row."""
+    cols = 1 + max(len(overlays) for _, overlays in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.1 * cols, 2.3 * len(rows)), squeeze=False)
+    for ax_row, (row_label, overlays) in zip(axes, rows):
+        ax_row[0].imshow(image)
+        ax_row[0].set_title(row_label, fontsize=8)
+        for ax, (label, overlay) in zip(ax_row[1:], overlays):
+            ax.imshow(overlay)
+            ax.set_title(label, fontsize=8)
+    for ax in axes.flat:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -49,12 +49,15 @@ def make_optimizer(model: torch.nn.Module, optim: dict, lr: float, device: torch
                            weight_decay=optim["weight_decay"], **fused)
 
 
-def _check_finite(first_bad_step: torch.Tensor, epoch: int) -> None:
-    step = int(first_bad_step)
+def _read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int) -> tuple[float, float]:
+    """(mean loss, accuracy) so far, in one device-to-host sync; raise if a loss was NaN/inf."""
+    loss_sum, correct, step = torch.stack([loss_sum, correct.float(), first_bad_step.float()]).tolist()
     if step >= 0:
+        step = int(step)
         raise DivergedError(f"training diverged: the loss became NaN or infinite at epoch {epoch + 1}, step "
                             f"{step + 1}. Lower the learning rate (e.g. dvc exp run -S optim.lr=<smaller>) or "
                             "raise schedule.lrmin_div.")
+    return loss_sum / seen, correct / seen
 
 
 def _save_checkpoint(path, *, fingerprint, epoch, model, optimizer, scheduler, generator, history):
@@ -124,15 +127,15 @@ def train(model, train_loader, test_loader, *, optim: dict, lr_max: float, sched
             seen += len(y)
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss), step, first_bad_step)
             if (step + 1) % sync_every == 0 or step + 1 == steps:
-                _check_finite(first_bad_step, epoch)
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+                train_loss, train_acc = _read_progress(loss_sum, correct, first_bad_step, seen, epoch)
+                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}")
         bar.close()
 
         test_loss, test_acc = loss_and_accuracy(*predict_logits(model, test_loader, tta_flip=False, bf16=bf16))
         if device.type == "cuda":
             torch.cuda.synchronize()
-        history.append({"epoch": epoch + 1, "train_loss": round(loss_sum.item() / seen, 6),
-                        "train_acc": round(correct.item() / seen, 6), "test_loss": round(test_loss, 6),
+        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
+                        "train_acc": round(train_acc, 6), "test_loss": round(test_loss, 6),
                         "test_acc": round(test_acc, 6), "lr": lr,
                         "epoch_s": round(time.perf_counter() - started, 3)})
         print(" ".join(f"{k}={v}" for k, v in history[-1].items()), flush=True)

@@ -33,16 +33,17 @@ def main():
     images = normalize(loader.x[idx], loader.mean, loader.std)
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
     classes = data["classes"]
-    heat = {(layer, method, which): explain(model, images, preds[idx] if which == "pred" else labels[idx], layer, method)
-            for layer in layers for method in cfg["methods"] for which in ("pred", "true")}
+    targets = {"predicted": preds, "true": labels}  # explain both: why this answer, and where the truth was
+    heat = {(layer, method, which): explain(model, images, targets[which][idx], layer, method)
+            for layer in layers for method in cfg["methods"] for which in targets}
 
     with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
         for n, ((kind, i), image) in enumerate(zip(chosen, shown)):
-            overlays = [(f"{layer} {method}\n{which}: {classes[preds[i] if which == 'pred' else labels[i]]}",
-                         overlay(image, heat[(layer, method, which)][n]))
-                        for which in ("pred", "true") for layer in layers for method in cfg["methods"]]
+            rows = [(f"{which}: {classes[targets[which][i]]}",
+                     [(f"{layer} {method}", overlay(image, heat[(layer, method, which)][n]))
+                      for layer in layers for method in cfg["methods"]]) for which in targets]
             title = f"test #{i}: true {classes[labels[i]]}, predicted {classes[preds[i]]}"
-            save_figure(cam_grid(image, overlays, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
+            save_figure(cam_grid(image, rows, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
     print(f"wrote {len(chosen)} GradCAM grids for layers {', '.join(layers)} to {paths.GRADCAM_DIR}/")
 
 

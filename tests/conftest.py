@@ -18,7 +18,7 @@ from synthetic_cifar import write_archive  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
-PROJECT_FILES = ["cifarpipe", "stages", "scripts", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
+PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
                  ".gitignore"]
 
 # Small enough for seconds of CPU training, large enough that the network clearly beats chance.

@@ -92,7 +92,17 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert (repo / "report_images/curves.png").exists() and "![curves](report_images/curves.png)" in report
 
 
-def test_queued_grid_runs_every_experiment_and_exp_show_lists_them(repo):
+def experiments(repo) -> dict:
+    """{experiment name: its data in `dvc exp show --json`} for the experiments of every commit."""
+    found = {}
+    for commit in json.loads(dvc("exp", "show", "--json", cwd=repo).stdout):
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                found[rev.get("name") or rev["rev"]] = rev.get("data") or {}
+    return found
+
+
+def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(repo):
     dvc("repro", cwd=repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline run"], repo)
@@ -105,12 +115,14 @@ def test_queued_grid_runs_every_experiment_and_exp_show_lists_them(repo):
             break
         time.sleep(3)
     assert status.count("Success") == 2, status
-    shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
-    lrs = []
-    for commit in shown:
-        for exp in commit.get("experiments") or []:
-            for rev in exp.get("revs", []):
-                data = rev.get("data") or {}
-                lrs.append(data["params"]["params.yaml"]["data"]["optim"]["lr"])
-                assert "test_acc" in data["metrics"]["metrics/evaluate.json"]["data"]
-    assert sorted(lrs) == [0.003, 0.006]
+    grid = experiments(repo)
+    assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
+    assert all("test_acc" in d["metrics"]["metrics/evaluate.json"]["data"] for d in grid.values())
+
+    # a named seed recipe, shortened to one epoch for the test
+    run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], repo)
+    recipe = experiments(repo)["seed-resnet18"]
+    params = recipe["params"]["params.yaml"]["data"]
+    assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
+    assert "test_acc" in recipe["metrics"]["metrics/evaluate.json"]["data"]
+    assert "Total params: 11,173,962" in (repo / "models/summary.txt").read_text()
