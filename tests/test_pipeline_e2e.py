@@ -69,7 +69,10 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
     dvc("plots", "show", "-o", "dvc_plots", cwd=repo)
     page = (repo / "dvc_plots/index.html").read_text()
-    assert "Loss" in page and "Confusion matrix" in page
+    assert "Loss" in page and "Confusion matrix" in page and "LR range test" in page
+    rendered = {p.name for p in (repo / "dvc_plots/static").iterdir()}
+    for picture in ["curves", "misclassified", "confusion", "lr_find"] + [f"gradcam_{g}" for g in grids]:
+        assert any(picture.removesuffix(".png") in name for name in rendered), picture
 
     # a gradcam param reruns gradcam alone
     set_params(repo, {"gradcam.correct_images": 2})
