@@ -13,7 +13,7 @@ from cifarpipe.params import load_params
 
 def main():
     params = load_params()
-    data = load_dataset(paths.DATASET, params["data"]["train_subset"], params["data"]["test_subset"])
+    data = load_dataset(paths.DATASET, train_subset=params["data"]["train_subset"])
     stats = channel_stats(data["x_train"])
     write_json(paths.STATS, stats)
     print(f"wrote {paths.STATS}: mean {stats['mean']} std {stats['std']} over {stats['images']} images")
