@@ -114,37 +114,34 @@ def count_parameters(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def block_output_shapes(model: nn.Module, image_size: int = 32) -> dict[str, tuple[int, ...]]:
-    """{block name: (C, H, W)} from one forward pass of a dummy image."""
-    shapes, hooks = {}, []
-    for name in model.blocks:
-        hooks.append(getattr(model, name).register_forward_hook(
-            lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))))
+def _probe(model: nn.Module, modules: dict[str, nn.Module], image_size: int) -> dict[str, tuple[nn.Module, tuple]]:
+    """{name: (module, output shape without the batch)} from one eval-mode pass of a blank image."""
+    seen, hooks = {}, []
+    for name, module in modules.items():
+        hooks.append(module.register_forward_hook(
+            lambda m, i, o, name=name: seen.__setitem__(name, (m, tuple(o.shape[1:])))))
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    model(torch.zeros(1, 3, image_size, image_size, device=device))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
-    return shapes
+    try:
+        model(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return seen
 
 
-@torch.no_grad()
+def block_output_shapes(model: nn.Module, image_size: int = 32) -> dict[str, tuple[int, ...]]:
+    """{block name: (C, H, W)} of the model's named blocks."""
+    probed = _probe(model, {name: getattr(model, name) for name in model.blocks}, image_size)
+    return {name: shape for name, (_, shape) in probed.items()}
+
+
 def summary(model: nn.Module, image_size: int = 32) -> str:
     """A table of every leaf layer: name, type, output shape, parameters; then the totals."""
-    rows, hooks = [], []
-    for name, module in model.named_modules():
-        if name and not list(module.children()):
-            hooks.append(module.register_forward_hook(
-                lambda m, i, o, name=name: rows.append((name, type(m).__name__, tuple(o.shape[1:]),
-                                                        sum(p.numel() for p in m.parameters(recurse=False))))))
-    was_training = model.training
-    model.eval()
-    model(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
+    leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
+    rows = [(name, type(m).__name__, shape, sum(p.numel() for p in m.parameters(recurse=False)))
+            for name, (m, shape) in _probe(model, leaves, image_size).items()]
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{type(model).__name__}", f"{'layer':<{width}}{'type':<14}{'output shape':<18}{'params':>12}", "-" * (width + 44)]
     lines += [f"{n:<{width}}{t:<14}{str(list(s)):<18}{p:>12,}" for n, t, s, p in rows]

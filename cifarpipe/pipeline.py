@@ -26,15 +26,14 @@ def device_and_model(params: dict) -> tuple[torch.device, torch.nn.Module]:
     device = resolve_device(params["train"]["device"])
     setup_backend(device, params["train"]["seed"])
     model = build_model(params["model"]["name"]).to(device)
-    if device.type == "cuda" and params["train"]["channels_last"]:
+    if _channels_last(params, device):
         model = model.to(memory_format=torch.channels_last)
     return device, model
 
 
 def augment_settings(params: dict, stats: dict) -> dict:
-    aug = params["augment"]
-    return {"pad": aug["pad"], "crop": aug["crop"], "flip": aug["flip"], "cutout": aug["cutout"],
-            "fill": fill_rgb(aug["fill"], stats["mean"])}
+    """The augment params as `augment_batch` takes them, with the fill resolved to an RGB colour."""
+    return {**params["augment"], "fill": fill_rgb(params["augment"]["fill"], stats["mean"])}
 
 
 def train_loader(params, data, stats, device, generator) -> DeviceLoader:
