@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cifarpipe.data import channel_stats, parse_archive  # noqa: E402
 from cifarpipe.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
 from cifarpipe.params import load_params  # noqa: E402
-from cifarpipe.pipeline import device_and_model, seeded_generator, test_loader, train_loader  # noqa: E402
-from cifarpipe.training import train  # noqa: E402
+from cifarpipe.pipeline import compute_and_model, test_loader, train_loader  # noqa: E402
+from cifarpipe.training import compile_for_training, train  # noqa: E402
 
 
 def load_arrays(path: Path) -> dict:
@@ -41,24 +41,27 @@ def load_arrays(path: Path) -> dict:
 
 def run_ours(params: dict, data: dict, lr: float) -> dict:
     stats = channel_stats(data["x_train"])
-    device, model = device_and_model(params)
-    train_batches = train_loader(params, data, stats, device, seeded_generator(params, device))
-    test_batches = test_loader(params, data, stats, device)
+    compute, model = compute_and_model(params)
+    train_batches = train_loader(params, data, stats, compute)
+    test_batches = test_loader(data, stats, compute, params["runtime"]["eval_batch_size"])
+    step_model, compile_s = None, 0.0
+    if params["train"]["compile"]:
+        step_model, compile_s = compile_for_training(model, train_batches, compute)
     started = time.perf_counter()
-    history = train(model, train_batches, test_batches, optim=params["optim"], lr_max=lr,
-                    schedule=params["schedule"], train_cfg=params["train"], generator=train_batches.generator)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    history = train(model, train_batches, test_batches, compute=compute, optim=params["optim"], lr_max=lr,
+                    lr_min=lr / params["schedule"]["lrmin_div"], schedule=params["schedule"],
+                    generator=train_batches.generator, progress_updates=params["runtime"]["progress_updates"],
+                    step_model=step_model)
+    compute.synchronize()
     train_s = time.perf_counter() - started
-    _, acc = loss_and_accuracy(*predict_logits(model, test_batches, tta_flip=params["train"]["tta_flip"],
-                                               bf16=params["train"]["bf16"]))
+    _, acc = loss_and_accuracy(*predict_logits(model, test_batches, compute, tta_flip=params["evaluate"]["tta_flip"]))
     epochs = len(history)
     return {"run": "cifarpipe", "seed": params["train"]["seed"], "model": params["model"]["name"],
             "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
-            "epoch_s": round(train_s / epochs, 3),
+            "compile_s": round(compile_s, 2), "epoch_s": round(train_s / epochs, 3),
             "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
             "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
-            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+            "device": compute.describe()}
 
 
 def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
@@ -85,7 +88,6 @@ def main():
     args = ap.parse_args()
 
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    overrides["train.checkpoint"] = False
     data = load_arrays(args.data)
     if args.train_subset:
         data["x_train"], data["y_train"] = data["x_train"][:args.train_subset], data["y_train"][:args.train_subset]

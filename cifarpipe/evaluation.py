@@ -1,22 +1,15 @@
 """Predictions and the numbers computed from them: loss, accuracy, per-class accuracy, confusion matrix."""
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; the CPU always computes in fp32."""
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+from .device import Compute
 
 
 @torch.no_grad()
-def predict_logits(model, loader, *, tta_flip: bool, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_logits(model, loader, compute: Compute, *, tta_flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits fp32, labels) for every batch of an un-augmented loader, left on the loader's device.
 
     With `tta_flip`, the logits are the mean over the image and its horizontal mirror.
@@ -25,7 +18,7 @@ def predict_logits(model, loader, *, tta_flip: bool, bf16: bool) -> tuple[torch.
     model.eval()
     logits, labels = [], []
     for x, y in loader:
-        with autocast(x.device, bf16):
+        with compute.autocast():
             out = model(x).float()
             if tta_flip:
                 out = (out + model(x.flip(3)).float()) / 2

@@ -34,6 +34,11 @@ class DeviceLoader:
     def __len__(self) -> int:
         return -(-self.stop // self.batch_size)
 
+    def batch_sizes(self) -> list[int]:
+        """The distinct batch sizes of an epoch: the full one, and the last, partial one if any."""
+        return sorted({min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)},
+                      reverse=True)
+
     def __iter__(self):
         if self.augment is not None:
             order = torch.randperm(len(self.y), device=self.y.device, generator=self.generator)

@@ -17,16 +17,15 @@ def one_cycle_lr(step: int, total_steps: int, peak_step: int, lr_max: float, lr_
     return lr_max - min(frac, 1.0) * (lr_max - lr_min)
 
 
-def lr_bounds(lr_max: float, lrmin_div: float) -> tuple[float, float]:
-    """(LRMAX, LRMIN) where LRMIN = LRMAX / lrmin_div."""
-    return lr_max, lr_max / lrmin_div
+def schedule_steps(epochs: int, peak_epoch: float, steps_per_epoch: int) -> tuple[int, int]:
+    """(total steps, peak step) of a run."""
+    return epochs * steps_per_epoch, round(peak_epoch * steps_per_epoch)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, *, lr_max: float, lrmin_div: float, epochs: int,
+def build_scheduler(optimizer: torch.optim.Optimizer, *, lr_max: float, lr_min: float, epochs: int,
                     peak_epoch: float, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR stepping once per batch; the optimizer's base LR must be lr_max."""
-    lr_max, lr_min = lr_bounds(lr_max, lrmin_div)
-    total, peak = epochs * steps_per_epoch, round(peak_epoch * steps_per_epoch)
+    """A LambdaLR stepping once per batch; sets the optimizer's base LR to lr_max."""
+    total, peak = schedule_steps(epochs, peak_epoch, steps_per_epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr_max
     return torch.optim.lr_scheduler.LambdaLR(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,36 +18,40 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .artifacts import torch_load, torch_save
-from .errors import DivergedError, PipelineError
-from .evaluation import autocast, loss_and_accuracy, predict_logits
+from .device import Compute
+from .errors import DivergedError
+from .evaluation import loss_and_accuracy, predict_logits
+from .optim import make_optimizer
 from .schedule import build_scheduler
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("train.device is cuda but no CUDA GPU is visible: set train.device to auto or cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+# In fp16, the loss scaler skips the optimizer step when the gradients overflow (the first steps, while it
+# finds its scale); the LR schedule still advances with the step count, on purpose. torch warns about that.
+warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
 
 
-def setup_backend(device: torch.device, seed: int) -> None:
-    """Seed torch and pick fast kernels on CUDA (cudnn autotuning, TF32 matmuls)."""
-    torch.manual_seed(seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+def compile_for_training(model: torch.nn.Module, loader, compute: Compute, backend: str = "inductor"):
+    """torch.compile `model` and compile it now for every batch shape the loader yields; return (compiled, seconds).
 
-
-def make_optimizer(model: torch.nn.Module, optim: dict, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam (beta1 = optim.momentum) or SGD (momentum, Nesterov); fused kernels on CUDA."""
-    fused = {"fused": True} if device.type == "cuda" else {}
-    if optim["name"] == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=(optim["momentum"], 0.999),
-                                weight_decay=optim["weight_decay"], **fused)
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=optim["momentum"], nesterov=optim["nesterov"],
-                           weight_decay=optim["weight_decay"], **fused)
+    Each shape (the full batch and the epoch's last, partial one: 50,000 = 97 x 512 + 336) gets one static
+    graph here, forward and backward, so no epoch pays a recompile and the compile time is measured apart
+    from training. The warm-up steps change no weight, and the BatchNorm statistics they touch are restored.
+    """
+    compiled = torch.compile(model, dynamic=False, backend=backend)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    started = time.perf_counter()
+    scaler = compute.grad_scaler()
+    for size in loader.batch_sizes():
+        x = torch.zeros(size, *loader.x.shape[1:], device=compute.device).contiguous(memory_format=compute.memory_format)
+        y = torch.zeros(size, dtype=torch.long, device=compute.device)
+        with compute.autocast():
+            loss = F.cross_entropy(compiled(x), y)
+        scaler.scale(loss).backward()
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
+    compute.synchronize()
+    return compiled, time.perf_counter() - started
 
 
 def _read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int) -> tuple[float, float]:
@@ -55,18 +60,19 @@ def _read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int) -> 
     if step >= 0:
         step = int(step)
         raise DivergedError(f"training diverged: the loss became NaN or infinite at epoch {epoch + 1}, step "
-                            f"{step + 1}. Lower the learning rate (e.g. dvc exp run -S optim.lr=<smaller>) or "
-                            "raise schedule.lrmin_div.")
+                            f"{step + 1}. Lower the learning rate (e.g. dvc exp run -S optim.lr=<smaller>, or "
+                            "-S lr_pick.min_div=<larger>).")
     return loss_sum / seen, correct / seen
 
 
-def _save_checkpoint(path, *, fingerprint, epoch, model, optimizer, scheduler, generator, history):
+def _save_checkpoint(path, *, fingerprint, epoch, model, optimizer, scheduler, scaler, generator, history):
     torch_save({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history}, path)
+                "scaler": scaler.state_dict(), "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": history}, path)
 
 
-def _try_resume(path, fingerprint, *, model, optimizer, scheduler, generator) -> tuple[int, list]:
+def _try_resume(path, fingerprint, *, model, optimizer, scheduler, scaler, generator) -> tuple[int, list]:
     """Restore the checkpoint at `path` if it was written by a run with the same fingerprint."""
     if path is None or not Path(path).exists():
         return 0, []
@@ -81,44 +87,49 @@ def _try_resume(path, fingerprint, *, model, optimizer, scheduler, generator) ->
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
     generator.set_state(ckpt["generator"])
     torch.set_rng_state(ckpt["torch_rng"])
     print(f"resuming from {path} after epoch {ckpt['epoch'] + 1}")
     return ckpt["epoch"] + 1, ckpt["history"]
 
 
-def train(model, train_loader, test_loader, *, optim: dict, lr_max: float, schedule: dict, train_cfg: dict,
-          generator: torch.Generator, checkpoint_path=None, fingerprint: str = "", on_epoch=None) -> list[dict]:
+def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr_max: float, lr_min: float,
+          schedule: dict, generator: torch.Generator, progress_updates: int = 4, step_model=None,
+          checkpoint_path=None, fingerprint: str = "", on_epoch=None) -> list[dict]:
     """Train `model` with the one-cycle schedule; return one dict of metrics per epoch.
 
+    `step_model` is what the training steps call (a compiled `model`; default `model` itself).
+    With `checkpoint_path`, a checkpoint is saved after every epoch and a matching one is resumed from.
     `on_epoch(history)` is called after every epoch (the train stage writes live plot data there).
     """
-    device = train_loader.x.device
-    optimizer = make_optimizer(model, optim, lr_max, device)
-    scheduler = build_scheduler(optimizer, lr_max=lr_max, lrmin_div=schedule["lrmin_div"], epochs=schedule["epochs"],
+    step_model = model if step_model is None else step_model
+    optimizer = make_optimizer(model, optim, lr_max, compute.device)
+    scheduler = build_scheduler(optimizer, lr_max=lr_max, lr_min=lr_min, epochs=schedule["epochs"],
                                 peak_epoch=schedule["peak_epoch"], steps_per_epoch=len(train_loader))
-    step_model = torch.compile(model) if train_cfg["compile"] and device.type == "cuda" else model
-    bf16, steps = train_cfg["bf16"], len(train_loader)
-    sync_every = max(1, math.ceil(steps / train_cfg["progress_updates"]))
-    start_epoch, history = _try_resume(checkpoint_path if train_cfg["checkpoint"] else None, fingerprint,
-                                       model=model, optimizer=optimizer, scheduler=scheduler, generator=generator)
+    scaler = compute.grad_scaler()
+    steps = len(train_loader)
+    sync_every = max(1, math.ceil(steps / progress_updates))
+    start_epoch, history = _try_resume(checkpoint_path, fingerprint, model=model, optimizer=optimizer,
+                                       scheduler=scheduler, scaler=scaler, generator=generator)
 
     for epoch in range(start_epoch, schedule["epochs"]):
         model.train()
         started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
+        loss_sum = torch.zeros((), device=compute.device)
+        correct = torch.zeros((), device=compute.device, dtype=torch.long)
+        first_bad_step = torch.full((), -1, device=compute.device, dtype=torch.long)
         seen = 0
         bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{schedule['epochs']}", leave=False)
         for step, (x, y) in enumerate(bar):
-            with autocast(device, bf16):
+            with compute.autocast():
                 logits = step_model(x)
                 loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
 
             loss = loss.detach().float()
@@ -131,9 +142,8 @@ def train(model, train_loader, test_loader, *, optim: dict, lr_max: float, sched
                 bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}")
         bar.close()
 
-        test_loss, test_acc = loss_and_accuracy(*predict_logits(model, test_loader, tta_flip=False, bf16=bf16))
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        test_loss, test_acc = loss_and_accuracy(*predict_logits(model, test_loader, compute, tta_flip=False))
+        compute.synchronize()
         history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
                         "train_acc": round(train_acc, 6), "test_loss": round(test_loss, 6),
                         "test_acc": round(test_acc, 6), "lr": lr,
@@ -141,9 +151,9 @@ def train(model, train_loader, test_loader, *, optim: dict, lr_max: float, sched
         print(" ".join(f"{k}={v}" for k, v in history[-1].items()), flush=True)
         if on_epoch is not None:
             on_epoch(history)
-        if train_cfg["checkpoint"] and checkpoint_path is not None:
+        if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, fingerprint=fingerprint, epoch=epoch, model=model, optimizer=optimizer,
-                             scheduler=scheduler, generator=generator, history=history)
+                             scheduler=scheduler, scaler=scaler, generator=generator, history=history)
     return history
 
 

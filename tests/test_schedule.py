@@ -7,7 +7,7 @@ from cifarpipe.schedule import build_scheduler, one_cycle_lr
 def lrs_of_a_run(epochs=24, peak_epoch=5, steps=10, lr_max=0.02, div=100):
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=lr_max)
-    sched = build_scheduler(opt, lr_max=lr_max, lrmin_div=div, epochs=epochs, peak_epoch=peak_epoch,
+    sched = build_scheduler(opt, lr_max=lr_max, lr_min=lr_max / div, epochs=epochs, peak_epoch=peak_epoch,
                             steps_per_epoch=steps)
     lrs = []
     for _ in range(epochs * steps):

@@ -1,42 +1,47 @@
-"""The training loop and LR finder in-process, on tiny synthetic data: divergence, resume rules, finder stops."""
+"""The training loop and LR finder in-process, on tiny synthetic data: divergence, resume rules, finder stops,
+the autocast paths (bf16, fp16 with a loss scaler) and torch.compile without recompiles."""
 import numpy as np
 import pytest
 import torch
 
+from cifarpipe.device import Compute
 from cifarpipe.errors import DivergedError
 from cifarpipe.loader import DeviceLoader
 from cifarpipe.lr_finder import range_test
 from cifarpipe.models import build_model
+from cifarpipe.optim import make_optimizer
 from cifarpipe.params import load_params
-from cifarpipe.training import make_optimizer, train
+from cifarpipe.training import compile_for_training, train
 from conftest import ROOT
 from synthetic_cifar import make_images
 
 AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
+CPU = Compute(torch.device("cpu"), "fp32")
 
 
-def loaders(n_train=64, n_test=32, seed=0):
+def loaders(n_train=64, n_test=32, seed=0, batch_size=32):
     rng = np.random.default_rng(seed)
     x, y = make_images(n_train, rng)
     xt, yt = make_images(n_test, rng)
     stats = dict(mean=[0.5] * 3, std=[0.25] * 3, device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(seed)
-    return (DeviceLoader(x, y, batch_size=32, augment=AUG, generator=gen, **stats),
+    return (DeviceLoader(x, y, batch_size=batch_size, augment=AUG, generator=gen, **stats),
             DeviceLoader(xt, yt, batch_size=32, **stats), gen)
 
 
-def config(**train_overrides):
-    params = load_params(ROOT / "params.yaml", {"schedule.epochs": 1, "schedule.peak_epoch": 0.5})
-    params["train"].update(train_overrides)
-    return params
+def config(**schedule):
+    return load_params(ROOT / "params.yaml", {"schedule.epochs": 1, "schedule.peak_epoch": 0.5,
+                                              **{f"schedule.{k}": v for k, v in schedule.items()}})
 
 
-def run_training(params, lr, checkpoint=None, fingerprint="run"):
+def run_training(params, lr, checkpoint=None, fingerprint="run", compute=CPU, n_train=64, batch_size=32,
+                 step_model=None, model=None):
     torch.manual_seed(0)
-    model = build_model("custom_resnet")
-    train_loader, test_loader, gen = loaders()
-    history = train(model, train_loader, test_loader, optim=params["optim"], lr_max=lr, schedule=params["schedule"],
-                    train_cfg=params["train"], generator=gen, checkpoint_path=checkpoint, fingerprint=fingerprint)
+    model = build_model("custom_resnet") if model is None else model
+    train_loader, test_loader, gen = loaders(n_train=n_train, batch_size=batch_size)
+    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr,
+                    lr_min=lr / 100, schedule=params["schedule"], generator=gen, checkpoint_path=checkpoint,
+                    fingerprint=fingerprint, step_model=step_model)
     return model, history
 
 
@@ -65,15 +70,53 @@ def test_an_unreadable_checkpoint_costs_a_restart_not_a_crash(tmp_path, capsys):
     assert "unreadable" in capsys.readouterr().out and len(history) == 1
 
 
-def test_lr_finder_stops_cleanly_when_the_loss_diverges():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     torch.manual_seed(0)
     model = build_model("custom_resnet")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train_loader, _, _ = loaders()
     opt = make_optimizer(model, {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 1e-3,
                          torch.device("cpu"))
-    result = range_test(model, opt, train_loader, start_lr=1e-3, end_lr=1e8, iterations=40, smooth=0.05,
-                        diverge=5.0, skip_start=2, skip_end=1, bf16=False)
-    assert result["stopped"] in ("loss diverged", "loss became NaN/inf") and len(result["lr"]) < 40
-    assert result["lr"][0] <= result["suggested_lr"] <= result["lr"][-1]
+    result = range_test(model, opt, train_loader, Compute(torch.device("cpu"), precision), start_lr=1e-3,
+                        end_lr=1e8, iterations=40, smooth=0.05, diverge=5.0)
+    assert result["stopped"] in ("loss passed 5.0 x its minimum", "loss became NaN/inf") and len(result["lr"]) < 40
+    assert all(np.isfinite(result["loss"]))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the finder restores the model
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_training_learns_and_keeps_weights_and_batchnorm_in_fp32(precision):
+    """The GPU's precisions, run on the CPU: the same autocast and loss-scaler code path."""
+    params = config(epochs=3, peak_epoch=1)
+    model, history = run_training(params, 0.003, compute=Compute(torch.device("cpu"), precision))
+    assert history[-1]["train_loss"] < history[0]["train_loss"] and np.isfinite(history[-1]["test_loss"])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    bn = model.prep_layer[1]
+    assert bn.running_mean.dtype == torch.float32 and bn.running_var.dtype == torch.float32
+    with Compute(torch.device("cpu"), precision).autocast():
+        assert model.eval()(torch.zeros(2, 3, 32, 32)).dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def test_compile_builds_one_graph_per_batch_shape_then_never_recompiles():
+    """70 images in batches of 32: shapes 32 and 6 every epoch. Compiled before training, never again after."""
+    compiles = []
+
+    def counting_backend(graph, example_inputs):
+        compiles.append(tuple(example_inputs[0].shape) if example_inputs else ())
+        return graph.forward
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = build_model("custom_resnet")
+    train_loader, _, _ = loaders(n_train=70)
+    assert train_loader.batch_sizes() == [32, 6]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    compiled, seconds = compile_for_training(model, train_loader, CPU, backend=counting_backend)
+    after_warmup = len(compiles)
+    assert after_warmup >= 2 and seconds > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # warm-up changed nothing
+
+    _, history = run_training(config(epochs=3, peak_epoch=1), 0.003, n_train=70, step_model=compiled, model=model)
+    assert len(history) == 3 and len(compiles) == after_warmup, compiles
+    torch._dynamo.reset()

@@ -1,0 +1,137 @@
+"""Where and how the math runs: the device, seeding, backend flags, precision (autocast) and memory format.
+
+Every stage that touches a model gets a `Compute` from `setup_compute(...)` and asks it, never torch
+directly, so the CPU and every GPU run one code path:
+
+- device `auto` is CUDA when torch sees a GPU, else the CPU, with a loud warning when `nvidia-smi` sees a
+  GPU that torch cannot use (a torch built for a newer CUDA than the driver): a 24-epoch run must not
+  drift silently into hours on the CPU.
+- precision `auto` is bf16 on GPUs that have it (Ampere and newer), fp16 with a gradient scaler on older
+  ones (T4, V100), fp32 on the CPU. bf16 and fp16 are autocast: weights, BatchNorm and its running
+  statistics stay fp32. An explicit bf16 or fp16 also runs on the CPU (slowly), so the CPU tests cover
+  the autocast path.
+- on CUDA: cuDNN autotuning and TF32 matmuls/convolutions, unless `deterministic` asks for
+  bit-repeatable runs (deterministic kernels, no autotuning, at some cost in speed).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from .errors import PipelineError
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+
+
+@dataclass(frozen=True)
+class Compute:
+    """A resolved device, precision (bf16 | fp16 | fp32) and memory format."""
+
+    device: torch.device
+    precision: str
+    channels_last: bool = False
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        return AMP_DTYPES[self.precision]
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self):
+        """The forward pass's precision: autocast in bf16/fp16, or nothing for fp32."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Loss scaling for fp16, whose small gradients would underflow; a no-op for bf16 and fp32."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+        return f"{self.device} ({name}), {self.precision}" + (", channels_last" if self.channels_last else "")
+
+
+def visible_nvidia_gpus() -> list[str]:
+    """'name, driver version' of each GPU nvidia-smi lists; empty without nvidia-smi or a driver."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def cpu_fallback_warning(gpus: list[str]) -> str:
+    return ("\n" + "!" * 100 + "\nWARNING: nvidia-smi sees " + "; ".join(gpus) + ", but torch cannot use it "
+            f"(torch {torch.__version__} is built for CUDA {torch.version.cuda or 'none (a CPU-only build)'}). "
+            "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version the "
+            "driver supports (README: 'Pick the torch build for your GPU'), check with "
+            "`python -m cifarpipe.doctor`, or set train.device: cpu to silence this.\n" + "!" * 100 + "\n")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` | `cpu` | `cuda` | `cuda:K` -> a torch device that exists here."""
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
+                                "cpu, or install a CUDA build of torch (python -m cifarpipe.doctor tells which)")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise PipelineError(f"train.device is {name} but torch sees {torch.cuda.device_count()} GPU(s)")
+        return torch.device("cuda", index)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        gpus = visible_nvidia_gpus()
+        if gpus:
+            print(cpu_fallback_warning(gpus), file=sys.stderr, flush=True)
+    return torch.device("cpu")
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    if name != "auto":
+        return name
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+
+
+def set_backend_flags(device: torch.device, deterministic: bool) -> None:
+    """Fast kernels on CUDA (cuDNN autotuning, TF32), or deterministic ones when asked."""
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; set before the first matmul
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # warn_only: max-pool backward has no deterministic CUDA kernel, but with non-overlapping windows (the
+        # only pooling here) each input gets at most one gradient, so its result does not depend on the order
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+
+
+def setup_compute(*, device: str, precision: str = "fp32", channels_last: bool = False, deterministic: bool = False,
+                  seed: int | None = None) -> Compute:
+    """Resolve the device and precision (`auto` included), set the backend flags, seed torch if given a seed."""
+    resolved = resolve_device(device)
+    if seed is not None:
+        torch.manual_seed(seed)
+    set_backend_flags(resolved, deterministic)
+    return Compute(resolved, resolve_precision(precision, resolved),
+                   channels_last=resolved.type == "cuda" and channels_last)

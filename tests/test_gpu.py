@@ -1,0 +1,114 @@
+"""Every CUDA branch on tiny data: autocast training in bf16 and fp16 with channels_last, fused optimizers and
+torch.compile; kill-and-resume on CUDA; the range test under autocast; GradCAM on a CUDA model; CUDA generators.
+
+Marked `gpu` and skipped where torch sees no CUDA GPU (CI has none): run them on a GPU box with
+`python -m pytest -q -m gpu`.
+"""
+import numpy as np
+import pytest
+import torch
+
+from cifarpipe.device import Compute, setup_compute
+from cifarpipe.gradcam import explain
+from cifarpipe.loader import DeviceLoader
+from cifarpipe.lr_finder import range_test
+from cifarpipe.models import build_model
+from cifarpipe.optim import make_optimizer
+from cifarpipe.params import load_params
+from cifarpipe.training import compile_for_training, train
+from conftest import ROOT
+from synthetic_cifar import make_images
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
+
+
+def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    (x, y), (xt, yt) = make_images(n_train, rng), make_images(n_test, rng)
+    gen = torch.Generator(device=compute.device).manual_seed(seed)
+    common = dict(mean=[0.5] * 3, std=[0.25] * 3, device=compute.device, channels_last=compute.channels_last)
+    return (DeviceLoader(x, y, batch_size=batch_size, augment=AUG, generator=gen, **common),
+            DeviceLoader(xt, yt, batch_size=64, **common), gen)
+
+
+def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
+    compute = setup_compute(device="cuda", precision=precision, channels_last=True, deterministic=deterministic,
+                            seed=0)
+    model = build_model("custom_resnet").to(compute.device, memory_format=compute.memory_format)
+    train_loader, test_loader, gen = cuda_loaders(compute)
+    params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
+    step_model = compile_for_training(model, train_loader, compute)[0] if compile else None
+
+    def on_epoch(history):  # called before the epoch's checkpoint is saved: like a kill at the end of that epoch
+        if stop_after is not None and len(history) == stop_after:
+            raise KeyboardInterrupt
+
+    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=0.003,
+                    lr_min=0.00003, schedule=params["schedule"], generator=gen, step_model=step_model,
+                    checkpoint_path=checkpoint, fingerprint="gpu", on_epoch=on_epoch)
+    return model, history
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("compile", [False, True])
+def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_compile(precision, compile):
+    torch._dynamo.reset()
+    model, history = cuda_run(precision, compile=compile)
+    assert history[-1]["train_loss"] < history[0]["train_loss"] and np.isfinite(history[-1]["test_loss"])
+    assert all(p.dtype == torch.float32 and p.is_cuda for p in model.parameters())
+    assert model.prep_layer[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 0, "nesterov": True}, 0.01,
+                          torch.device("cuda")).defaults["fused"] is True
+
+
+def test_auto_precision_on_this_gpu():
+    compute = setup_compute(device="auto", precision="auto")
+    assert compute.device.type == "cuda"
+    assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16")
+
+
+def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_deterministic(tmp_path):
+    for deterministic in (False, True):
+        ckpt = tmp_path / f"ckpt_{deterministic}.pt"
+        with pytest.raises(KeyboardInterrupt):  # killed at the end of epoch 2, before its checkpoint
+            cuda_run("bf16", deterministic=deterministic, checkpoint=ckpt, stop_after=2)
+        assert ckpt.exists()  # epoch 1's checkpoint
+        _, resumed = cuda_run("bf16", deterministic=deterministic, checkpoint=ckpt)
+        _, unbroken = cuda_run("bf16", deterministic=deterministic)
+        assert [h["epoch"] for h in resumed] == [1, 2, 3]
+        if deterministic:
+            keys = ["train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+            assert [{k: h[k] for k in keys} for h in resumed] == [{k: h[k] for k in keys} for h in unbroken]
+        else:  # cuDNN autotuning and atomics: close, not equal. Tolerance: 15% of the final train loss
+            assert abs(resumed[-1]["train_loss"] - unbroken[-1]["train_loss"]) <= 0.15 * unbroken[-1]["train_loss"]
+    torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_range_test_under_cuda_autocast_restores_the_model(precision):
+    compute = Compute(torch.device("cuda"), precision, channels_last=True)
+    model = build_model("custom_resnet").to("cuda", memory_format=torch.channels_last)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader, _, _ = cuda_loaders(compute)
+    opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}, 1e-5,
+                         compute.device)
+    result = range_test(model, opt, loader, compute, start_lr=1e-5, end_lr=10, iterations=30, smooth=0.05, diverge=1.5)
+    assert 3 <= len(result["lr"]) <= 30 and all(np.isfinite(result["loss"]))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_gradcam_on_a_cuda_model():
+    model = build_model("custom_resnet").to("cuda", memory_format=torch.channels_last).eval()
+    images = torch.randn(3, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
+    for method in ("gradcam", "gradcam++"):
+        heat = explain(model, images, [0, 1, 2], "layer2", method)
+        assert heat.shape == (3, 32, 32) and np.isfinite(heat).all()
+
+
+def test_cuda_generators_replay_the_same_epoch():
+    compute = Compute(torch.device("cuda"), "bf16")
+    a, _, gen_a = cuda_loaders(compute)
+    b, _, gen_b = cuda_loaders(compute)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert xa.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
