@@ -1,20 +1,16 @@
-"""The LR range test (torch-lr-finder) that picks LRMAX for the one-cycle schedule.
+"""The LR range test (torch-lr-finder): the smoothed training loss while the LR grows exponentially.
 
-The suggestion is torch-lr-finder's: the LR where the smoothed loss falls fastest (steepest negative
-gradient). A loss that turns NaN/inf stops the test cleanly; the curve up to that point is kept.
+Reading LRMAX and LRMIN off the curve is a separate, cheap step (`cifarpipe.lr_rules`, stage `lr_pick`),
+so trying another rule never repeats the test. A loss that turns NaN/inf stops the test cleanly; the curve
+up to that point is kept, and the model and optimizer are restored to their state before the test.
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch_lr_finder import LRFinder, TrainDataLoaderIter
 
-from .errors import PipelineError
+from .device import Compute
 
 
 class _LossBecameNonFinite(Exception):
@@ -28,18 +24,17 @@ def _criterion(logits, labels):
     return loss
 
 
-def range_test(model, optimizer, loader, *, start_lr: float, end_lr: float, iterations: int, smooth: float,
-               diverge: float, skip_start: int, skip_end: int, bf16: bool) -> dict:
-    """Run the range test; return {"lr": [...], "loss": [...], "suggested_lr": float, "stopped": str}.
+def range_test(model, optimizer, loader, compute: Compute, *, start_lr: float, end_lr: float, iterations: int,
+               smooth: float, diverge: float) -> dict:
+    """Run the range test; return {"lr": [...], "loss": [...] (smoothed), "stopped": why it ended}.
 
-    The suggestion ignores the first `skip_start` and last `skip_end` points (noisy warm-up, divergence).
+    The steps run in the training precision: autocast in bf16 or fp16 (with a loss scaler), as training does.
     """
-    device = next(model.parameters()).device
     amp = {}
-    if device.type == "cuda" and bf16:
-        amp = {"amp_backend": "torch", "amp_config": {"device_type": "cuda", "dtype": torch.bfloat16},
-               "grad_scaler": torch.amp.GradScaler("cuda", enabled=False)}
-    finder = LRFinder(model, optimizer, _criterion, device=device, **amp)
+    if compute.amp_dtype is not None:
+        amp = {"amp_backend": "torch", "amp_config": {"device_type": compute.device.type, "dtype": compute.amp_dtype},
+               "grad_scaler": compute.grad_scaler()}
+    finder = LRFinder(model, optimizer, _criterion, device=compute.device, **amp)
     stopped = "completed"
     try:
         finder.range_test(TrainDataLoaderIter(loader), start_lr=start_lr, end_lr=end_lr, num_iter=iterations,
@@ -48,30 +43,6 @@ def range_test(model, optimizer, loader, *, start_lr: float, end_lr: float, iter
         stopped = "loss became NaN/inf"
     lrs, losses = list(finder.history["lr"]), list(finder.history["loss"])
     if stopped == "completed" and len(lrs) < iterations:
-        stopped = "loss diverged"
+        stopped = f"loss passed {diverge} x its minimum"
     finder.reset()
-    if len(lrs) < skip_start + skip_end + 2:
-        raise PipelineError(f"the LR range test stopped after {len(lrs)} steps ({stopped}), too few to suggest an "
-                           f"LR (needs {skip_start + skip_end + 2}): lower lr_find.start_lr or raise "
-                           "lr_find.iterations, or set optim.lr to a number")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    _, suggested = finder.plot(skip_start=skip_start, skip_end=skip_end, log_lr=True, ax=ax, suggest_lr=True)
-    plt.close(fig)
-    return {"lr": lrs, "loss": losses, "suggested_lr": float(suggested), "stopped": stopped,
-            "skip": (skip_start, skip_end)}
-
-
-def plot_range_test(result: dict):
-    """The loss-vs-LR curve on a log axis with the suggested LR marked."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    lrs, losses = np.array(result["lr"]), np.array(result["loss"])
-    keep = slice(result["skip"][0], len(lrs) - result["skip"][1])
-    ax.plot(lrs[keep], losses[keep], label="smoothed training loss")
-    ax.axvline(result["suggested_lr"], color="tab:red", linestyle="--",
-               label=f"suggested LRMAX = {result['suggested_lr']:.2e}")
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    ax.set_title(f"LR range test ({result['stopped']})")
-    ax.legend()
-    return fig
+    return {"lr": lrs, "loss": losses, "stopped": stopped}

@@ -92,3 +92,35 @@ def cam_grid(image: np.ndarray, rows: list[tuple[str, list[tuple[str, np.ndarray
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+RULE_LABELS = {"minimum": "LR at the loss minimum / {min_div:g}", "valley": "fastai's valley",
+               "steepest": "steepest descent (torch-lr-finder)"}
+
+
+def range_test_figure(lrs, losses, picked: dict, pick_cfg: dict, stopped: str):
+    """The LR range test's curve on a log axis, with the minimum, the chosen LRMAX and LRMIN, and the rule."""
+    lrs, losses = np.asarray(lrs), np.asarray(losses)
+    kept = np.zeros(len(lrs), bool)
+    kept[pick_cfg["skip_start"]:len(lrs) - pick_cfg["skip_end"]] = True
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    ax.plot(lrs, losses, color="lightgrey", label="skipped points")
+    ax.plot(np.where(kept, lrs, np.nan), np.where(kept, losses, np.nan), color="tab:blue",
+            label="smoothed training loss")
+    ax.plot(picked["loss_min_lr"], picked["loss_min"], "o", color="black",
+            label=f"loss minimum {picked['loss_min']:.3f} at {picked['loss_min_lr']:.2e}")
+    rule = RULE_LABELS[picked["rule"]].format(**pick_cfg)
+    ax.axvline(picked["lr_max"], color="tab:red", linestyle="--", label=f"LRMAX = {picked['lr_max']:.2e} ({rule})")
+    lrmin_rule = (f"loss has made {pick_cfg['fall_frac']:.0%} of its fall" if pick_cfg["lrmin"] == "fall_start"
+                  else "LRMAX / schedule.lrmin_div")
+    ax.axvline(picked["lr_min"], color="tab:green", linestyle=":", label=f"LRMIN = {picked['lr_min']:.2e} ({lrmin_rule})")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(f"LR range test: {len(lrs)} steps, {stopped}; LRMAX rule: {picked['rule']}", fontsize=10)
+    if picked["still_falling"]:
+        ax.text(0.02, 0.03, "the loss was still falling at the last LR: raise lr_find.end_lr", color="tab:red",
+                transform=ax.transAxes, fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

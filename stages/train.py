@@ -1,7 +1,7 @@
 """Stage train: the one-cycle training run -> weights, per-epoch metrics, curves, model summary, samples.
 
-LRMAX is optim.lr when set, else the LR finder's suggestion; LRMIN = LRMAX / schedule.lrmin_div.
-A killed run resumes from its last epoch when `dvc repro` runs again.
+LRMAX and LRMIN come from the LR range test (lr_pick), unless optim.lr is set: then LRMAX = optim.lr and
+LRMIN = LRMAX / schedule.lrmin_div. A killed run resumes from its last epoch when `dvc repro` runs again.
 
     python -m stages.train
 """
@@ -9,54 +9,68 @@ from cifarpipe import paths
 from cifarpipe.artifacts import read_json, save_figure, torch_save, write_csv, write_json, write_text
 from cifarpipe.cli import run_stage
 from cifarpipe.models import count_parameters, summary
-from cifarpipe.params import load_params
-from cifarpipe.pipeline import (augmented_samples, device_and_model, fingerprint, load_data, seeded_generator,
-                                test_loader, train_loader)
+from cifarpipe.params import runtime_settings, stage_params
+from cifarpipe.pipeline import (augmented_samples, compute_and_model, fingerprint, load_data, test_loader,
+                                train_loader)
 from cifarpipe.reports import denormalize, image_grid, training_curves
-from cifarpipe.schedule import lr_bounds, one_cycle_lr
-from cifarpipe.training import remove_checkpoint, train
+from cifarpipe.schedule import one_cycle_lr, schedule_steps
+from cifarpipe.training import compile_for_training, remove_checkpoint, train
 
 SAMPLES = 32
 
 
+def lr_bounds(params) -> tuple[float, float, str]:
+    """(LRMAX, LRMIN, where they came from)."""
+    if params["optim"]["lr"] is not None:
+        return params["optim"]["lr"], params["optim"]["lr"] / params["schedule"]["lrmin_div"], "optim.lr"
+    picked = read_json(paths.LR_FIND_JSON)
+    return picked["lr_max"], picked["lr_min"], f"LR range test, {picked['rule']} rule"
+
+
 def main():
-    params = load_params()
+    params, runtime = stage_params("train"), runtime_settings()
     data, stats = load_data(params)
-    device, model = device_and_model(params)
-    lr_max, lr_min = lr_bounds(params["optim"]["lr"] or read_json(paths.LR_FIND_JSON)["suggested_lr"],
-                               params["schedule"]["lrmin_div"])
-    train_batches = train_loader(params, data, stats, device, seeded_generator(params, device))
-    test_batches = test_loader(params, data, stats, device)
-    print(f"{params['model']['name']}: {count_parameters(model):,} parameters on {device}; "
-          f"LRMAX {lr_max:.3e}, LRMIN {lr_min:.3e}; {len(data['y_train'])} train / {len(data['y_test'])} test images")
+    compute, model = compute_and_model(params)
+    lr_max, lr_min, lr_source = lr_bounds(params)
+    train_batches = train_loader(params, data, stats, compute)
+    test_batches = test_loader(data, stats, compute, runtime["eval_batch_size"])
+    print(f"{params['model']['name']}: {count_parameters(model):,} parameters on {compute.describe()}; "
+          f"LRMAX {lr_max:.3e}, LRMIN {lr_min:.3e} ({lr_source}); "
+          f"{len(data['y_train'])} train / {len(data['y_test'])} test images")
 
     write_text(paths.MODEL_SUMMARY, summary(model))
     x, y = augmented_samples(train_batches, SAMPLES, params["train"]["seed"])
     save_figure(image_grid(denormalize(x.float().cpu().numpy(), stats["mean"], stats["std"]),
                            [data["classes"][i] for i in y.tolist()], suptitle="augmented training samples"),
                 paths.SAMPLES_PNG)
-    steps, epochs = len(train_batches), params["schedule"]["epochs"]
-    peak = round(params["schedule"]["peak_epoch"] * steps)
-    write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, epochs * steps, peak, lr_max, lr_min)}
-                                      for s in range(epochs * steps)])
+    total, peak = schedule_steps(params["schedule"]["epochs"], params["schedule"]["peak_epoch"], len(train_batches))
+    write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr_max, lr_min)}
+                                      for s in range(total)])
+
+    step_model, compile_s = None, 0.0
+    if params["train"]["compile"]:
+        step_model, compile_s = compile_for_training(model, train_batches, compute)
+        print(f"compiled for batch sizes {train_batches.batch_sizes()} in {compile_s:.1f} s")
 
     def on_epoch(history):  # live plot data: `dvc plots show` draws the run while it trains
         write_csv(paths.HISTORY_CSV, history)
 
-    run_id = fingerprint({k: params[k] for k in ("data", "model", "augment", "optim", "schedule", "train")},
-                         lr_max, stats)
-    history = train(model, train_batches, test_batches, optim=params["optim"], lr_max=lr_max,
-                    schedule=params["schedule"], train_cfg=params["train"], generator=train_batches.generator,
-                    checkpoint_path=paths.CHECKPOINT, fingerprint=run_id, on_epoch=on_epoch)
+    run_id = fingerprint({k: params[k] for k in params}, lr_max, lr_min, stats)
+    history = train(model, train_batches, test_batches, compute=compute, optim=params["optim"], lr_max=lr_max,
+                    lr_min=lr_min, schedule=params["schedule"], generator=train_batches.generator,
+                    progress_updates=runtime["progress_updates"], step_model=step_model,
+                    checkpoint_path=paths.CHECKPOINT if runtime["checkpoint"] else None, fingerprint=run_id,
+                    on_epoch=on_epoch)
 
     torch_save(model.state_dict(), paths.MODEL)
     write_csv(paths.HISTORY_CSV, history)
     save_figure(training_curves(history), paths.CURVES_PNG)
-    last = history[-1]
+    last, train_s = history[-1], sum(h["epoch_s"] for h in history)
     write_json(paths.TRAIN_JSON, {"train_loss": last["train_loss"], "train_acc": last["train_acc"],
                                   "last_epoch_test_acc": last["test_acc"], "lr_max": lr_max, "lr_min": lr_min,
-                                  "epochs": len(history), "train_s": round(sum(h["epoch_s"] for h in history), 2),
-                                  "epoch_s": round(sum(h["epoch_s"] for h in history) / len(history), 3)})
+                                  "epochs": len(history), "train_s": round(train_s, 2),
+                                  "epoch_s": round(train_s / len(history), 3), "compile_s": round(compile_s, 2),
+                                  "precision": compute.precision})
     remove_checkpoint(paths.CHECKPOINT)
 
 

@@ -1,0 +1,123 @@
+"""Reading LRMAX and LRMIN off range-test curves: a real recorded one, and shapes the tests make."""
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch_lr_finder import LRFinder
+
+from cifarpipe.errors import PipelineError
+from cifarpipe.lr_rules import pick, valley_index
+from cifarpipe.params import LR_RULES, LRMIN_RULES
+
+RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"
+DEFAULTS = dict(rule="minimum", min_div=2, lrmin="fall_start", lrmin_div=100, fall_frac=0.1, skip_start=10, skip_end=0)
+
+
+def recorded_curve():
+    """The real range test of the default params on the full proxy train set (shared/lr-curves)."""
+    with open(RECORDED) as f:
+        rows = list(csv.DictReader(f))
+    return [float(r["lr"]) for r in rows], [float(r["loss"]) for r in rows]
+
+
+def synthetic_curve(*, fall_at, min_at, start=1e-5, end=10.0, steps=120, noise=0.0, diverges=True, seed=0,
+                    smooth=0.05):
+    """A range test's curve as torch-lr-finder records it: a raw loss that falls from 2.3 around `fall_at`, bottoms
+    out near `min_at` and blows up past it, plus noise, then smoothed by the same exponential average."""
+    lrs = np.geomspace(start, end, steps)
+    x = np.log10(lrs)
+    centre = (np.log10(fall_at) + np.log10(min_at)) / 2
+    width = (np.log10(min_at) - np.log10(fall_at)) / 6
+    raw = 2.3 - 1.6 / (1 + np.exp(-(x - centre) / width))
+    if diverges:
+        raw += np.exp((x - np.log10(min_at)) * 4)  # blows up past the minimum
+    raw += np.random.default_rng(seed).normal(0, noise, steps)
+    smoothed = [raw[0]]
+    for value in raw[1:]:
+        smoothed.append(smooth * value + (1 - smooth) * smoothed[-1])
+    return list(lrs), smoothed
+
+
+def test_the_minimum_rule_gives_an_lrmax_where_this_network_trains_well_on_the_recorded_curve():
+    lrs, losses = recorded_curve()
+    got = pick(lrs, losses, **DEFAULTS)
+    # measured on an H100 (shared/lr-curves/README.md): 0.005 -> 91.5%, 0.01 -> 91.2%, 0.02 -> 90.5%
+    assert 3e-3 <= got["lr_max"] <= 1.1e-2
+    assert got["loss_min_lr"] == pytest.approx(1.0723e-2, rel=1e-3) and got["loss_min"] == pytest.approx(1.8301, rel=1e-3)
+    assert got["lr_max"] == pytest.approx(got["loss_min_lr"] / 2)
+    # LRMIN: where the loss starts to fall, two decades under LRMAX
+    assert lrs[10] < got["lr_min"] < got["lr_max"] / 30
+    assert not got["still_falling"] and got["notes"] == []
+
+
+def test_steepest_is_torch_lr_finders_own_suggestion_and_lies_100x_lower():
+    lrs, losses = recorded_curve()
+    finder = LRFinder(torch.nn.Linear(1, 1), torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1e-5),
+                      torch.nn.MSELoss(), device="cpu")
+    finder.history = {"lr": lrs, "loss": losses}
+    fig, ax = plt.subplots()
+    _, library = finder.plot(skip_start=10, skip_end=0, suggest_lr=True, ax=ax)
+    plt.close(fig)
+    got = pick(lrs, losses, **{**DEFAULTS, "rule": "steepest"})
+    assert got["lr_max"] == library == pytest.approx(5.09e-5, rel=1e-2)
+    assert got["suggestions"]["minimum"] / got["lr_max"] > 50
+
+
+def test_fastais_valley_takes_the_middle_of_the_longest_fall():
+    losses = np.array([3.0, 3.1, 2.9, 2.7, 2.5, 2.3, 2.1, 1.9, 1.7, 1.5, 2.0, 4.0])
+    assert 4 <= valley_index(losses) <= 6
+    lrs, curve = recorded_curve()
+    assert pick(lrs, curve, **{**DEFAULTS, "rule": "valley"})["lr_max"] < 1e-3  # why it is not the default here
+
+
+def test_every_rule_params_yaml_allows_is_implemented():
+    lrs, losses = recorded_curve()
+    for rule in LR_RULES:
+        for lrmin in LRMIN_RULES:
+            got = pick(lrs, losses, **{**DEFAULTS, "rule": rule, "lrmin": lrmin})
+            assert got["rule"] == rule and 0 < got["lr_min"] < got["lr_max"]
+
+
+def test_divide_sets_lrmin_from_lrmax():
+    lrs, losses = recorded_curve()
+    got = pick(lrs, losses, **{**DEFAULTS, "lrmin": "divide", "lrmin_div": 25})
+    assert got["lr_min"] == pytest.approx(got["lr_max"] / 25)
+
+
+def test_an_sgd_like_curve_sitting_at_higher_lrs_gives_a_higher_lrmax():
+    adam = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2), **DEFAULTS)
+    sgd = pick(*synthetic_curve(fall_at=1e-2, min_at=1.0), **DEFAULTS)
+    assert 0.2 <= sgd["lr_max"] <= 1.0, sgd
+    assert 2e-3 <= adam["lr_max"] <= 1e-2, adam
+    assert 1e-2 <= sgd["lr_min"] < sgd["lr_max"] / 5  # the loss only starts to fall near 1e-2
+
+
+def test_a_curve_that_never_turns_up_is_flagged_and_says_to_raise_end_lr():
+    got = pick(*synthetic_curve(fall_at=1e-4, min_at=100.0, end=1.0, diverges=False), **DEFAULTS)
+    assert got["still_falling"] and "Raise lr_find.end_lr" in got["notes"][0]
+    assert got["lr_max"] == pytest.approx(1.0 / 2)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_noisy_curve_gives_nearly_the_lrmax_of_the_clean_one(seed):
+    clean = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2), **DEFAULTS)
+    noisy = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2, noise=0.3, seed=seed), **DEFAULTS)
+    assert clean["lr_max"] / 2 <= noisy["lr_max"] <= clean["lr_max"] * 2
+
+
+def test_a_curve_that_rises_from_its_first_point_is_an_error_naming_the_fix():
+    lrs = list(np.geomspace(1e-5, 10, 120))
+    losses = list(2.3 + np.linspace(0, 3, 120))
+    with pytest.raises(PipelineError, match="never fell.*lower lr_find.start_lr"):
+        pick(lrs, losses, **DEFAULTS)
+
+
+def test_too_short_a_curve_is_an_error_naming_the_fix():
+    with pytest.raises(PipelineError, match="2 usable points.*Raise lr_find.iterations"):
+        pick([1e-5, 1e-4, 1e-3, 1e-2], [2.3, 2.2, 2.1, 2.0], **{**DEFAULTS, "skip_start": 2})
