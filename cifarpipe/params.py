@@ -15,7 +15,9 @@ from .errors import ParamsError
 
 MODELS = ("custom_resnet", "resnet18")
 OPTIMIZERS = ("adam", "sgd")
-DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+LR_RULES = ("minimum", "valley", "steepest")  # cifarpipe.lr_rules implements each
+LRMIN_RULES = ("fall_start", "divide")
 GRADCAM_METHODS = ("gradcam", "gradcam++")
 
 
@@ -68,6 +70,11 @@ def one_of(*choices):
     return one_of_check
 
 
+def device_name(v):
+    ok = v in ("auto", "cpu", "cuda") or (isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit())
+    return ok, "auto, cpu, cuda or cuda:K (a GPU index)"
+
+
 def md5_hex(v):
     ok = isinstance(v, str) and len(v) == 32 and all(c in "0123456789abcdef" for c in v.lower())
     return ok, "32 hexadecimal digits (the archive's md5)"
@@ -93,10 +100,7 @@ def method_list(v):
 
 
 SCHEMA = {
-    "data": {
-        "url": url, "md5": md5_hex, "train_subset": optional(positive_int),
-        "test_subset": optional(positive_int), "timeout_s": positive_number, "retries": positive_int,
-    },
+    "data": {"url": url, "md5": md5_hex, "train_subset": optional(positive_int), "test_subset": optional(positive_int)},
     "model": {"name": one_of(*MODELS)},
     "augment": {
         "pad": non_negative_int, "crop": positive_int, "flip": probability, "cutout": non_negative_int,
@@ -108,19 +112,26 @@ SCHEMA = {
     },
     "schedule": {"epochs": positive_int, "peak_epoch": positive_number, "lrmin_div": positive_number},
     "train": {
-        "batch_size": positive_int, "eval_batch_size": positive_int, "seed": non_negative_int,
-        "device": one_of(*DEVICES), "bf16": boolean, "channels_last": boolean, "compile": boolean,
-        "tta_flip": boolean, "progress_updates": positive_int, "checkpoint": boolean,
+        "batch_size": positive_int, "seed": non_negative_int, "device": device_name,
+        "precision": one_of(*PRECISIONS), "channels_last": boolean, "compile": boolean, "deterministic": boolean,
     },
     "lr_find": {
         "start_lr": positive_number, "end_lr": positive_number, "iterations": positive_int,
-        "smooth": probability, "diverge": positive_number, "skip_start": non_negative_int,
-        "skip_end": non_negative_int,
+        "smooth": probability, "diverge": positive_number,
     },
-    "evaluate": {"target": probability, "gallery": positive_int},
+    "lr_pick": {
+        "rule": one_of(*LR_RULES), "min_div": positive_number, "lrmin": one_of(*LRMIN_RULES),
+        "fall_frac": probability, "skip_start": non_negative_int, "skip_end": non_negative_int,
+    },
+    "evaluate": {"target": probability, "gallery": positive_int, "tta_flip": boolean},
     "gradcam": {
         "images": positive_int, "correct_images": non_negative_int, "layers": layer_list,
         "min_size": positive_int, "methods": method_list,
+    },
+    "runtime": {
+        "download_timeout_s": positive_number, "download_retries": positive_int, "download_max_mb": positive_number,
+        "download_deadline_s": positive_number, "eval_batch_size": positive_int, "progress_updates": positive_int,
+        "checkpoint": boolean,
     },
 }
 
@@ -154,7 +165,7 @@ def validate(params: dict) -> dict:
             if not ok:
                 _fail(f"{group}.{key}", params[group][key], allowed)
 
-    aug, sched, lrf = params["augment"], params["schedule"], params["lr_find"]
+    aug, sched, lrf, pick = params["augment"], params["schedule"], params["lr_find"], params["lr_pick"]
     if aug["crop"] > IMAGE_SIZE + 2 * aug["pad"]:
         _fail("augment.crop", aug["crop"], f"at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
     if aug["cutout"] > aug["crop"]:
@@ -165,8 +176,12 @@ def validate(params: dict) -> dict:
         _fail("schedule.lrmin_div", sched["lrmin_div"], "a number >= 1 (LRMIN = LRMAX / lrmin_div)")
     if not lrf["start_lr"] < lrf["end_lr"]:
         _fail("lr_find.start_lr", lrf["start_lr"], f"less than lr_find.end_lr = {lrf['end_lr']}")
-    if lrf["iterations"] < lrf["skip_start"] + lrf["skip_end"] + 2:
-        _fail("lr_find.iterations", lrf["iterations"], "at least lr_find.skip_start + lr_find.skip_end + 2")
+    if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
+        _fail("lr_find.iterations", lrf["iterations"], "at least lr_pick.skip_start + lr_pick.skip_end + 3")
+    if pick["min_div"] < 1:
+        _fail("lr_pick.min_div", pick["min_div"], "a number >= 1 (LRMAX = LR at the loss minimum / min_div)")
+    if not 0 < pick["fall_frac"] < 1:
+        _fail("lr_pick.fall_frac", pick["fall_frac"], "a number strictly between 0 and 1")
     if lrf["diverge"] <= 1:
         _fail("lr_find.diverge", lrf["diverge"], "a number > 1 (a multiple of the best loss)")
     return params
@@ -186,3 +201,58 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         group, key = dotted.split(".", 1)
         params.setdefault(group, {})[key] = value
     return validate(params)
+
+
+class DeclaredParams(dict):
+    """A params group (or the whole set) holding only what a stage declares; any other key fails loudly."""
+
+    def __init__(self, values: dict, stage: str, prefix: str = ""):
+        super().__init__(values)
+        self.stage, self.prefix = stage, prefix
+
+    def __missing__(self, key):
+        raise KeyError(f"stage {self.stage} read params.yaml key {self.prefix}{key}, which its dvc.yaml entry does "
+                       f"not declare: a change to it would not rerun the stage. Add {self.prefix}{key} to the "
+                       f"stage's params in dvc.yaml (if it can change the stage's outputs) or move it to runtime")
+
+
+def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
+    """The params.yaml keys (`group` or `group.key`) that dvc.yaml declares for `stage`."""
+    try:
+        entry = yaml.safe_load(Path(dvc_yaml).read_text())["stages"][stage]
+    except (FileNotFoundError, KeyError, TypeError):
+        raise ParamsError(f"{dvc_yaml} has no stage {stage!r}: run the stage from the repository root") from None
+    declared = entry.get("params", [])
+    if not all(isinstance(k, str) for k in declared):
+        raise ParamsError(f"{dvc_yaml}: stage {stage} declares params of another file; all params live in params.yaml")
+    return declared
+
+
+def restrict(params: dict, declared: list[str], stage: str) -> DeclaredParams:
+    """The part of `params` that `declared` names: whole groups, or single keys of a group."""
+    view = {}
+    for name in declared:
+        group, _, key = name.partition(".")
+        if group not in params:
+            raise ParamsError(f"dvc.yaml: stage {stage} declares {name}, which params.yaml lacks")
+        if not key:
+            view[group] = DeclaredParams(params[group], stage, f"{group}.")
+            continue
+        if key not in params[group]:
+            raise ParamsError(f"dvc.yaml: stage {stage} declares {name}, which params.yaml lacks")
+        view.setdefault(group, DeclaredParams({}, stage, f"{group}."))[key] = params[group][key]
+    return DeclaredParams(view, stage)
+
+
+def stage_params(stage: str, path: str | Path = "params.yaml", dvc_yaml: str | Path = "dvc.yaml") -> DeclaredParams:
+    """Validate the whole params.yaml, then return only the params dvc.yaml declares for `stage`.
+
+    A stage that reads a key it does not declare fails at once, in the tests, instead of reusing a stale
+    cache in a user's hands when that key changes.
+    """
+    return restrict(load_params(path), declared_params(stage, dvc_yaml), stage)
+
+
+def runtime_settings(path: str | Path = "params.yaml") -> dict:
+    """The `runtime` group: settings that cannot change any result, read by any stage, declared by none."""
+    return load_params(path)["runtime"]

@@ -10,25 +10,30 @@ from . import paths
 from .artifacts import read_json, torch_load
 from .augment import augment_batch, fill_rgb, normalize
 from .data import load_dataset
+from .device import Compute, setup_compute
 from .loader import DeviceLoader
 from .models import build_model
-from .training import resolve_device, setup_backend
 
 
-def load_data(params: dict) -> tuple[dict, dict]:
-    """(dataset arrays, channel stats) with the configured subsets."""
-    data = load_dataset(paths.DATASET, params["data"]["train_subset"], params["data"]["test_subset"])
+def load_data(params: dict, *, train: bool = True, test: bool = True) -> tuple[dict, dict]:
+    """(dataset arrays, channel stats) with the configured subsets of the splits asked for (others left empty)."""
+    data = load_dataset(paths.DATASET, params["data"]["train_subset"] if train else 0,
+                        params["data"]["test_subset"] if test else 0)
     return data, read_json(paths.STATS)
 
 
-def device_and_model(params: dict) -> tuple[torch.device, torch.nn.Module]:
-    """The device, seeded, and a fresh model on it (channels_last on CUDA when asked)."""
-    device = resolve_device(params["train"]["device"])
-    setup_backend(device, params["train"]["seed"])
-    model = build_model(params["model"]["name"]).to(device)
-    if _channels_last(params, device):
-        model = model.to(memory_format=torch.channels_last)
-    return device, model
+def compute_and_model(params: dict, *, seeded: bool = True, autocast: bool = True) -> tuple[Compute, torch.nn.Module]:
+    """The device and precision (backend flags set; torch seeded with train.seed when `seeded`) and a fresh model.
+
+    Stages that only run a trained model pass seeded=False; GradCAM, which computes in fp32, autocast=False:
+    then they neither read nor declare train.seed or train.precision.
+    """
+    t = params["train"]
+    compute = setup_compute(device=t["device"], precision=t["precision"] if autocast else "fp32",
+                            channels_last=t["channels_last"], deterministic=t["deterministic"],
+                            seed=t["seed"] if seeded else None)
+    model = build_model(params["model"]["name"]).to(compute.device, memory_format=compute.memory_format)
+    return compute, model
 
 
 def augment_settings(params: dict, stats: dict) -> dict:
@@ -36,29 +41,29 @@ def augment_settings(params: dict, stats: dict) -> dict:
     return {**params["augment"], "fill": fill_rgb(params["augment"]["fill"], stats["mean"])}
 
 
-def train_loader(params, data, stats, device, generator) -> DeviceLoader:
-    """Shuffled, augmented training batches drawn from `generator`."""
-    return DeviceLoader(data["x_train"], data["y_train"], mean=stats["mean"], std=stats["std"], device=device,
-                        batch_size=params["train"]["batch_size"], channels_last=_channels_last(params, device),
+def train_loader(params, data, stats, compute: Compute) -> DeviceLoader:
+    """Shuffled, augmented training batches drawn from their own generator, seeded with train.seed."""
+    generator = torch.Generator(device=compute.device).manual_seed(params["train"]["seed"])
+    return DeviceLoader(data["x_train"], data["y_train"], mean=stats["mean"], std=stats["std"], device=compute.device,
+                        batch_size=params["train"]["batch_size"], channels_last=compute.channels_last,
                         augment=augment_settings(params, stats), generator=generator)
 
 
-def test_loader(params, data, stats, device) -> DeviceLoader:
-    return DeviceLoader(data["x_test"], data["y_test"], mean=stats["mean"], std=stats["std"], device=device,
-                        batch_size=params["train"]["eval_batch_size"], channels_last=_channels_last(params, device))
+def test_loader(data, stats, compute: Compute, batch_size: int) -> DeviceLoader:
+    return DeviceLoader(data["x_test"], data["y_test"], mean=stats["mean"], std=stats["std"], device=compute.device,
+                        batch_size=batch_size, channels_last=compute.channels_last)
 
 
-def seeded_generator(params: dict, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(params["train"]["seed"])
+def test_images(data, stats, compute: Compute, idx) -> torch.Tensor:
+    """The test images at `idx`, normalised, on the compute device."""
+    x = torch.from_numpy(data["x_test"][idx]).permute(0, 3, 1, 2).to(compute.device)
+    mean, std = (torch.tensor(stats[k], device=compute.device) for k in ("mean", "std"))
+    return normalize(x, mean, std).contiguous(memory_format=compute.memory_format)
 
 
 def fingerprint(*parts) -> str:
     """A short hash of JSON-able values: which params and inputs a checkpoint was made with."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _channels_last(params, device) -> bool:
-    return device.type == "cuda" and params["train"]["channels_last"]
 
 
 def augmented_samples(loader: DeviceLoader, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,8 +74,8 @@ def augmented_samples(loader: DeviceLoader, n: int, seed: int) -> tuple[torch.Te
     return normalize(x, loader.mean, loader.std), loader.y[idx]
 
 
-def trained_model(params: dict) -> tuple[torch.device, torch.nn.Module]:
+def trained_model(params: dict, *, autocast: bool = True) -> tuple[Compute, torch.nn.Module]:
     """The trained weights (loaded with weights_only=True) in a fresh model, in eval mode."""
-    device, model = device_and_model(params)
-    model.load_state_dict(torch_load(paths.MODEL, map_location=device))
-    return device, model.eval()
+    compute, model = compute_and_model(params, seeded=False, autocast=autocast)
+    model.load_state_dict(torch_load(paths.MODEL, map_location=compute.device))
+    return compute, model.eval()

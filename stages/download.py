@@ -8,16 +8,18 @@ from pathlib import Path
 from cifarpipe import paths
 from cifarpipe.cli import run_stage
 from cifarpipe.data import download, parse_archive, save_dataset
-from cifarpipe.params import load_params
+from cifarpipe.params import runtime_settings, stage_params
 
 
 def main():
-    params = load_params()["data"]
+    params, runtime = stage_params("download")["data"], runtime_settings()
     folder = Path(paths.DATASET).parent
     folder.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:  # on the same disk as the output, gone on failure
         archive = Path(tmp) / "cifar-10-python.tar.gz"
-        download(params["url"], params["md5"], archive, timeout_s=params["timeout_s"], retries=params["retries"])
+        download(params["url"], params["md5"], archive, timeout_s=runtime["download_timeout_s"],
+                 retries=runtime["download_retries"], max_bytes=int(runtime["download_max_mb"] * 2**20),
+                 deadline_s=runtime["download_deadline_s"])
         arrays = parse_archive(archive)
     save_dataset(arrays, paths.DATASET)
     print(f"wrote {paths.DATASET}: {len(arrays['x_train'])} train and {len(arrays['x_test'])} test images, "

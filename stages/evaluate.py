@@ -9,17 +9,17 @@ from cifarpipe import paths
 from cifarpipe.artifacts import atomic_path, save_figure, write_csv, write_json
 from cifarpipe.cli import run_stage
 from cifarpipe.evaluation import confusion_matrix, loss_and_accuracy, per_class_accuracy, predict_logits
-from cifarpipe.params import load_params
+from cifarpipe.params import runtime_settings, stage_params
 from cifarpipe.pipeline import load_data, test_loader, trained_model
 from cifarpipe.reports import confusion_figure, image_grid, per_class_figure
 
 
 def main():
-    params = load_params()
-    data, stats = load_data(params)
-    device, model = trained_model(params)
-    logits, labels = predict_logits(model, test_loader(params, data, stats, device),
-                                    tta_flip=params["train"]["tta_flip"], bf16=params["train"]["bf16"])
+    params = stage_params("evaluate")
+    data, stats = load_data(params, train=False)
+    compute, model = trained_model(params)
+    logits, labels = predict_logits(model, test_loader(data, stats, compute, runtime_settings()["eval_batch_size"]),
+                                    compute, tta_flip=params["evaluate"]["tta_flip"])
     test_loss, test_acc = loss_and_accuracy(logits, labels)
     probs = torch.softmax(logits, 1).cpu().numpy()
     preds, labels = probs.argmax(1), labels.cpu().numpy()

@@ -9,28 +9,26 @@ import numpy as np
 
 from cifarpipe import paths
 from cifarpipe.artifacts import atomic_dir, save_figure
-from cifarpipe.augment import normalize
 from cifarpipe.cli import run_stage
 from cifarpipe.gradcam import choose_layers, explain, overlay
-from cifarpipe.params import load_params
-from cifarpipe.pipeline import load_data, test_loader, trained_model
+from cifarpipe.params import stage_params
+from cifarpipe.pipeline import load_data, test_images, trained_model
 from cifarpipe.reports import cam_grid, denormalize
 
 
 def main():
-    params = load_params()
+    params = stage_params("gradcam")
     cfg = params["gradcam"]
-    data, stats = load_data(params)
-    device, model = trained_model(params)
+    data, stats = load_data(params, train=False)
+    compute, model = trained_model(params, autocast=False)
     layers = choose_layers(model, cfg["layers"], cfg["min_size"])
     predictions = np.load(paths.PREDICTIONS)
     labels, preds = predictions["labels"], predictions["preds"]
     chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg["images"]]]
     chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg["correct_images"]]]
 
-    loader = test_loader(params, data, stats, device)
     idx = np.array([i for _, i in chosen], dtype=np.int64)
-    images = normalize(loader.x[idx], loader.mean, loader.std)
+    images = test_images(data, stats, compute, idx)
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
     classes = data["classes"]
     targets = {"predicted": preds, "true": labels}  # explain both: why this answer, and where the truth was

@@ -8,11 +8,11 @@ from cifarpipe import paths
 from cifarpipe.artifacts import write_json
 from cifarpipe.cli import run_stage
 from cifarpipe.data import channel_stats, load_dataset
-from cifarpipe.params import load_params
+from cifarpipe.params import stage_params
 
 
 def main():
-    params = load_params()
+    params = stage_params("stats")
     data = load_dataset(paths.DATASET, train_subset=params["data"]["train_subset"])
     stats = channel_stats(data["x_train"])
     write_json(paths.STATS, stats)

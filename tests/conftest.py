@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,17 +20,20 @@ from synthetic_cifar import write_archive  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
-PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
+PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
                  ".gitignore"]
 
 # Small enough for seconds of CPU training, large enough that the network clearly beats chance.
 TINY_PARAMS = {
     "schedule.epochs": 3, "schedule.peak_epoch": 1,
-    "train.batch_size": 32, "train.eval_batch_size": 100,
-    "lr_find.start_lr": 0.001, "lr_find.end_lr": 0.1, "lr_find.iterations": 10, "lr_find.skip_start": 2,
-    "lr_find.skip_end": 1,
+    "train.batch_size": 32, "runtime.eval_batch_size": 100,
+    "lr_find.start_lr": 0.0001, "lr_find.end_lr": 10.0, "lr_find.iterations": 25, "lr_pick.skip_start": 2,
     "gradcam.images": 2, "gradcam.correct_images": 1, "evaluate.gallery": 10,
 }
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped where torch sees none (run with -m gpu)")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -89,6 +94,21 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.Compl
 
 def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
+
+
+def ran(output: str) -> list[str]:
+    """The stages a dvc repro / exp run printed as running, in order."""
+    return re.findall(r"Running stage '([\w-]+)'", output)
+
+
+def experiments(repo) -> dict:
+    """{experiment name: its data in `dvc exp show --json`} for the experiments of every commit."""
+    found = {}
+    for commit in json.loads(dvc("exp", "show", "--json", cwd=repo).stdout):
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                found[rev.get("name") or rev["rev"]] = rev.get("data") or {}
+    return found
 
 
 def make_repo(dest: Path, url: str, md5: str, overrides: dict | None = None) -> Path:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import http.server
 
 import numpy as np
@@ -175,10 +176,89 @@ def test_download_stage_exits_1_with_a_clear_line_and_writes_nothing(http_root, 
     folder, base = http_root
     write_archive(folder / "a.tar.gz", n_train=10, n_test=10)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(url=f"{base}/a.tar.gz", md5="0" * 32, retries=1)
+    params["data"].update(url=f"{base}/a.tar.gz", md5="0" * 32)
+    params["runtime"].update(download_retries=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     proc = subprocess.run([sys.executable, "-m", "stages.download"], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: checksum mismatch") and "set data.md5 to" in proc.stderr
     assert list((tmp_path / "data").iterdir()) == []
+
+
+class _EndlessHandler(http.server.BaseHTTPRequestHandler):
+    """Streams zeros without end and without a Content-Length: a wrong URL or a broken server."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(4096):  # bounded: 256 MiB at most, the client hangs up long before
+                self.wfile.write(bytes(65536))
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class _HugeHandler(_EndlessHandler):
+    """Announces 5 GiB up front."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(5 * 2**30))
+        self.end_headers()
+
+
+def serve(handler):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("handler, message", [(_EndlessHandler, "sent more than"), (_HugeHandler, "is 5120 MiB")])
+def test_a_download_stops_at_the_size_limit_and_leaves_nothing(tmp_path, handler, message):
+    server = serve(handler)
+    try:
+        with pytest.raises(DataError, match=f"{message}.*runtime.download_max_mb.*Check data.url"):
+            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "out" / "got",
+                     timeout_s=5, retries=3, max_bytes=2 * 2**20, backoff_s=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list((tmp_path / "out").iterdir()) == []  # not retried, nothing left
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Trickles 1 KiB every 50 ms: never idle long enough for the socket timeout, never done."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(2**20))
+        self.end_headers()
+        try:
+            for _ in range(200):  # bounded: 10 s at most
+                self.wfile.write(bytes(1024))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_stops_at_its_overall_deadline(tmp_path):
+    server = serve(_SlowHandler)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DataError, match="deadline"):
+            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got", timeout_s=5,
+                     retries=3, deadline_s=1.0, backoff_s=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "got").exists()

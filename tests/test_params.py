@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cifarpipe.params import ParamsError, load_params
+from cifarpipe.params import ParamsError, load_params, restrict, runtime_settings, stage_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,10 +28,15 @@ def test_the_shipped_params_are_valid():
     ({"optim.lr": 0}, "null or a number > 0"),
     ({"data.md5": "xyz"}, "32 hexadecimal"),
     ({"data.url": "ftp://x"}, "http://, https:// or file://"),
-    ({"train.device": "tpu"}, "auto, cpu, cuda"),
+    ({"train.device": "tpu"}, "auto, cpu, cuda or cuda:K"),
+    ({"train.precision": "fp8"}, "one of auto, bf16, fp16, fp32"),
+    ({"lr_pick.rule": "suggest"}, "one of minimum, valley, steepest"),
+    ({"lr_pick.min_div": 0.5}, "a number >= 1"),
+    ({"lr_pick.fall_frac": 1}, "strictly between 0 and 1"),
+    ({"runtime.download_max_mb": 0}, "a number > 0"),
     ({"gradcam.methods": ["scorecam"]}, "gradcam, gradcam++"),
     ({"augment.flip": 1.5}, "between 0 and 1"),
-    ({"train.bf16": "yes"}, "true or false"),
+    ({"train.compile": "yes"}, "true or false"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
     with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace("+", r"\+")):
@@ -55,3 +60,19 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: params.yaml: unknown key optim.lrr") and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]  # nothing written
+
+
+def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
+    params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
+    assert params["evaluate"]["tta_flip"] is True and params["train"]["precision"] == "auto"
+    with pytest.raises(KeyError, match="stage evaluate read params.yaml key train.seed, which its dvc.yaml entry "
+                                       "does not declare"):
+        params["train"]["seed"]
+    with pytest.raises(KeyError, match="key optim, which"):
+        params["optim"]
+    assert runtime_settings(ROOT / "params.yaml")["eval_batch_size"] == 1024
+
+
+def test_a_declared_key_that_params_yaml_lacks_is_named():
+    with pytest.raises(ParamsError, match="stage x declares train.speed, which params.yaml lacks"):
+        restrict(load_params(ROOT / "params.yaml"), ["train.speed"], "x")

@@ -3,22 +3,16 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import dvc, run, set_params
+from conftest import dvc, experiments, ran, run, set_params
 
-STAGES = ["download", "stats", "lr_find", "train", "evaluate", "gradcam"]
+STAGES = ["download", "stats", "lr_find", "lr_pick", "train", "evaluate", "gradcam"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def ran(output: str) -> list[str]:
-    return re.findall(r"Running stage '([\w-]+)'", output)
 
 
 def read_csv(path):
@@ -37,15 +31,24 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert stats["images"] == 256 and all(0 < s < 1 for s in stats["mean"] + stats["std"])
 
     lr_find = json.loads((repo / "metrics/lr_find.json").read_text())
-    assert 0.001 <= lr_find["suggested_lr"] <= 0.1
-    assert len(read_csv(repo / "plots/lr_find.csv")) == lr_find["steps"]
+    curve = read_csv(repo / "plots/lr_find.csv")
+    assert len(curve) == lr_find["steps"] == json.loads((repo / "metrics/lr_range_test.json").read_text())["steps"]
+    lrs, losses = np.array([float(r["lr"]) for r in curve]), np.array([float(r["loss"]) for r in curve])
+    # the suggestion lies inside the curve's descending region: past its first point, below the loss minimum,
+    # where the loss is already well below where it started
+    first = 2  # lr_pick.skip_start of the tiny params
+    assert lr_find["rule"] == "minimum" and lr_find["loss_min_lr"] == lrs[first + np.argmin(losses[first:])]
+    assert lrs[first] < lr_find["lr_min"] < lr_find["lr_max"] < lr_find["loss_min_lr"]
+    at_lr_max = losses[np.searchsorted(lrs, lr_find["lr_max"])]
+    assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())
 
     history = read_csv(repo / "plots/history.csv")
     assert [int(h["epoch"]) for h in history] == [1, 2, 3]
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
     schedule = [float(r["lr"]) for r in read_csv(repo / "plots/lr_schedule.csv")]
     train_metrics = json.loads((repo / "metrics/train.json").read_text())
-    assert train_metrics["lr_max"] == lr_find["suggested_lr"]  # optim.lr is null: the finder's LR is used
+    assert train_metrics["lr_max"] == lr_find["lr_max"]  # optim.lr is null: the range test's LRs are used
+    assert train_metrics["lr_min"] == lr_find["lr_min"]
     assert max(schedule) == pytest.approx(train_metrics["lr_max"])
     assert schedule[0] == pytest.approx(train_metrics["lr_min"]) and schedule[-1] == pytest.approx(schedule[0])
     assert "Total params: 6,573,130" in (repo / "models/summary.txt").read_text()
@@ -57,6 +60,7 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert metrics["target"] == 0.9 and metrics["target_met"] == (metrics["test_acc"] >= 0.9)
     assert len(metrics["per_class_acc"]) == 10
     assert len(read_csv(repo / "plots/confusion.csv")) == 100
+    assert "lr_max" in dvc("exp", "show", "--md", cwd=repo).stdout
     for png in ["lr_find", "curves", "train_samples", "confusion", "per_class", "misclassified"]:
         assert (repo / f"plots/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
     grids = [p.name for p in (repo / "plots/gradcam").iterdir()]
@@ -66,6 +70,7 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert not (repo / ".checkpoints/train.pt").exists()  # removed once training completed
 
     assert "up to date" in dvc("status", cwd=repo).stdout
+    assert_status_tells_the_truth(repo)
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
     dvc("plots", "show", "-o", "dvc_plots", cwd=repo)
     page = (repo / "dvc_plots/index.html").read_text()
@@ -86,23 +91,39 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert ran(exp.stdout) == ["train", "evaluate", "gradcam"]
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
     lr_change = diff["metrics/train.json"]["lr_max"]
-    assert lr_change["old"] == lr_find["suggested_lr"] and lr_change["new"] == 0.005
-
-    # the pull-request report: real metrics/params diffs against the committed baseline, verdicts, plots
-    report = run([sys.executable, "scripts/pr_report.py", "--base", "HEAD", "--out", "report.md"], repo).stdout
-    assert "| before (`HEAD`) |" in report and "| after |" in report and "target 90%" in report
-    assert "lr_max" in report and "optim.lr" in report
-    assert (repo / "report_images/curves.png").exists() and "![curves](report_images/curves.png)" in report
+    assert lr_change["old"] == lr_find["lr_max"] and lr_change["new"] == 0.005
 
 
-def experiments(repo) -> dict:
-    """{experiment name: its data in `dvc exp show --json`} for the experiments of every commit."""
-    found = {}
-    for commit in json.loads(dvc("exp", "show", "--json", cwd=repo).stdout):
-        for exp in commit.get("experiments") or []:
-            for rev in exp.get("revs", []):
-                found[rev.get("name") or rev["rev"]] = rev.get("data") or {}
-    return found
+
+def changed_stages(repo) -> list[str]:
+    """The stages `dvc status` says are out of date (it lists those whose own deps or params changed)."""
+    status = json.loads(dvc("status", "--json", cwd=repo).stdout or "{}")
+    return sorted(name.split(":")[-1] for name in status)
+
+
+def assert_status_tells_the_truth(repo):
+    """What invalidates which stage, under the real `dvc status`: code by import, params by declaration."""
+    cases = [
+        ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
+          "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
+        ({"evaluate.tta_flip": False}, ["evaluate"]),
+        ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
+        ({"data.test_subset": 50}, ["evaluate", "gradcam", "train"]),
+        ({"train.compile": True}, ["train"]),
+    ]
+    params = (repo / "params.yaml").read_text()
+    for overrides, expected in cases:
+        set_params(repo, overrides)
+        assert changed_stages(repo) == expected, overrides
+        (repo / "params.yaml").write_text(params)
+    for module, expected in [("cifarpipe/schedule.py", ["train"]), ("cifarpipe/evaluation.py", ["evaluate", "train"]),
+                             ("cifarpipe/lr_rules.py", ["lr_pick"]), ("cifarpipe/device.py",
+                                                                      ["evaluate", "gradcam", "lr_find", "train"])]:
+        code = (repo / module).read_text()
+        (repo / module).write_text(code + "\n# an edit\n")
+        assert changed_stages(repo) == expected, module
+        (repo / module).write_text(code)
+    assert changed_stages(repo) == []
 
 
 def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(repo):
