@@ -1,7 +1,7 @@
 # Named recipes and reports. Each target is a plain DVC command you can also type yourself.
 # ARGS adds or overrides params, e.g. make seed-resnet18 ARGS="-S data.train_subset=5000"
 ARGS ?=
-.PHONY: repro test seed-custom-resnet seed-resnet18 lr-grid report
+.PHONY: repro test seed-custom-resnet seed-resnet18 lr-grid report pull
 
 repro:
 	dvc repro
@@ -29,3 +29,8 @@ lr-grid:
 BASE ?= main
 report:
 	python scripts/pr_report.py --base $(BASE) --out report.md
+
+# Fetch this commit's outputs from the DVC remote; when they are not there, say how to get them
+pull:
+	@dvc pull || { echo "The outputs of this commit are not on the DVC remote (nobody pushed them yet)." \
+	    "Build them here with 'dvc repro' (then 'dvc push' to share them), or ask whoever ran it to 'dvc push'." >&2; exit 1; }
