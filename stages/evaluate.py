@@ -6,12 +6,13 @@ import numpy as np
 import torch
 
 from cifarpipe import paths
-from cifarpipe.artifacts import atomic_path, save_figure, write_csv, write_json
+from cifarpipe.artifacts import atomic_path, save_figure, write_csv
 from cifarpipe.cli import run_stage
 from cifarpipe.evaluation import confusion_matrix, loss_and_accuracy, per_class_accuracy, predict_logits
 from cifarpipe.params import runtime_settings, stage_params
 from cifarpipe.pipeline import load_data, test_loader, trained_model
 from cifarpipe.reports import confusion_figure, image_grid, per_class_figure
+from cifarpipe.tracking import open_live
 
 
 def main():
@@ -27,12 +28,15 @@ def main():
 
     confusion = confusion_matrix(labels, preds, len(classes))
     per_class = per_class_accuracy(confusion)
-    write_json(paths.EVALUATE_JSON, {
-        "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 6), "target": target,
-        "target_met": bool(test_acc >= target), "images": int(len(labels)),
-        "per_class_acc": {c: round(float(a), 4) for c, a in zip(classes, per_class)}})
+    live = open_live(paths.EVALUATE_LIVE)
+    live.log_metric("test_loss", round(test_loss, 6), plot=False)
+    live.log_metric("test_acc", round(test_acc, 6), plot=False)
+    live.summary.update({"target": target, "target_met": bool(test_acc >= target), "images": int(len(labels)),
+                         "per_class_acc": {c: round(float(a), 4) for c, a in zip(classes, per_class)}})
+    live.log_sklearn_plot("confusion_matrix", [classes[t] for t in labels], [classes[p] for p in preds],
+                          name="confusion.json")
+    live.end()
     write_csv(paths.PER_CLASS_CSV, [{"class": c, "accuracy": round(float(a), 4)} for c, a in zip(classes, per_class)])
-    write_csv(paths.CONFUSION_CSV, [{"actual": classes[t], "predicted": classes[p]} for t, p in zip(labels, preds)])
     save_figure(confusion_figure(confusion, classes), paths.CONFUSION_PNG)
     save_figure(per_class_figure(per_class, classes, target), paths.PER_CLASS_PNG)
 
