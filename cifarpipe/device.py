@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import PipelineError
+from .gpus import claim_gpu
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
@@ -85,23 +86,36 @@ def cpu_fallback_warning(gpus: list[str]) -> str:
             "`python -m cifarpipe.doctor`, or set train.device: cpu to silence this.\n" + "!" * 100 + "\n")
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` | `cpu` | `cuda` | `cuda:K` -> a torch device that exists here."""
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
-                                "cpu, or install a CUDA build of torch (python -m cifarpipe.doctor tells which)")
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise PipelineError(f"train.device is {name} but torch sees {torch.cuda.device_count()} GPU(s)")
-        return torch.device("cuda", index)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", 0)
+_CLAIMED = []  # lock handles of the GPUs this process claimed; the kernel frees them when it ends
+
+
+def resolve_device(name: str, claim: bool = True) -> torch.device:
+    """`auto` | `cpu` | `cuda` | `cuda:K` -> a torch device that exists here.
+
+    `auto` (with a GPU) and `cuda` claim a free GPU for this process (cifarpipe.gpus), so stages run side by
+    side by `dvc queue start --jobs N` spread over the box's GPUs; `cuda:K` pins GPU K by hand.
+    """
+    if name == "auto" and not torch.cuda.is_available():
         gpus = visible_nvidia_gpus()
         if gpus:
             print(cpu_fallback_warning(gpus), file=sys.stderr, flush=True)
-    return torch.device("cpu")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
+                            "cpu, or install a CUDA build of torch (python -m cifarpipe.doctor tells which)")
+    if ":" in name:
+        index = int(name.split(":")[1])
+        if index >= torch.cuda.device_count():
+            raise PipelineError(f"train.device is {name} but torch sees {torch.cuda.device_count()} GPU(s)")
+        return torch.device("cuda", index)
+    if not claim:
+        return torch.device("cuda", 0)
+    index, handle = claim_gpu(torch.cuda.device_count())
+    _CLAIMED.append(handle)
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

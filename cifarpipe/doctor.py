@@ -75,7 +75,7 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
                      f"{newest} or older (README: 'Pick the torch build for your GPU')")
     if Path(params_path).exists():
         train = load_params(params_path)["train"]
-        device = resolve_device(train["device"])
+        device = resolve_device(train["device"], claim=False)
         lines.append(f"pipeline    train.device {train['device']} -> {device}; train.precision {train['precision']} "
                      f"-> {resolve_precision(train['precision'], device)}; deterministic {train['deterministic']}; "
                      f"compile {train['compile']}")

@@ -1,0 +1,63 @@
+"""GPU claims for a queued grid, on the CPU with a faked GPU count: distinct GPUs, freed by a kill, waiting when full."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cifarpipe.gpus import claim_gpu
+from conftest import ROOT
+
+HOLDER = """
+import sys, time
+from cifarpipe.gpus import claim_gpu
+index, handle = claim_gpu(int(sys.argv[1]), poll_s=0.1)
+print(index, flush=True)
+time.sleep(600)  # holds its GPU until killed, like a training stage
+"""
+
+
+def holder(count, env):
+    return subprocess.Popen([sys.executable, "-c", HOLDER, str(count)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "CIFARPIPE_GPU_LOCKS": str(tmp_path / "locks"), "PYTHONPATH": str(ROOT)}
+
+
+def test_n_concurrent_claims_get_n_distinct_gpus_a_kill_frees_one_and_the_next_waits(env, tmp_path, monkeypatch):
+    holders = [holder(4, env) for _ in range(4)]
+    try:
+        claimed = [int(p.stdout.readline()) for p in holders]
+        assert sorted(claimed) == [0, 1, 2, 3]
+
+        waiting = holder(4, env)  # the fifth: every GPU is taken
+        holders.append(waiting)
+        time.sleep(1.0)
+        assert waiting.poll() is None
+        assert "all 4 GPU(s) are taken" in os.read(waiting.stderr.fileno(), 1000).decode()
+
+        os.kill(holders[2].pid, signal.SIGKILL)  # a crashed stage: the kernel drops its lock
+        holders[2].wait()
+        assert int(waiting.stdout.readline()) == claimed[2]  # the waiting stage gets the dead one's GPU...
+        monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
+        with pytest.raises(TimeoutError, match="all 4 GPUs stayed taken"):
+            claim_gpu(4, poll_s=0.05, timeout_s=0.3)  # ...and the box is full again
+    finally:
+        for p in holders:
+            p.kill()
+            p.wait()
+
+
+def test_a_claim_in_this_process_is_freed_when_its_handle_closes(env, monkeypatch):
+    monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
+    index, handle = claim_gpu(1)
+    assert index == 0
+    with pytest.raises(TimeoutError):
+        claim_gpu(1, poll_s=0.05, timeout_s=0.2)
+    handle.close()
+    assert claim_gpu(1)[0] == 0
