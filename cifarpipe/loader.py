@@ -17,15 +17,18 @@ class DeviceLoader:
 
     With `augment` (the augment params plus `fill` as RGB) and a `generator`, batches are shuffled and
     augmented from the generator's stream, so a saved generator state replays the same epoch.
+    With `shard=(rank, world)`, every rank draws the same global batches and yields only its slice of each.
     """
 
     def __init__(self, x_nhwc: np.ndarray, y: np.ndarray, *, mean, std, device: torch.device, batch_size: int,
-                 channels_last: bool = False, augment: dict | None = None, generator: torch.Generator | None = None):
+                 channels_last: bool = False, augment: dict | None = None, generator: torch.Generator | None = None,
+                 shard: tuple[int, int] = (0, 1)):
         self.x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).to(device)
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device)
         self.std = torch.tensor(std, dtype=torch.float32, device=device)
         self.batch_size, self.augment, self.generator = batch_size, augment, generator
+        self.rank, self.world = shard
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         n = len(self.y)
         # BatchNorm cannot train on a batch of one image: a lone leftover image is skipped that epoch
@@ -35,8 +38,9 @@ class DeviceLoader:
         return -(-self.stop // self.batch_size)
 
     def batch_sizes(self) -> list[int]:
-        """The distinct batch sizes of an epoch: the full one, and the last, partial one if any."""
-        return sorted({min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)},
+        """The distinct sizes of the batches this rank yields in an epoch: the full one, then a partial one if any."""
+        sizes = {min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)}
+        return sorted({len(range(self.rank, size, self.world)) if self.world > 1 else size for size in sizes},
                       reverse=True)
 
     def __iter__(self):
@@ -49,5 +53,7 @@ class DeviceLoader:
             x = self.x[idx]
             if self.augment is not None:
                 x = augment_batch(x, generator=self.generator, **self.augment)
-            x = normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
-            yield x, self.y[idx]
+            x, y = normalize(x, self.mean, self.std), self.y[idx]
+            if self.world > 1:
+                x, y = x[self.rank::self.world], y[self.rank::self.world]
+            yield x.contiguous(memory_format=self.memory_format), y

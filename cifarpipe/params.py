@@ -114,6 +114,7 @@ SCHEMA = {
     "train": {
         "batch_size": positive_int, "seed": non_negative_int, "device": device_name,
         "precision": one_of(*PRECISIONS), "channels_last": boolean, "compile": boolean, "deterministic": boolean,
+        "gpus": positive_int,
     },
     "lr_find": {
         "start_lr": positive_number, "end_lr": positive_number, "iterations": positive_int,
@@ -178,6 +179,9 @@ def validate(params: dict) -> dict:
         _fail("lr_find.start_lr", lrf["start_lr"], f"less than lr_find.end_lr = {lrf['end_lr']}")
     if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
         _fail("lr_find.iterations", lrf["iterations"], "at least lr_pick.skip_start + lr_pick.skip_end + 3")
+    if params["train"]["gpus"] > 1 and params["train"]["device"].startswith("cuda:"):
+        _fail("train.device", params["train"]["device"], "auto, cuda or cpu when train.gpus > 1 (rank K trains on "
+              "GPU K)")
     if pick["min_div"] < 1:
         _fail("lr_pick.min_div", pick["min_div"], "a number >= 1 (LRMAX = LR at the loss minimum / min_div)")
     if not 0 < pick["fall_frac"] < 1:

@@ -22,14 +22,16 @@ def load_data(params: dict, *, train: bool = True, test: bool = True) -> tuple[d
     return data, read_json(paths.STATS)
 
 
-def compute_and_model(params: dict, *, seeded: bool = True, autocast: bool = True) -> tuple[Compute, torch.nn.Module]:
+def compute_and_model(params: dict, *, seeded: bool = True, autocast: bool = True,
+                      device: str | None = None) -> tuple[Compute, torch.nn.Module]:
     """The device and precision (backend flags set; torch seeded with train.seed when `seeded`) and a fresh model.
 
     Stages that only run a trained model pass seeded=False; GradCAM, which computes in fp32, autocast=False:
-    then they neither read nor declare train.seed or train.precision.
+    then they neither read nor declare train.seed or train.precision. `device` overrides train.device (a rank
+    of a distributed run trains on its own GPU).
     """
     t = params["train"]
-    compute = setup_compute(device=t["device"], precision=t["precision"] if autocast else "fp32",
+    compute = setup_compute(device=device or t["device"], precision=t["precision"] if autocast else "fp32",
                             channels_last=t["channels_last"], deterministic=t["deterministic"],
                             seed=t["seed"] if seeded else None)
     model = build_model(params["model"]["name"]).to(compute.device, memory_format=compute.memory_format)
@@ -41,12 +43,14 @@ def augment_settings(params: dict, stats: dict) -> dict:
     return {**params["augment"], "fill": fill_rgb(params["augment"]["fill"], stats["mean"])}
 
 
-def train_loader(params, data, stats, compute: Compute) -> DeviceLoader:
-    """Shuffled, augmented training batches drawn from their own generator, seeded with train.seed."""
+def train_loader(params, data, stats, compute: Compute, shard: tuple[int, int] = (0, 1)) -> DeviceLoader:
+    """Shuffled, augmented training batches drawn from their own generator, seeded with train.seed.
+
+    `shard=(rank, world)`: every rank draws the same batches and yields its slice of each."""
     generator = torch.Generator(device=compute.device).manual_seed(params["train"]["seed"])
     return DeviceLoader(data["x_train"], data["y_train"], mean=stats["mean"], std=stats["std"], device=compute.device,
                         batch_size=params["train"]["batch_size"], channels_last=compute.channels_last,
-                        augment=augment_settings(params, stats), generator=generator)
+                        augment=augment_settings(params, stats), generator=generator, shard=shard)
 
 
 def test_loader(data, stats, compute: Compute, batch_size: int) -> DeviceLoader:

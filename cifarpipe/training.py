@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from .artifacts import torch_load, torch_save
 from .device import Compute
+from .distributed import SINGLE, Ranks
 from .errors import DivergedError
 from .evaluation import loss_and_accuracy, predict_logits
 from .optim import make_optimizer
@@ -54,9 +55,10 @@ def compile_for_training(model: torch.nn.Module, loader, compute: Compute, backe
     return compiled, time.perf_counter() - started
 
 
-def _read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int) -> tuple[float, float]:
-    """(mean loss, accuracy) so far, in one device-to-host sync; raise if a loss was NaN/inf."""
-    loss_sum, correct, step = torch.stack([loss_sum, correct.float(), first_bad_step.float()]).tolist()
+def _read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int, ranks: Ranks) -> tuple[float, float]:
+    """(mean loss, accuracy) so far over every rank, in one device-to-host sync; raise if a loss was NaN/inf."""
+    totals = ranks.sum(torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=loss_sum.device)]))
+    loss_sum, correct, seen, step = torch.cat([totals, ranks.max(first_bad_step.float().view(1))]).tolist()
     if step >= 0:
         step = int(step)
         raise DivergedError(f"training diverged: the loss became NaN or infinite at epoch {epoch + 1}, step "
@@ -96,12 +98,15 @@ def _try_resume(path, fingerprint, *, model, optimizer, scheduler, scaler, gener
 
 def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr_max: float, lr_min: float,
           schedule: dict, generator: torch.Generator, progress_updates: int = 4, step_model=None,
-          checkpoint_path=None, fingerprint: str = "", on_epoch=None) -> list[dict]:
+          checkpoint_path=None, fingerprint: str = "", on_epoch=None, ranks: Ranks = SINGLE) -> list[dict]:
     """Train `model` with the one-cycle schedule; return one dict of metrics per epoch.
 
-    `step_model` is what the training steps call (a compiled `model`; default `model` itself).
+    `step_model` is what the training steps call (`model` compiled and/or wrapped in DistributedDataParallel;
+    default `model` itself). With several `ranks`, each trains on its slice of every batch (the loader's
+    shard), the metrics are summed over the ranks, and only rank 0 shows progress, logs and checkpoints.
     With `checkpoint_path`, a checkpoint is saved after every epoch and a matching one is resumed from.
-    `on_epoch(history)` is called after every epoch (the train stage writes live plot data there).
+    `on_epoch(history)` is called once per epoch, in order, those restored from a checkpoint included (the
+    train stage logs each epoch there, so a log rebuilt after a kill has no lost or duplicated step).
     """
     step_model = model if step_model is None else step_model
     optimizer = make_optimizer(model, optim, lr_max, compute.device)
@@ -112,6 +117,11 @@ def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr
     sync_every = max(1, math.ceil(steps / progress_updates))
     start_epoch, history = _try_resume(checkpoint_path, fingerprint, model=model, optimizer=optimizer,
                                        scheduler=scheduler, scaler=scaler, generator=generator)
+    checkpoint_path = checkpoint_path if ranks.main else None
+    on_epoch = on_epoch if ranks.main else None
+    if on_epoch is not None:  # on_epoch sees every epoch once, those restored first
+        for done in range(1, len(history) + 1):
+            on_epoch(history[:done])
 
     for epoch in range(start_epoch, schedule["epochs"]):
         model.train()
@@ -120,7 +130,8 @@ def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr
         correct = torch.zeros((), device=compute.device, dtype=torch.long)
         first_bad_step = torch.full((), -1, device=compute.device, dtype=torch.long)
         seen = 0
-        bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{schedule['epochs']}", leave=False)
+        bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{schedule['epochs']}", leave=False,
+                   disable=not ranks.main)
         for step, (x, y) in enumerate(bar):
             with compute.autocast():
                 logits = step_model(x)
@@ -138,7 +149,7 @@ def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr
             seen += len(y)
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(loss), step, first_bad_step)
             if (step + 1) % sync_every == 0 or step + 1 == steps:
-                train_loss, train_acc = _read_progress(loss_sum, correct, first_bad_step, seen, epoch)
+                train_loss, train_acc = _read_progress(loss_sum, correct, first_bad_step, seen, epoch, ranks)
                 bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}")
         bar.close()
 
@@ -148,7 +159,8 @@ def train(model, train_loader, test_loader, *, compute: Compute, optim: dict, lr
                         "train_acc": round(train_acc, 6), "test_loss": round(test_loss, 6),
                         "test_acc": round(test_acc, 6), "lr": lr,
                         "epoch_s": round(time.perf_counter() - started, 3)})
-        print(" ".join(f"{k}={v}" for k, v in history[-1].items()), flush=True)
+        if ranks.main:
+            print(" ".join(f"{k}={v}" for k, v in history[-1].items()), flush=True)
         if on_epoch is not None:
             on_epoch(history)
         if checkpoint_path is not None:

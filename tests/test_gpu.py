@@ -4,6 +4,10 @@ torch.compile; kill-and-resume on CUDA; the range test under autocast; GradCAM o
 Marked `gpu` and skipped where torch sees no CUDA GPU (CI has none): run them on a GPU box with
 `python -m pytest -q -m gpu`.
 """
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +20,7 @@ from cifarpipe.models import build_model
 from cifarpipe.optim import make_optimizer
 from cifarpipe.params import load_params
 from cifarpipe.training import compile_for_training, train
-from conftest import ROOT
+from conftest import ROOT, dvc, set_params, tool_env
 from synthetic_cifar import make_images
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -112,3 +116,14 @@ def test_cuda_generators_replay_the_same_epoch():
     b, _, gen_b = cuda_loaders(compute)
     for (xa, ya), (xb, yb) in zip(a, b):
         assert xa.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_the_nccl_path_runs_with_one_rank(repo):
+    """torchrun with one process on one GPU: NCCL process group, DistributedDataParallel, SyncBatchNorm."""
+    set_params(repo, {"optim.lr": 0.003})
+    dvc("repro", "lr_pick", cwd=repo)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+                           "-m", "stages.train"], cwd=repo, env=tool_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((repo / "dvclive/train/metrics.json").read_text())
+    assert summary["ranks"] == 1 and summary["epochs"] == 3 and summary["train_loss"] < 5

@@ -1,0 +1,59 @@
+"""One run over several processes, through the real `dvc repro`: torch's launcher, DDP over gloo on the CPU."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import dvc, live_history, set_params, tool_env
+
+COMPARED = ["train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+
+
+def summary(repo):
+    return json.loads((repo / "dvclive/train/metrics.json").read_text())
+
+
+def history(repo):
+    return [{k: float(h[k]) for k in COMPARED} for h in live_history(repo)]
+
+
+def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_process(repo):
+    set_params(repo, {"train.device": "cpu", "optim.lr": 0.003})
+    dvc("repro", "train", cwd=repo)  # one process: the reference
+    single = summary(repo)
+    assert single["ranks"] == 1
+
+    # two ranks, SIGKILLed as a whole (launcher and ranks) during epoch 2, then resumed by dvc repro
+    set_params(repo, {"train.gpus": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=repo, env=tool_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint, deadline = repo / ".checkpoints/train.pt", time.time() + 300
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), "no checkpoint after the first epoch"
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the ranks run in sessions of their own: they die with the launcher
+    proc.wait()
+    time.sleep(2)
+    assert "-m stages.train" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    resumed = dvc("repro", "train", cwd=repo)
+    assert "resuming from .checkpoints/train.pt after epoch" in resumed.stdout
+    assert resumed.stdout.count("x 2 ranks") == 1  # rank 0 alone reports (and writes)
+    two = summary(repo)
+    assert two["ranks"] == 2 and two["epochs"] == 3 and len(history(repo)) == 3
+    assert list((repo / "models").glob("*.pt")) == [repo / "models/model.pt"] and not checkpoint.exists()
+    # the same global batches, split in two: the recipe is unchanged. The ranks normalize their own half of a
+    # batch on the CPU (SyncBatchNorm is CUDA-only), so the numbers are close, not equal. Tolerance: 25% of
+    # the final train loss, 0.2 of test accuracy (100 test images)
+    assert abs(two["train_loss"] - single["train_loss"]) <= 0.25 * single["train_loss"], (two, single)
+    assert abs(two["test_acc"] - single["test_acc"]) <= 0.2 and two["test_acc"] > 0.25
+    after_resume = history(repo)
+
+    dvc("repro", "-f", "train", cwd=repo)  # the same two ranks, never interrupted
+    for after, unbroken in zip(after_resume, history(repo)):
+        for key in COMPARED:
+            assert after[key] == pytest.approx(unbroken[key], rel=1e-4, abs=1e-6), key
