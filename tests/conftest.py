@@ -1,6 +1,7 @@
 """Shared fixtures: a loopback HTTP server, tiny archives, and a throwaway git+DVC copy of the project."""
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import http.server
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,28 @@ def experiments(repo) -> dict:
             for rev in exp.get("revs", []):
                 found[rev.get("name") or rev["rev"]] = rev.get("data") or {}
     return found
+
+
+def run_queue(repo, jobs: int = 1, timeout_s: float = 600) -> str:
+    """`dvc queue start`, then wait until nothing is queued or running; return `dvc queue status`."""
+    dvc("queue", "start", "--jobs", str(jobs), cwd=repo)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        status = dvc("queue", "status", cwd=repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    return status
+
+
+def live_history(repo) -> list[dict]:
+    """The train stage's per-epoch metrics as dvclive wrote them (one TSV per metric), one dict per step."""
+    steps: dict[int, dict] = {}
+    for tsv in sorted((repo / "dvclive/train/plots/metrics").glob("*.tsv")):
+        with open(tsv) as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                steps.setdefault(int(row["step"]), {"epoch": int(row["step"])})[tsv.stem] = row[tsv.stem]
+    return [steps[k] for k in sorted(steps)]
 
 
 def make_repo(dest: Path, url: str, md5: str, overrides: dict | None = None) -> Path:

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import dvc, experiments, ran, run, set_params
+from conftest import dvc, experiments, live_history, ran, run, run_queue, set_params
 
 STAGES = ["download", "stats", "lr_find", "lr_pick", "train", "evaluate", "gradcam"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,11 +41,13 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     at_lr_max = losses[np.searchsorted(lrs, lr_find["lr_max"])]
     assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())
 
-    history = read_csv(repo / "plots/history.csv")
-    assert [int(h["epoch"]) for h in history] == [1, 2, 3]
+    history = live_history(repo)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s"}
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
     schedule = [float(r["lr"]) for r in read_csv(repo / "plots/lr_schedule.csv")]
-    train_metrics = json.loads((repo / "metrics/train.json").read_text())
+    train_metrics = json.loads((repo / "dvclive/train/metrics.json").read_text())
+    assert train_metrics["step"] == 3 and train_metrics["train_loss"] == float(history[-1]["train_loss"])
     assert train_metrics["lr_max"] == lr_find["lr_max"]  # optim.lr is null: the range test's LRs are used
     assert train_metrics["lr_min"] == lr_find["lr_min"]
     assert max(schedule) == pytest.approx(train_metrics["lr_max"])
@@ -55,11 +56,14 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     state = torch.load(repo / "models/model.pt", weights_only=True)
     assert state["fc.weight"].shape == (10, 512)
 
-    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    metrics = json.loads((repo / "dvclive/evaluate/metrics.json").read_text())
     assert metrics["test_acc"] > 0.25, metrics  # chance is 0.1
     assert metrics["target"] == 0.9 and metrics["target_met"] == (metrics["test_acc"] >= 0.9)
     assert len(metrics["per_class_acc"]) == 10
-    assert len(read_csv(repo / "plots/confusion.csv")) == 100
+    pairs = json.loads((repo / "dvclive/evaluate/plots/sklearn/confusion.json").read_text())
+    assert len(pairs) == 100 and set(pairs[0]) == {"actual", "predicted"} and pairs[0]["actual"] in metrics["per_class_acc"]
+    assert not (repo / "dvclive/lr_find").exists() and sorted(p.name for p in (repo / "dvclive").iterdir()) == [
+        "evaluate", "train"]  # the range test's trial steps log nothing
     assert "lr_max" in dvc("exp", "show", "--md", cwd=repo).stdout
     for png in ["lr_find", "curves", "train_samples", "confusion", "per_class", "misclassified"]:
         assert (repo / f"plots/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
@@ -90,7 +94,7 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=repo)
     assert ran(exp.stdout) == ["train", "evaluate", "gradcam"]
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
-    lr_change = diff["metrics/train.json"]["lr_max"]
+    lr_change = diff["dvclive/train/metrics.json"]["lr_max"]
     assert lr_change["old"] == lr_find["lr_max"] and lr_change["new"] == 0.005
 
 
@@ -131,22 +135,16 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline run"], repo)
     dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=repo)
-    dvc("queue", "start", "--jobs", "1", cwd=repo)
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        status = dvc("queue", "status", cwd=repo).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
+    status = run_queue(repo)
     assert status.count("Success") == 2, status
     grid = experiments(repo)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
-    assert all("test_acc" in d["metrics"]["metrics/evaluate.json"]["data"] for d in grid.values())
+    assert all("test_acc" in d["metrics"]["dvclive/evaluate/metrics.json"]["data"] for d in grid.values())
 
     # a named seed recipe, shortened to one epoch for the test
     run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], repo)
     recipe = experiments(repo)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
-    assert "test_acc" in recipe["metrics"]["metrics/evaluate.json"]["data"]
+    assert "test_acc" in recipe["metrics"]["dvclive/evaluate/metrics.json"]["data"]
     assert "Total params: 11,173,962" in (repo / "models/summary.txt").read_text()

@@ -1,19 +1,17 @@
 """A train stage killed with SIGKILL resumes under `dvc repro` and ends exactly where an unbroken run ends (CPU)."""
-import csv
 import os
 import signal
 import subprocess
 import sys
 import time
 
-from conftest import dvc, set_params, tool_env
+from conftest import dvc, live_history, set_params, tool_env
 
 COMPARED = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
 
 
 def history(repo):
-    with open(repo / "plots/history.csv") as f:
-        return [{k: row[k] for k in COMPARED} for row in csv.DictReader(f)]
+    return [{k: h[k] for k in COMPARED} for h in live_history(repo)]
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):

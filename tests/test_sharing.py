@@ -4,10 +4,10 @@ import sys
 
 import yaml
 
-from conftest import dvc, experiments, make_repo, ran, run, set_params
+from conftest import dvc, experiments, make_repo, ran, run, run_queue, set_params
 
 OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_find.png",
-                         "metrics/lr_find.json", "models/model.pt", "plots/curves.png", "metrics/evaluate.json",
+                         "metrics/lr_find.json", "models/model.pt", "plots/curves.png", "dvclive/evaluate/metrics.json",
                          "plots/confusion.png", "plots/misclassified.png"]
 
 
@@ -21,7 +21,8 @@ def outputs(repo) -> list[str]:
     for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
         for out in stage.get("outs", []) + stage.get("metrics", []):
             path = repo / out
-            found += [p.relative_to(repo).as_posix() for p in sorted(path.rglob("*"))] if path.is_dir() else [out]
+            found += ([p.relative_to(repo).as_posix() for p in sorted(path.rglob("*")) if p.is_file()]
+                      if path.is_dir() else [out])
     return found
 
 
@@ -59,7 +60,9 @@ def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(repo, tmp
     assert ran(dvc("repro", cwd=clone).stdout) == []
 
     report = run([sys.executable, "scripts/pr_report.py", "--base", base, "--out", "report.md"], clone).stdout
-    before = next(line for line in report.splitlines() if line.startswith(f"| before (`{base}`)"))
+    assert f"| | before (`{base}`) | after |" in report
+    accuracy = next(line for line in report.splitlines() if line.startswith("| test accuracy |"))
+    before = accuracy.split("|")[2]  # read from the base commit's outputs, which this clone pulled from the remote
     assert "%" in before and "n/a" not in before, report
 
 
@@ -89,7 +92,7 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tm
     dvc("push", cwd=first)
 
     dvc("exp", "run", "-n", "lr-005", "-S", "optim.lr=0.005", cwd=first)
-    made = {p: digest(first / p) for p in ["models/model.pt", "metrics/train.json", "plots/curves.png"]}
+    made = {p: digest(first / p) for p in ["models/model.pt", "dvclive/train/metrics.json", "plots/curves.png"]}
     dvc("exp", "push", "origin", "lr-005", cwd=first)
 
     second = tmp_path / "second"
@@ -97,8 +100,39 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tm
     dvc("exp", "pull", "origin", "lr-005", cwd=second)
     listed = experiments(second)["lr-005"]
     assert listed["params"]["params.yaml"]["data"]["optim"]["lr"] == 0.005
-    assert "test_acc" in listed["metrics"]["metrics/evaluate.json"]["data"]
+    assert "test_acc" in listed["metrics"]["dvclive/evaluate/metrics.json"]["data"]
     dvc("exp", "apply", "lr-005", cwd=second)
     assert yaml.safe_load((second / "params.yaml").read_text())["optim"]["lr"] == 0.005
     assert {p: digest(second / p) for p in made} == made  # the experiment's own outputs, not retrained
     assert "up to date" in dvc("status", cwd=second).stdout
+
+
+def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(tmp_path, tiny_archive):
+    """Several boxes, one experiment log: each runs its own queue on a clone, pushes; anyone pulls the whole grid."""
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    lead = make_repo(tmp_path / "lead", *tiny_archive)
+    with_remote(lead, tmp_path / "dvc-remote")
+    git("remote", "add", "origin", str(origin), cwd=lead)
+    dvc("repro", cwd=lead)  # the baseline every box starts from, pushed once
+    git("add", "-A", cwd=lead)
+    git("commit", "-qm", "baseline run", cwd=lead)
+    git("push", "-q", "origin", "main", cwd=lead)
+    dvc("push", cwd=lead)
+
+    grid = {"box-a": [0.003], "box-b": [0.006]}
+    for box, lrs in grid.items():
+        clone = tmp_path / box
+        git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+        dvc("pull", cwd=clone)
+        dvc("exp", "run", "--queue", "-S", "optim.lr=" + ",".join(map(str, lrs)), cwd=clone)
+        status = run_queue(clone)
+        assert status.count("Success") == len(lrs), status
+        dvc("exp", "push", "origin", "--all-commits", cwd=clone)
+
+    viewer = tmp_path / "viewer"
+    git("clone", "-q", str(origin), str(viewer), cwd=tmp_path)
+    dvc("exp", "pull", "origin", "--all-commits", cwd=viewer)
+    seen = experiments(viewer)
+    assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in seen.values()) == [0.003, 0.006]
+    assert all("test_acc" in d["metrics"]["dvclive/evaluate/metrics.json"]["data"] for d in seen.values())
