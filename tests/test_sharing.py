@@ -79,10 +79,11 @@ def test_pull_from_a_remote_that_lacks_the_outputs_says_what_to_run(repo, tmp_pa
     assert "not on the DVC remote" in proc.stdout + proc.stderr and "dvc repro" in proc.stdout + proc.stderr
 
 
-def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tmp_path, tiny_archive):
+def published_baseline(tmp_path, archive) -> tuple:
+    """(bare git origin, the clone that made it): a baseline run committed, pushed to git and to a DVC remote."""
     origin = tmp_path / "origin.git"
     run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
-    first = make_repo(tmp_path / "first", *tiny_archive)
+    first = make_repo(tmp_path / "first", *archive)
     with_remote(first, tmp_path / "dvc-remote")
     git("remote", "add", "origin", str(origin), cwd=first)
     dvc("repro", cwd=first)
@@ -90,6 +91,11 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tm
     git("commit", "-qm", "baseline run", cwd=first)
     git("push", "-q", "origin", "main", cwd=first)
     dvc("push", cwd=first)
+    return origin, first
+
+
+def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tmp_path, tiny_archive):
+    origin, first = published_baseline(tmp_path, tiny_archive)
 
     dvc("exp", "run", "-n", "lr-005", "-S", "optim.lr=0.005", cwd=first)
     made = {p: digest(first / p) for p in ["models/model.pt", "dvclive/train/metrics.json", "plots/curves.png"]}
@@ -109,16 +115,7 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tm
 
 def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(tmp_path, tiny_archive):
     """Several boxes, one experiment log: each runs its own queue on a clone, pushes; anyone pulls the whole grid."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
-    lead = make_repo(tmp_path / "lead", *tiny_archive)
-    with_remote(lead, tmp_path / "dvc-remote")
-    git("remote", "add", "origin", str(origin), cwd=lead)
-    dvc("repro", cwd=lead)  # the baseline every box starts from, pushed once
-    git("add", "-A", cwd=lead)
-    git("commit", "-qm", "baseline run", cwd=lead)
-    git("push", "-q", "origin", "main", cwd=lead)
-    dvc("push", cwd=lead)
+    origin, _ = published_baseline(tmp_path, tiny_archive)  # the baseline every box starts from
 
     grid = {"box-a": [0.003], "box-b": [0.006]}
     for box, lrs in grid.items():
