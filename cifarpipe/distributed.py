@@ -68,7 +68,8 @@ def launch(nproc: int, module: str, device: str) -> None:
     try:
         elastic_launch(config, sys.executable)("-m", module)
     except ChildFailedError as err:
-        raise PipelineError(f"a training process failed ({err.get_first_failure()[1].message}); its own "
+        rank, failure = err.get_first_failure()
+        raise PipelineError(f"training rank {rank} of {nproc} failed (exit code {failure.exitcode}); its own "
                             "message is above") from None
 
 

@@ -27,10 +27,11 @@ def main():
                   lrmin_div=params["schedule"]["lrmin_div"], fall_frac=cfg["fall_frac"],
                   skip_start=cfg["skip_start"], skip_end=cfg["skip_end"])
 
-    notes = picked.pop("notes")
-    write_json(paths.LR_FIND_JSON, {**picked, "steps": test["steps"], "stopped": test["stopped"]})
+    # lr_max / lr_min are named apart from the train stage's (what a run used), so dvc exp show shows both plainly
+    renamed = {"lr_max": "suggested_lr_max", "lr_min": "suggested_lr_min"}
+    write_json(paths.LR_FIND_JSON, {renamed.get(k, k): v for k, v in picked.items() if k != "notes"})
     save_figure(range_test_figure(lrs, losses, picked, cfg, stopped=test["stopped"]), paths.LR_FIND_PNG)
-    for note in notes:
+    for note in picked["notes"]:
         print(f"note: {note}")
     print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR {picked['loss_min_lr']:.3e}), "
           f"LRMIN {picked['lr_min']:.3e} ({cfg['lrmin']})")

@@ -27,7 +27,7 @@ def lr_bounds(params) -> tuple[float, float, str]:
     if params["optim"]["lr"] is not None:
         return params["optim"]["lr"], params["optim"]["lr"] / params["schedule"]["lrmin_div"], "optim.lr"
     picked = read_json(paths.LR_FIND_JSON)
-    return picked["lr_max"], picked["lr_min"], f"LR range test, {picked['rule']} rule"
+    return picked["suggested_lr_max"], picked["suggested_lr_min"], f"LR range test, {picked['rule']} rule"
 
 
 def main():
@@ -72,7 +72,10 @@ def main():
     torch_save(model.state_dict(), paths.MODEL)
     save_figure(training_curves(history), paths.CURVES_PNG)
     train_s = sum(h["epoch_s"] for h in history)
-    # the summary holds the last epoch's metrics; these describe the whole run
+    # the summary holds the last epoch's metrics (its test numbers renamed: the evaluate stage's test_acc, with
+    # TTA, is the one that counts, and dvc exp show keeps plain names only where they are unique); then the run's
+    for name in ("test_loss", "test_acc"):
+        live.summary[f"last_epoch_{name}"] = live.summary.pop(name)
     live.summary.update({"lr_max": lr_max, "lr_min": lr_min, "epochs": len(history), "train_s": round(train_s, 2),
                          "epoch_s": round(train_s / len(history), 3), "compile_s": round(compile_s, 2),
                          "precision": compute.precision, "ranks": ranks.world})

@@ -31,14 +31,14 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
 
     lr_find = json.loads((repo / "metrics/lr_find.json").read_text())
     curve = read_csv(repo / "plots/lr_find.csv")
-    assert len(curve) == lr_find["steps"] == json.loads((repo / "metrics/lr_range_test.json").read_text())["steps"]
+    assert len(curve) == json.loads((repo / "metrics/lr_range_test.json").read_text())["steps"]
     lrs, losses = np.array([float(r["lr"]) for r in curve]), np.array([float(r["loss"]) for r in curve])
     # the suggestion lies inside the curve's descending region: past its first point, below the loss minimum,
     # where the loss is already well below where it started
     first = 2  # lr_pick.skip_start of the tiny params
     assert lr_find["rule"] == "minimum" and lr_find["loss_min_lr"] == lrs[first + np.argmin(losses[first:])]
-    assert lrs[first] < lr_find["lr_min"] < lr_find["lr_max"] < lr_find["loss_min_lr"]
-    at_lr_max = losses[np.searchsorted(lrs, lr_find["lr_max"])]
+    assert lrs[first] < lr_find["suggested_lr_min"] < lr_find["suggested_lr_max"] < lr_find["loss_min_lr"]
+    at_lr_max = losses[np.searchsorted(lrs, lr_find["suggested_lr_max"])]
     assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())
 
     history = live_history(repo)
@@ -48,8 +48,11 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     schedule = [float(r["lr"]) for r in read_csv(repo / "plots/lr_schedule.csv")]
     train_metrics = json.loads((repo / "dvclive/train/metrics.json").read_text())
     assert train_metrics["step"] == 3 and train_metrics["train_loss"] == float(history[-1]["train_loss"])
-    assert train_metrics["lr_max"] == lr_find["lr_max"]  # optim.lr is null: the range test's LRs are used
-    assert train_metrics["lr_min"] == lr_find["lr_min"]
+    assert train_metrics["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in train_metrics
+    columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
+    assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
+    assert train_metrics["lr_max"] == lr_find["suggested_lr_max"]  # optim.lr is null: the range test's LRs are used
+    assert train_metrics["lr_min"] == lr_find["suggested_lr_min"]
     assert max(schedule) == pytest.approx(train_metrics["lr_max"])
     assert schedule[0] == pytest.approx(train_metrics["lr_min"]) and schedule[-1] == pytest.approx(schedule[0])
     assert "Total params: 6,573,130" in (repo / "models/summary.txt").read_text()
@@ -95,7 +98,7 @@ def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
     assert ran(exp.stdout) == ["train", "evaluate", "gradcam"]
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
     lr_change = diff["dvclive/train/metrics.json"]["lr_max"]
-    assert lr_change["old"] == lr_find["lr_max"] and lr_change["new"] == 0.005
+    assert lr_change["old"] == lr_find["suggested_lr_max"] and lr_change["new"] == 0.005
 
 
 
