@@ -87,9 +87,8 @@ def pick(lrs, losses, *, rule: str, min_div: float, lrmin: str, lrmin_div: float
         raise PipelineError(f"the loss never fell during the LR range test: it was lowest at its first kept LR, "
                             f"{lrs[0]:.2e}, and only rose after. The test started above any LR this network trains "
                             "at: lower lr_find.start_lr (e.g. by 100x), or set optim.lr to a number")
-    index = {"minimum": low, "valley": valley_index(losses), "steepest": steepest_index(losses)}
-    suggestions = {name: float(lrs[i]) for name, i in index.items()}
-    suggestions["minimum"] = float(lrs[low] / min_div)
+    suggestions = {"minimum": float(lrs[low] / min_div), "valley": float(lrs[valley_index(losses)]),
+                   "steepest": float(lrs[steepest_index(losses)])}
     lr_max = suggestions[rule]
 
     notes = []
