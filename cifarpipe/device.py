@@ -82,7 +82,7 @@ def cpu_fallback_warning(gpus: list[str]) -> str:
     return ("\n" + "!" * 100 + "\nWARNING: nvidia-smi sees " + "; ".join(gpus) + ", but torch cannot use it "
             f"(torch {torch.__version__} is built for CUDA {torch.version.cuda or 'none (a CPU-only build)'}). "
             "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version the "
-            "driver supports (README: 'Pick the torch build for your GPU'), check with "
+            "driver supports (README: 'Dependencies and the torch build for your GPU'), check with "
             "`python -m cifarpipe.doctor`, or set train.device: cpu to silence this.\n" + "!" * 100 + "\n")
 
 

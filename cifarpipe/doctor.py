@@ -72,7 +72,7 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
     if gpus and not torch.cuda.is_available():
         newest = driver_cuda or "the driver's version"
         lines.append(f"PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA "
-                     f"{newest} or older (README: 'Pick the torch build for your GPU')")
+                     f"{newest} or older (README: 'Dependencies and the torch build for your GPU')")
     if Path(params_path).exists():
         train = load_params(params_path)["train"]
         device = resolve_device(train["device"], claim=False)
