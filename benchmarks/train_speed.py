@@ -46,7 +46,7 @@ def run_ours(params: dict, data: dict, lr: float) -> dict:
     test_batches = test_loader(data, stats, compute, params["runtime"]["eval_batch_size"])
     step_model, compile_s = None, 0.0
     if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, train_batches, compute)
+        step_model, compile_s = compile_for_training(model, train_batches, compute, mode=params["train"]["compile_mode"])
     started = time.perf_counter()
     history = train(model, train_batches, test_batches, compute=compute, optim=params["optim"], lr_max=lr,
                     lr_min=lr / params["schedule"]["lrmin_div"], schedule=params["schedule"],

@@ -16,6 +16,7 @@ from .errors import ParamsError
 MODELS = ("custom_resnet", "resnet18")
 OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")  # torch.compile's
 LR_RULES = ("minimum", "valley", "steepest")  # cifarpipe.lr_rules implements each
 LRMIN_RULES = ("fall_start", "divide")
 GRADCAM_METHODS = ("gradcam", "gradcam++")
@@ -113,7 +114,8 @@ SCHEMA = {
     "schedule": {"epochs": positive_int, "peak_epoch": positive_number, "lrmin_div": positive_number},
     "train": {
         "batch_size": positive_int, "seed": non_negative_int, "device": device_name,
-        "precision": one_of(*PRECISIONS), "channels_last": boolean, "compile": boolean, "deterministic": boolean,
+        "precision": one_of(*PRECISIONS), "channels_last": boolean, "compile": boolean,
+        "compile_mode": one_of(*COMPILE_MODES), "deterministic": boolean,
         "gpus": positive_int,
     },
     "lr_find": {

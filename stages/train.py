@@ -55,7 +55,8 @@ def main():
 
     step_model, compile_s = wrap(model, ranks, compute.device), 0.0
     if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(step_model, train_batches, compute)
+        step_model, compile_s = compile_for_training(step_model, train_batches, compute,
+                                                     mode=params["train"]["compile_mode"])
         print(f"compiled for batch sizes {train_batches.batch_sizes()} in {compile_s:.1f} s")
 
     live = open_live(paths.TRAIN_LIVE) if ranks.main else None  # per-epoch metrics, followed live

@@ -42,7 +42,7 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
     model = build_model("custom_resnet").to(compute.device, memory_format=compute.memory_format)
     train_loader, test_loader, gen = cuda_loaders(compute)
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
-    step_model = compile_for_training(model, train_loader, compute)[0] if compile else None
+    step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
 
     def on_epoch(history):  # called before the epoch's checkpoint is saved: like a kill at the end of that epoch
         if stop_after is not None and len(history) == stop_after:
@@ -55,7 +55,7 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-@pytest.mark.parametrize("compile", [False, True])
+@pytest.mark.parametrize("compile", [False, "default", "reduce-overhead"])
 def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_compile(precision, compile):
     torch._dynamo.reset()
     model, history = cuda_run(precision, compile=compile)

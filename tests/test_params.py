@@ -37,6 +37,7 @@ def test_the_shipped_params_are_valid():
     ({"gradcam.methods": ["scorecam"]}, "gradcam, gradcam++"),
     ({"augment.flip": 1.5}, "between 0 and 1"),
     ({"train.compile": "yes"}, "true or false"),
+    ({"train.compile_mode": "fast"}, "one of default, reduce-overhead, max-autotune-no-cudagraphs, max-autotune"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
     with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace("+", r"\+")):
