@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import PipelineError
-from .gpus import claim_gpu
+from .gpus import claim_for_this_process
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 
@@ -86,14 +86,12 @@ def cpu_fallback_warning(gpus: list[str]) -> str:
             "`python -m cifarpipe.doctor`, or set train.device: cpu to silence this.\n" + "!" * 100 + "\n")
 
 
-_CLAIMED = []  # lock handles of the GPUs this process claimed; the kernel frees them when it ends
-
-
 def resolve_device(name: str, claim: bool = True) -> torch.device:
     """`auto` | `cpu` | `cuda` | `cuda:K` -> a torch device that exists here.
 
-    `auto` (with a GPU) and `cuda` claim a free GPU for this process (cifarpipe.gpus), so stages run side by
-    side by `dvc queue start --jobs N` spread over the box's GPUs; `cuda:K` pins GPU K by hand.
+    `auto` (with a GPU) and `cuda` claim a free GPU for this process (cifarpipe.gpus; once, later calls get the
+    same one), so stages run side by side by `dvc queue start --jobs N` spread over the box's GPUs; `cuda:K`
+    pins GPU K by hand.
     """
     if name == "auto" and not torch.cuda.is_available():
         gpus = visible_nvidia_gpus()
@@ -112,8 +110,7 @@ def resolve_device(name: str, claim: bool = True) -> torch.device:
         return torch.device("cuda", index)
     if not claim:
         return torch.device("cuda", 0)
-    index, handle = claim_gpu(torch.cuda.device_count())
-    _CLAIMED.append(handle)
+    index = claim_for_this_process(torch.cuda.device_count())
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
 

@@ -5,6 +5,8 @@ DVC's experiment queue runs `--jobs N` experiments at once but does not assign G
 lock of /tmp/cifarpipe-gpu-locks/gpu<K>.lock (override the folder with CIFARPIPE_GPU_LOCKS) and holds it
 for its lifetime. The locks are `flock` locks: the kernel releases them when the process ends, however
 it ends (a crash, SIGKILL), so no stale lock survives. When every GPU is taken, the stage waits for one.
+A process claims one GPU once (`claim_for_this_process`): a second model in the same process (the
+benchmark's next seed, the next test) gets the GPU it already holds instead of waiting for itself.
 `train.device: cuda:K` pins GPU K by hand and claims nothing.
 """
 from __future__ import annotations
@@ -56,3 +58,14 @@ def claim_gpu(count: int, poll_s: float = 2.0, timeout_s: float | None = None) -
                   file=sys.stderr, flush=True)
             told = True
         time.sleep(poll_s)
+
+
+_HELD: tuple[int, object] | None = None  # (index, lock handle) this process holds until it ends
+
+
+def claim_for_this_process(count: int) -> int:
+    """The index of the GPU this process holds, claimed (waiting if need be) on the first call only."""
+    global _HELD
+    if _HELD is None:
+        _HELD = claim_gpu(count)
+    return _HELD[0]

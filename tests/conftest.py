@@ -38,6 +38,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped where torch sees none (run with -m gpu)")
 
 
+@pytest.fixture(autouse=True)
+def own_gpu_locks(tmp_path, monkeypatch):
+    """Each test, and every stage it starts, claims GPUs in a folder of its own. On a GPU box the test process
+    keeps the GPU its first model claimed (cifarpipe.gpus); without this, a `dvc repro` started by a later test
+    would wait for that lock forever."""
+    monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", str(tmp_path / "gpu-locks"))
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -61,3 +61,14 @@ def test_a_claim_in_this_process_is_freed_when_its_handle_closes(env, monkeypatc
         claim_gpu(1, poll_s=0.05, timeout_s=0.2)
     handle.close()
     assert claim_gpu(1)[0] == 0
+
+
+def test_a_process_claims_once_and_a_second_model_in_it_gets_the_same_gpu_without_waiting(env):
+    """The benchmark trains one seed after another in one process, the tests build many models: the second
+    claim must not wait for the lock the process itself holds (which stays taken for anyone else)."""
+    script = ("import sys; from cifarpipe.gpus import claim_for_this_process, claim_gpu\n"
+              "print(claim_for_this_process(2), claim_for_this_process(2), flush=True)\n"
+              "print(claim_gpu(2, poll_s=0.05, timeout_s=5)[0], flush=True)\n")
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["0", "0", "1"]  # held GPU 0 twice, a plain claim then found GPU 1 free
