@@ -61,7 +61,9 @@ def run_ours(params: dict, data: dict, lr: float) -> dict:
             "compile_s": round(compile_s, 2), "epoch_s": round(train_s / epochs, 3),
             "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
             "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
-            "device": compute.describe()}
+            "device": compute.describe(), "torch": torch.__version__,
+            "compile": params["train"]["compile"] and params["train"]["compile_mode"],
+            "deterministic": params["train"]["deterministic"]}
 
 
 def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
@@ -100,8 +102,10 @@ def main():
         lr = args.lr or params["optim"]["lr"] or 0.01
         results.append(run_ours(params, data, lr))
         print(json.dumps(results[-1]), flush=True)
-    summary = {"summary": "cifarpipe", "seeds": args.seeds,
-               "median_test_acc": statistics.median(r["test_acc"] for r in results),
+    accs = [r["test_acc"] for r in results]
+    summary = {"summary": "cifarpipe", "seeds": args.seeds, "median_test_acc": statistics.median(accs),
+               "test_acc_range": [min(accs), max(accs)],
+               "test_acc_std": round(statistics.stdev(accs), 5) if len(accs) > 1 else 0.0,
                "median_train_s": statistics.median(r["train_s"] for r in results)}
     if args.peer:
         peer = run_peer(args.peer, data, params["schedule"]["epochs"], lr, args.peer_workers)

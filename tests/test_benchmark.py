@@ -29,6 +29,8 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary(tmp_path):
     assert all(r["images_per_s"] > 0 and 0 <= r["test_acc"] <= 1 and r["epochs"] == 6 for r in ours)
     summary = lines[-1]
     assert summary["summary"] == "cifarpipe" and summary["median_train_s"] > 0
+    accs = sorted(r["test_acc"] for r in ours)
+    assert summary["test_acc_range"] == accs and summary["test_acc_std"] >= 0
     if PEER.exists():
         assert summary["speedup"] > 0 and 0 <= summary["peer_test_acc"] <= 1
 
