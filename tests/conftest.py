@@ -82,6 +82,11 @@ def set_params(repo: Path, overrides: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def bare_env() -> dict:
+    """A stage run by hand with an empty PATH (no dvc, no git): only the project and the packages' import path."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "PATH": ""}
+
+
 def tool_env() -> dict:
     """The environment for dvc and the stages: this interpreter's bin folder first on PATH."""
     env = dict(os.environ)

@@ -16,7 +16,7 @@ import yaml
 
 from cifarpipe.data import download, parse_archive
 from cifarpipe.errors import DataError
-from conftest import ROOT
+from conftest import ROOT, bare_env
 from synthetic_cifar import archive_files, batch_bytes, write_archive, write_tar_gz
 
 
@@ -181,7 +181,7 @@ def test_download_stage_exits_1_with_a_clear_line_and_writes_nothing(http_root, 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     proc = subprocess.run([sys.executable, "-m", "stages.download"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": ""})
+                          env=bare_env())
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: checksum mismatch") and "set data.md5 to" in proc.stderr
     assert list((tmp_path / "data").iterdir()) == []

@@ -1,13 +1,11 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from cifarpipe.params import ParamsError, load_params, restrict, runtime_settings, stage_params
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, bare_env
 
 
 def test_the_shipped_params_are_valid():
@@ -57,7 +55,7 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
     params["optim"]["lrr"] = 0.1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": ""})
+                          env=bare_env())
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: params.yaml: unknown key optim.lrr") and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]  # nothing written
