@@ -9,14 +9,15 @@
 #       && printf '/.devkit/\n/.gpu/\n' >> .git/info/exclude
 # (vl-convert, 32 MB, only renders the pull-request report's PNGs; the steps below skip the test that needs it.
 # git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
-# Then through the device tool, carry [".devkit", ".gpu"], timeout_s 600, one command each (about 9 min each):
-#     bash benchmarks/gpu_session.sh gpu-tests profile repro        # CUDA tests; step profile; default dvc repro
+# Then through the device tool, carry [".devkit", ".gpu"], timeout_s 600, one command each, the most wanted figures
+# first in each (a call stopped at its limit still returns $OUT, the logs of the steps it finished):
+#     bash benchmarks/gpu_session.sh repro profile gpu-tests        # default dvc repro; step profile; CUDA tests
 #     bash benchmarks/gpu_session.sh bench repeat                   # 3 seeds vs the seed peer; repeatability
 #     bash benchmarks/gpu_session.sh tests resnet18                 # the whole suite; make seed-resnet18
 # Each step prints its figures and writes its log to $OUT/<step>.log. The first step of a call sets the machine
 # up (wheels into /tmp/site, the proxy archive and npz in /tmp/proxy), about 40 s on a fresh one.
-# Knobs: BENCH_SETS (';'-separated --set lists for `bench`); TEST_WORKERS (pytest-xdist, 8); SUBSET=N, a dry run of every step on N images on a CPU
-# (with KIT and SITE naming a kit built for the Python there).
+# Knobs: BENCH_SETS (';'-separated --set lists for `bench`); TEST_WORKERS (pytest-xdist, 8); SUBSET=N, a dry run of
+# every step on N images on a CPU (with KIT and SITE naming a kit built for the Python there).
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: gpu_session.sh STEP... (gpu-tests tests profile repro resnet18 bench repeat)" >&2; exit 2; }
 root=$(pwd)
