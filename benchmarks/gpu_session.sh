@@ -11,9 +11,12 @@
 # git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
 # Then through the device tool, carry [".devkit", ".gpu"], timeout_s 600, one command each, the most wanted figures
 # first in each (a call stopped at its limit still returns $OUT, the logs of the steps it finished):
-#     bash benchmarks/gpu_session.sh repro profile gpu-tests        # default dvc repro; step profile; CUDA tests
-#     bash benchmarks/gpu_session.sh bench repeat                   # 3 seeds vs the seed peer; repeatability
-#     bash benchmarks/gpu_session.sh tests resnet18                 # the whole suite; make seed-resnet18
+#     bash benchmarks/gpu_session.sh repro profile      # default dvc repro, seconds per stage; step profile (~6 min)
+#     bash benchmarks/gpu_session.sh bench repeat       # 3 seeds vs the seed peer; repeatability (~6 min)
+#     bash benchmarks/gpu_session.sh tests resnet18     # the whole suite, gpu tests included; seed-resnet18 (~7 min)
+# Issue them back to back (a machine stays warm 30 s; a new one costs a minute or more): about 20 of the 30 minutes
+# (the minutes are estimates from the CPU dry run and the H100 figures in shared/: this has not run on a GPU yet).
+# `gpu-tests` runs the CUDA tests alone (they are part of `tests`).
 # Each step prints its figures and writes its log to $OUT/<step>.log. The first step of a call sets the machine
 # up (wheels into /tmp/site, the proxy archive and npz in /tmp/proxy), about 40 s on a fresh one.
 # Knobs: BENCH_SETS (';'-separated --set lists for `bench`); TEST_WORKERS (pytest-xdist, 8); SUBSET=N, a dry run of
