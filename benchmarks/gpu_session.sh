@@ -145,7 +145,7 @@ for step in "$@"; do
   rc=${PIPESTATUS[0]}
   set -e
   echo "=== $step rc=$rc in $(( $(date +%s) - started )) s" | tee -a "$out/digest.log"
-  grep -h -E '^\{"(summary|stage|run)"|^\{"device"|^metrics/|^dvclive/|^LRMAX|^\| |passed|failed|error' "$out/$step.log" \
+  grep -h -E '^\{"(summary|stage|run)"|^\{"device"|^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
     | cut -c1-600 >> "$out/digest.log" || true
   cd "$root"
 done
