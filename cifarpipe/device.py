@@ -65,17 +65,22 @@ class Compute:
         return f"{self.device} ({name}), {self.precision}" + (", channels_last" if self.channels_last else "")
 
 
-def visible_nvidia_gpus() -> list[str]:
-    """'name, driver version' of each GPU nvidia-smi lists; empty without nvidia-smi or a driver."""
+def nvidia_smi(*args: str) -> str | None:
+    """What `nvidia-smi <args>` prints; None without nvidia-smi, or when it fails (no driver)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
-        return []
+        return None
     try:
-        out = subprocess.run([exe, "--query-gpu=name,driver_version", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20)
+        out = subprocess.run([exe, *args], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def visible_nvidia_gpus() -> list[str]:
+    """'name, driver version' of each GPU nvidia-smi lists; empty without nvidia-smi or a driver."""
+    out = nvidia_smi("--query-gpu=name,driver_version", "--format=csv,noheader") or ""
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def cpu_fallback_warning(gpus: list[str]) -> str:

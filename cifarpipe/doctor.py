@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import platform
 import re
-import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -17,20 +16,13 @@ from pathlib import Path
 
 import torch
 
-from .device import resolve_device, resolve_precision, visible_nvidia_gpus
+from .device import nvidia_smi, resolve_device, resolve_precision, visible_nvidia_gpus
 from .params import load_params
 
 
 def _driver_cuda() -> str | None:
     """The newest CUDA version the installed driver supports, from nvidia-smi's banner."""
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    found = re.search(r"CUDA Version:\s*([\d.]+)", out)
+    found = re.search(r"CUDA Version:\s*([\d.]+)", nvidia_smi() or "")
     return found.group(1) if found else None
 
 

@@ -40,8 +40,7 @@ class DeviceLoader:
     def batch_sizes(self) -> list[int]:
         """The distinct sizes of the batches this rank yields in an epoch: the full one, then a partial one if any."""
         sizes = {min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)}
-        return sorted({len(range(self.rank, size, self.world)) if self.world > 1 else size for size in sizes},
-                      reverse=True)
+        return sorted({len(range(self.rank, size, self.world)) for size in sizes}, reverse=True)
 
     def __iter__(self):
         if self.augment is not None:
@@ -53,7 +52,7 @@ class DeviceLoader:
             x = self.x[idx]
             if self.augment is not None:
                 x = augment_batch(x, generator=self.generator, **self.augment)
-            x, y = normalize(x, self.mean, self.std), self.y[idx]
-            if self.world > 1:
+            y = self.y[idx]
+            if self.world > 1:  # the whole batch was drawn and augmented above, so every rank's stream stays in step
                 x, y = x[self.rank::self.world], y[self.rank::self.world]
-            yield x.contiguous(memory_format=self.memory_format), y
+            yield normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format), y

@@ -100,7 +100,7 @@ def pick(lrs, losses, *, rule: str, min_div: float, lrmin: str, lrmin_div: float
         lr_min = float(lrs[fall_start_index(losses, fall_frac)])
         if lr_min >= lr_max:
             lr_min = lr_max / lrmin_div
-            notes.append(f"the loss starts to fall at or above LRMAX; LRMIN = LRMAX / schedule.lrmin_div instead")
+            notes.append("the loss starts to fall at or above LRMAX; LRMIN = LRMAX / schedule.lrmin_div instead")
     else:
         lr_min = lr_max / lrmin_div
     return {"rule": rule, "lr_max": lr_max, "lr_min": lr_min, "loss_min_lr": float(lrs[low]),
