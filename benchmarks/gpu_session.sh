@@ -43,6 +43,9 @@ setup() {
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$kit"/*.whl && touch "$site/.installed"
   fi
   export PYTHONPATH=$site PATH=$site/bin:$PATH DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+  # a git identity for the commits here and dvc exp run's (a fresh machine has none configured)
+  export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-gpu-session} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-gpu@example.com}
+  export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-gpu-session} GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-gpu@example.com}
   [ -f /tmp/proxy/cifar10_uint8.npz ] || python3 .gpu/decode_npz.py .gpu/cifar10_jpeg.npz.xz /tmp/proxy >/dev/null
   [ -f /tmp/proxy/cifar-10-python.tar.gz.md5 ] || python3 .gpu/make_archive.py /tmp/proxy >/dev/null
   url=file:///tmp/proxy/cifar-10-python.tar.gz
@@ -62,14 +65,14 @@ fresh_repo() {  # a git repo of the project in /tmp/run, its params pointed at t
 import sys, yaml
 p = yaml.safe_load(open("params.yaml"))
 p["data"].update(url=sys.argv[1], md5=sys.argv[2])
-if sys.argv[3]:  # a dry run on a CPU: a few images, one epoch
+if sys.argv[3]:  # a dry run on a CPU: a few images, two epochs
     p["data"].update(train_subset=int(sys.argv[3]), test_subset=int(sys.argv[3]))
     p["schedule"].update(epochs=2, peak_epoch=1)
     p["lr_find"]["iterations"] = 20
     p["lr_pick"]["skip_start"] = 2
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 EOF
-  git add -A && git -c user.name=gpu -c user.email=gpu@example.com commit -qm run)
+  git add -A && git commit -qm run)
 }
 
 timed_repro() {  # dvc repro stage by stage in /tmp/run, printing the seconds of each
@@ -88,17 +91,16 @@ save_picked_lr() {  # LRMAX that the default params' range test picked in /tmp/r
   python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr_find.json"))["suggested_lr_max"])' > /tmp/default_lr
 }
 
-picked_lr() {  # that LRMAX: from the repro step on this machine, else from a range test run now
-  [ -f /tmp/default_lr ] || { fresh_repo && (cd /tmp/run && dvc repro -q lr_pick) && save_picked_lr; }
+picked_lr() {  # that LRMAX alone on stdout: from the repro step on this machine, else from a range test run now
+  [ -f /tmp/default_lr ] || { fresh_repo && (cd /tmp/run && dvc repro -q lr_pick) && save_picked_lr; } >&2
   cat /tmp/default_lr
 }
 
-speed() {  # benchmarks/train_speed.py on the proxy npz with the given --set list and seeds
-  local sets=$1; shift
+benchmark() {  # benchmarks/<script> on the proxy npz with a space-separated list of param overrides, then its own args
+  local script=$1 sets=$2; shift 2
   local args=()
   for s in $sets; do args+=(--set "$s"); done
-  python3 benchmarks/train_speed.py --npz /tmp/proxy/cifar10_uint8.npz ${dry[@]+"${dry[@]}"} \
-    ${args[@]+"${args[@]}"} "$@"
+  python3 "benchmarks/$script" --npz /tmp/proxy/cifar10_uint8.npz ${dry[@]+"${dry[@]}"} ${args[@]+"${args[@]}"} "$@"
 }
 
 run_step() {
@@ -110,14 +112,13 @@ run_step() {
         --deselect tests/test_sharing.py::test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing tests ;;
     profile)
       for sets in "train.compile=false" "train.compile=true" "train.compile=true train.compile_mode=reduce-overhead"; do
-        args=(); for s in $sets; do args+=(--set "$s"); done
-        python3 benchmarks/step_profile.py --npz /tmp/proxy/cifar10_uint8.npz ${dry[@]+"${dry[@]}"} ${SUBSET:+--steps 3 --warmup 2} "${args[@]}"
+        benchmark step_profile.py "$sets" ${SUBSET:+--steps 3 --warmup 2}
       done ;;
     repro)
       fresh_repo && timed_repro && save_picked_lr ;;
     resnet18)
-      fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git -c user.name=gpu -c user.email=gpu@example.com \
-        commit -qm baseline && start=$(date +%s) && make seed-resnet18 >/dev/null \
+      fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git commit -qm baseline \
+        && start=$(date +%s) && make seed-resnet18 >/dev/null \
         && echo "{\"make seed-resnet18 seconds\": $(( $(date +%s) - start ))}" \
         && dvc exp show --md --no-pager --keep 'test_acc$|train_s|suggested_lr_max|model.name' --drop '.*') ;;
     bench)
@@ -125,12 +126,12 @@ run_step() {
       IFS=';' read -ra variants <<< "$BENCH_SETS"
       for i in "${!variants[@]}"; do
         peer=(); [ "$i" = 0 ] && peer=(--peer .gpu/seed_baseline.py)  # the peer once, beside the first variant
-        speed "${variants[$i]}" --lr "$lr" --seeds 0 1 2 ${peer[@]+"${peer[@]}"}
+        benchmark train_speed.py "${variants[$i]}" --lr "$lr" --seeds 0 1 2 ${peer[@]+"${peer[@]}"}
       done ;;
     repeat)
       lr=$(picked_lr)
-      speed "${BENCH_SETS%%;*}" --lr "$lr" --seeds 0 0 0
-      speed "${BENCH_SETS%%;*} train.deterministic=true" --lr "$lr" --seeds 0 0 ;;
+      benchmark train_speed.py "${BENCH_SETS%%;*}" --lr "$lr" --seeds 0 0 0
+      benchmark train_speed.py "${BENCH_SETS%%;*} train.deterministic=true" --lr "$lr" --seeds 0 0 ;;
     *) echo "unknown step $1" >&2; return 2 ;;
   esac
 }

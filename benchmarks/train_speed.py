@@ -32,11 +32,17 @@ from cifarpipe.pipeline import compute_and_model, test_loader, train_loader  # n
 from cifarpipe.training import compile_for_training, train  # noqa: E402
 
 
-def load_arrays(path: Path) -> dict:
+def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
+    """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if asked."""
     if path.suffix == ".npz":
         with np.load(path) as z:
-            return {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    return parse_archive(path)
+            data = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    else:
+        data = parse_archive(path)
+    for split, n in (("train", train_subset), ("test", test_subset)):
+        if n:
+            data[f"x_{split}"], data[f"y_{split}"] = data[f"x_{split}"][:n], data[f"y_{split}"][:n]
+    return data
 
 
 def run_ours(params: dict, data: dict, lr: float) -> dict:
@@ -90,11 +96,7 @@ def main():
     args = ap.parse_args()
 
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    data = load_arrays(args.data)
-    if args.train_subset:
-        data["x_train"], data["y_train"] = data["x_train"][:args.train_subset], data["y_train"][:args.train_subset]
-    if args.test_subset:
-        data["x_test"], data["y_test"] = data["x_test"][:args.test_subset], data["y_test"][:args.test_subset]
+    data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
     for seed in args.seeds:

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from conftest import ROOT
 from synthetic_cifar import make_images

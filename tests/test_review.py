@@ -85,7 +85,7 @@ def test_the_report_overlays_both_revisions_and_leads_with_the_verdicts(two_comm
     assert re.search(r"\| training time \| [\d.]+ s \| [\d.]+ s \|", rows) and "| LRMAX |" in rows and "| 0.005 |" in rows
     images = two_commits / "report_images"
     for name in ["loss", "accuracy", "lr_schedule_per_step", "lr_range_test", "per_class_accuracy"]:
-        assert f"![" in report and f"report_images/{name}.png" in report
+        assert "![" in report and f"report_images/{name}.png" in report
         picture = matplotlib.image.imread(images / f"{name}.png")  # decodes as a PNG
         assert picture.shape[0] > 100 and picture.shape[1] > 100
         spec = json.loads((images / f"{name}.vl.json").read_text())
