@@ -40,20 +40,20 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
-def write_csv(target, rows: list[dict]) -> None:
-    """Rows of equal keys to a CSV file with a header, the format `dvc plots` reads."""
+def write_csv(target, rows: list[dict], fields: list[str] | None = None) -> None:
+    """Rows of equal keys (`fields`, default the first row's) to a CSV file with a header, as `dvc plots` reads it."""
     with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields or list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
 
 
-def save_figure(fig, target, dpi: int = 100) -> None:
-    import matplotlib.pyplot as plt
+def write_npz(target, **arrays) -> None:
+    """numpy arrays into one .npz file."""
+    import numpy as np
 
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def torch_save(obj, target) -> None:

@@ -18,6 +18,11 @@ def fill_rgb(fill, mean: list[float]) -> tuple[int, int, int]:
     return (int(fill),) * 3
 
 
+def settings(augment: dict, mean: list[float]) -> dict:
+    """The augment params as `augment_batch` takes them, with `fill` resolved to an RGB colour."""
+    return {**augment, "fill": fill_rgb(augment["fill"], mean)}
+
+
 def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: int, fill: tuple[int, int, int],
                   generator: torch.Generator) -> torch.Tensor:
     """Augment a batch of uint8 images (B, C, H, W) -> (B, C, crop, crop), all random draws per image."""

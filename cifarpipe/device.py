@@ -1,7 +1,7 @@
 """Where and how the math runs: the device, seeding, backend flags, precision (autocast) and memory format.
 
-Every stage that touches a model gets a `Compute` from `setup_compute(...)` and asks it, never torch
-directly, so the CPU and every GPU run one code path:
+Every stage that touches a model gets a `Compute` from `compute_for(params["train"])` and asks it, never
+torch directly, so the CPU and every GPU run one code path:
 
 - device `auto` is CUDA when torch sees a GPU, else the CPU, with a loud warning when `nvidia-smi` sees a
   GPU that torch cannot use (a torch built for a newer CUDA than the driver): a 24-epoch run must not
@@ -26,8 +26,10 @@ import torch
 
 from .errors import PipelineError
 from .gpus import claim_for_this_process
+from .params import choose
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
+PRECISIONS = ("auto", *AMP_DTYPES)  # train.precision
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,8 @@ def cpu_fallback_warning(gpus: list[str]) -> str:
     return ("\n" + "!" * 100 + "\nWARNING: nvidia-smi sees " + "; ".join(gpus) + ", but torch cannot use it "
             f"(torch {torch.__version__} is built for CUDA {torch.version.cuda or 'none (a CPU-only build)'}). "
             "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version the "
-            "driver supports (README: 'Dependencies and the torch build for your GPU'), check with "
-            "`python -m cifarpipe.doctor`, or set train.device: cpu to silence this.\n" + "!" * 100 + "\n")
+            "driver supports (docs/dependencies.md), check with `cifarpipe doctor`, or set train.device: cpu to "
+            "silence this.\n" + "!" * 100 + "\n")
 
 
 def resolve_device(name: str, claim: bool = True) -> torch.device:
@@ -107,7 +109,7 @@ def resolve_device(name: str, claim: bool = True) -> torch.device:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
-                            "cpu, or install a CUDA build of torch (python -m cifarpipe.doctor tells which)")
+                            "cpu, or install a CUDA build of torch (`cifarpipe doctor` tells which)")
     if ":" in name:
         index = int(name.split(":")[1])
         if index >= torch.cuda.device_count():
@@ -121,7 +123,7 @@ def resolve_device(name: str, claim: bool = True) -> torch.device:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    if name != "auto":
+    if choose(PRECISIONS, "train.precision", name) != "auto":
         return name
     if device.type != "cuda":
         return "fp32"
@@ -151,3 +153,15 @@ def setup_compute(*, device: str, precision: str = "fp32", channels_last: bool =
     set_backend_flags(resolved, deterministic)
     return Compute(resolved, resolve_precision(precision, resolved),
                    channels_last=resolved.type == "cuda" and channels_last)
+
+
+def compute_for(train: dict, *, seed: int | None = None, precision: str | None = None,
+                device: str | None = None) -> Compute:
+    """The Compute that the train params ask for, torch seeded with `seed` when given.
+
+    `precision` and `device` override train.precision and train.device (GradCAM computes in fp32; a rank of a
+    distributed run trains on its own GPU), and then those keys are not read: a stage that does not declare
+    them in dvc.yaml may not read them.
+    """
+    return setup_compute(device=device or train["device"], precision=precision or train["precision"],
+                         channels_last=train["channels_last"], deterministic=train["deterministic"], seed=seed)

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import PipelineError
+from .gpus import claim_gpus, visible_devices
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,22 @@ def launched() -> bool:
 
 
 def launch(nproc: int, module: str, device: str) -> None:
-    """Run `python -m <module>` as `nproc` ranks on this machine; raise PipelineError if any rank fails."""
+    """Run `python -m <module>` as `nproc` ranks on this machine; raise PipelineError if any rank fails.
+
+    On GPUs, the launcher first claims `nproc` free GPUs (cifarpipe.gpus, held until it ends, however it ends) and
+    shows the ranks only those, so rank K's cuda:K is the K-th claimed GPU and no queued stage lands on them.
+    """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    if device != "cpu" and torch.cuda.is_available() and nproc > torch.cuda.device_count():
-        raise PipelineError(f"train.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): lower train.gpus")
+    claimed = []  # the lock handles: referenced until the ranks are done
+    if device != "cpu" and torch.cuda.is_available():
+        if nproc > torch.cuda.device_count():
+            raise PipelineError(f"train.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): lower "
+                                "train.gpus")
+        claimed = claim_gpus(nproc, torch.cuda.device_count())
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices([i for i, _ in claimed],
+                                                             os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)

@@ -1,7 +1,9 @@
 """GradCAM and GradCAM++ (library `grad-cam`) at the blocks whose maps are large enough to mean something.
 
 A 4x4 map upsampled to 32x32 says little about where the network looked, so only blocks whose output is
-at least `min_size` pixels per side are explained. CAMs are computed in fp32 on an eval-mode model.
+at least gradcam.min_size pixels per side are explained: `gradcam.layers: auto` takes the
+gradcam.deepest deepest of them (the deepest see the most, the shallower ones the finest detail).
+CAMs are computed in fp32 on an eval-mode model.
 """
 from __future__ import annotations
 
@@ -13,16 +15,24 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from .errors import ParamsError
 from .models import block_output_shapes
+from .params import choose
 
-METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus}
+METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus}  # gradcam.methods
 
 
-def choose_layers(model, layers, min_size: int) -> list[str]:
-    """The blocks to explain: the two deepest with maps >= min_size (layers: auto), or the named ones."""
+def check_methods(methods: list[str]) -> list[str]:
+    """gradcam.methods, each checked against METHODS."""
+    for method in methods:
+        choose(METHODS, "gradcam.methods", method)
+    return list(methods)
+
+
+def choose_layers(model, layers, min_size: int, deepest: int) -> list[str]:
+    """The blocks to explain: the `deepest` deepest with maps >= min_size (layers: auto), or the named ones."""
     shapes = block_output_shapes(model)
     large = [name for name, (_, h, w) in shapes.items() if min(h, w) >= min_size]
     if layers == "auto":
-        return large[-2:]
+        return large[-deepest:]
     for name in layers:
         if name not in shapes:
             raise ParamsError(f"gradcam.layers names {name!r}, which {type(model).__name__} lacks; "
@@ -36,7 +46,7 @@ def choose_layers(model, layers, min_size: int) -> list[str]:
 def explain(model, images: torch.Tensor, classes: list[int], layer: str, method: str) -> np.ndarray:
     """(N, H, W) heat maps in 0..1 of why `model` would predict `classes[i]` for `images[i]`."""
     model.eval()
-    with METHODS[method](model=model, target_layers=[getattr(model, layer)]) as cam:
+    with choose(METHODS, "gradcam.methods", method)(model=model, target_layers=[getattr(model, layer)]) as cam:
         return cam(input_tensor=images.float(), targets=[ClassifierOutputTarget(int(c)) for c in classes])
 
 

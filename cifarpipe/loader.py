@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .augment import augment_batch, normalize
+from .augment import settings as augment_settings
 
 
 class DeviceLoader:
@@ -56,3 +57,27 @@ class DeviceLoader:
             if self.world > 1:  # the whole batch was drawn and augmented above, so every rank's stream stays in step
                 x, y = x[self.rank::self.world], y[self.rank::self.world]
             yield normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format), y
+
+
+def train_batches(params: dict, data: dict, stats: dict, compute, *, seed: int,
+                  shard: tuple[int, int] = (0, 1)) -> DeviceLoader:
+    """Shuffled, augmented training batches (train.batch_size, the augment params) from a generator seeded with
+    `seed`. `shard=(rank, world)`: every rank draws the same batches and yields its slice of each."""
+    generator = torch.Generator(device=compute.device).manual_seed(seed)
+    return DeviceLoader(data["x_train"], data["y_train"], mean=stats["mean"], std=stats["std"], device=compute.device,
+                        batch_size=params["train"]["batch_size"], channels_last=compute.channels_last,
+                        augment=augment_settings(params["augment"], stats["mean"]), generator=generator,
+                        shard=shard)
+
+
+def test_batches(data: dict, stats: dict, compute, batch_size: int) -> DeviceLoader:
+    """The test images in order, normalised, unaugmented."""
+    return DeviceLoader(data["x_test"], data["y_test"], mean=stats["mean"], std=stats["std"], device=compute.device,
+                        batch_size=batch_size, channels_last=compute.channels_last)
+
+
+def test_images(data: dict, stats: dict, compute, idx) -> torch.Tensor:
+    """The test images at `idx`, normalised, on the compute device."""
+    x = torch.from_numpy(data["x_test"][idx]).permute(0, 3, 1, 2).to(compute.device)
+    mean, std = (torch.tensor(stats[k], device=compute.device) for k in ("mean", "std"))
+    return normalize(x, mean, std).contiguous(memory_format=compute.memory_format)

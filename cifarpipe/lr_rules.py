@@ -25,9 +25,12 @@ LRMIN (`lr_pick.lrmin`):
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .errors import PipelineError
+from .params import choose
 
 
 def trim(lrs, losses, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +71,22 @@ def fall_start_index(losses: np.ndarray, fall_frac: float) -> int:
     return int(np.flatnonzero(losses <= losses[0] - fall_frac * drop)[0])
 
 
+class Rule(NamedTuple):
+    index: object  # losses -> the index of the curve's point that gives LRMAX (before min_div for `minimum`)
+    label: str     # how the LR range test's figure names it
+
+
+RULES = {  # lr_pick.rule
+    "minimum": Rule(minimum_index, "LR at the loss minimum / {min_div:g}"),
+    "valley": Rule(valley_index, "fastai's valley"),
+    "steepest": Rule(steepest_index, "steepest descent (torch-lr-finder)"),
+}
+LRMIN_RULES = {  # lr_pick.lrmin
+    "fall_start": "the loss has made {fall_frac:.0%} of its fall",
+    "divide": "LRMAX / schedule.lrmin_div",
+}
+
+
 def pick(lrs, losses, *, rule: str, min_div: float, lrmin: str, lrmin_div: float, fall_frac: float,
          skip_start: int, skip_end: int) -> dict:
     """LRMAX and LRMIN read off the curve, with what the user should know about it.
@@ -77,6 +96,8 @@ def pick(lrs, losses, *, rule: str, min_div: float, lrmin: str, lrmin_div: float
     Raises PipelineError when the curve is too short, or when the loss never fell (no LR in the tested range
     trains the network, so no rule can read an LRMAX off it).
     """
+    choose(RULES, "lr_pick.rule", rule)
+    choose(LRMIN_RULES, "lr_pick.lrmin", lrmin)
     lrs, losses = trim(lrs, losses, skip_start, skip_end)
     if len(lrs) < 3 or not np.all(np.isfinite(losses)):
         raise PipelineError(f"the LR range test left {len(lrs)} usable points after skipping {skip_start} at the "
@@ -87,8 +108,8 @@ def pick(lrs, losses, *, rule: str, min_div: float, lrmin: str, lrmin_div: float
         raise PipelineError(f"the loss never fell during the LR range test: it was lowest at its first kept LR, "
                             f"{lrs[0]:.2e}, and only rose after. The test started above any LR this network trains "
                             "at: lower lr_find.start_lr (e.g. by 100x), or set optim.lr to a number")
-    suggestions = {"minimum": float(lrs[low] / min_div), "valley": float(lrs[valley_index(losses)]),
-                   "steepest": float(lrs[steepest_index(losses)])}
+    suggestions = {name: float(lrs[r.index(losses)]) for name, r in RULES.items()}
+    suggestions["minimum"] /= min_div
     lr_max = suggestions[rule]
 
     notes = []

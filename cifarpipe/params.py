@@ -1,195 +1,221 @@
-"""Read params.yaml and check every value before a stage does any work.
+"""Read params.yaml, check it, and hand each stage only the params dvc.yaml declares for it.
 
-A typo (`optim.lrr`), a wrong type or an out-of-range value ends in one `ParamsError` that names the
-key, the value and what is allowed. Stages call `load_params()` first thing.
+params.yaml holds every value; the models below say only what each key may hold (pydantic, strict: "24"
+is not 24), so a typo (`optim.lrr`), a wrong type or an out-of-range value ends in one `ParamsError`
+line that names the key, the value and what is allowed, before a stage does any work.
+
+Keys that name one of several implementations (model.name, optim.name, train.precision,
+train.compile_mode, lr_pick.rule, lr_pick.lrmin, gradcam.methods) are plain strings here: each list of
+names lives once, in the registry of the module that implements them, which refuses an unknown name
+through `choose` (same one-line error) when a stage asks for it, before that stage loads any data.
+Importing those registries here would make every stage depend on every implementation.
 """
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ParamsError
 
-MODELS = ("custom_resnet", "resnet18")
-OPTIMIZERS = ("adam", "sgd")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")  # torch.compile's
-LR_RULES = ("minimum", "valley", "steepest")  # cifarpipe.lr_rules implements each
-LRMIN_RULES = ("fall_start", "divide")
-GRADCAM_METHODS = ("gradcam", "gradcam++")
+IMAGE_SIZE = 32  # CIFAR-10 images are 32x32: a fact of the data set, not a setting
+
+Count = Annotated[int, Field(gt=0)]
+CountOrZero = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+PositiveOrZero = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Name = Annotated[str, Field(min_length=1)]  # checked against its registry where it is used (see above)
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-def _is_num(v):
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+class Data(Group):
+    url: Annotated[str, Field(pattern=r"^(https?|file)://.+", description="an http://, https:// or file:// URL")]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hexadecimal digits (the archive's md5)")]
+    train_subset: Count | None
+    test_subset: Count | None
 
 
-def positive_int(v):
-    return _is_int(v) and v > 0, "an integer > 0"
+class Model(Group):
+    name: Name
 
 
-def non_negative_int(v):
-    return _is_int(v) and v >= 0, "an integer >= 0"
+class Augment(Group):
+    pad: CountOrZero
+    crop: Count
+    flip: Fraction
+    cutout: CountOrZero
+    fill: Literal["mean"] | Annotated[int, Field(ge=0, le=255)]
 
 
-def positive_number(v):
-    return _is_num(v) and v > 0, "a number > 0"
+class Optim(Group):
+    name: Name
+    lr: Positive | None
+    weight_decay: PositiveOrZero
+    momentum: Fraction
+    beta2: Annotated[float, Field(ge=0, lt=1)]
+    nesterov: bool
 
 
-def non_negative_number(v):
-    return _is_num(v) and v >= 0, "a number >= 0"
+class Schedule(Group):
+    epochs: Count
+    peak_epoch: Positive
+    lrmin_div: Annotated[float, Field(ge=1)]
 
 
-def probability(v):
-    return _is_num(v) and 0 <= v <= 1, "a number between 0 and 1"
+class Train(Group):
+    batch_size: Count
+    seed: CountOrZero
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                                 description="auto, cpu, cuda or cuda:K (a GPU index)")]
+    precision: Name
+    channels_last: bool
+    compile: bool
+    compile_mode: Name
+    deterministic: bool
+    gpus: Count
 
 
-def boolean(v):
-    return isinstance(v, bool), "true or false"
+class LrFind(Group):
+    start_lr: Positive
+    end_lr: Positive
+    iterations: Count
+    smooth: Annotated[float, Field(gt=0, le=1)]
+    diverge: Annotated[float, Field(gt=1)]
 
 
-def text(v):
-    return isinstance(v, str) and v != "", "a non-empty string"
+class LrPick(Group):
+    rule: Name
+    min_div: Annotated[float, Field(ge=1)]
+    lrmin: Name
+    fall_frac: Annotated[float, Field(gt=0, lt=1)]
+    skip_start: CountOrZero
+    skip_end: CountOrZero
 
 
-def optional(check):
-    def optional_check(v):
-        ok, allowed = check(v)
-        return v is None or ok, f"null or {allowed}"
-    return optional_check
+class Preview(Group):
+    samples: Count
+    seed: CountOrZero
 
 
-def one_of(*choices):
-    def one_of_check(v):
-        return v in choices, "one of " + ", ".join(map(str, choices))
-    return one_of_check
+class Evaluate(Group):
+    target: Fraction
+    gallery: Count
+    tta_flip: bool
 
 
-def device_name(v):
-    ok = v in ("auto", "cpu", "cuda") or (isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit())
-    return ok, "auto, cpu, cuda or cuda:K (a GPU index)"
+class Gradcam(Group):
+    images: Count
+    correct_images: CountOrZero
+    layers: Annotated[Literal["auto"] | Annotated[list[Name], Field(min_length=1)],
+                      Field(description="auto or a non-empty list of block names")]
+    deepest: Count
+    min_size: Count
+    methods: Annotated[list[Name], Field(min_length=1, description="a non-empty list of method names")]
 
 
-def md5_hex(v):
-    ok = isinstance(v, str) and len(v) == 32 and all(c in "0123456789abcdef" for c in v.lower())
-    return ok, "32 hexadecimal digits (the archive's md5)"
+class Runtime(Group):
+    download_timeout_s: Positive
+    download_retries: Count
+    download_backoff_s: PositiveOrZero
+    download_max_mb: Positive
+    download_deadline_s: Positive
+    eval_batch_size: Count
+    progress_updates: Count
+    checkpoint: bool
 
 
-def url(v):
-    ok = isinstance(v, str) and v.split("://", 1)[0] in ("http", "https", "file") and "://" in v
-    return ok, "an http://, https:// or file:// URL"
+class Params(Group):
+    data: Data
+    model: Model
+    augment: Augment
+    optim: Optim
+    schedule: Schedule
+    train: Train
+    lr_find: LrFind
+    lr_pick: LrPick
+    preview: Preview
+    evaluate: Evaluate
+    gradcam: Gradcam
+    runtime: Runtime
 
 
-def fill_colour(v):
-    return v == "mean" or (_is_int(v) and 0 <= v <= 255), "mean or an integer 0..255"
+def _not_allowed(key: str, value, allowed: str) -> str:
+    return (f"params.yaml: {key} = {value!r} is not allowed: {allowed}. "
+            f"Fix it in params.yaml (or in your `dvc exp run -S {key}=...`).")
 
 
-def layer_list(v):
-    ok = v == "auto" or (isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v))
-    return ok, "auto or a non-empty list of block names"
+def _fail(key: str, value, allowed: str):
+    raise ParamsError(_not_allowed(key, value, allowed))
 
 
-def method_list(v):
-    ok = isinstance(v, list) and len(v) > 0 and all(m in GRADCAM_METHODS for m in v)
-    return ok, "a non-empty list of " + ", ".join(GRADCAM_METHODS)
+def choose(registry, key: str, value):
+    """`registry[value]` (a dict) or `value` (a tuple of names) if it is one of the registry's names, else the
+    one-line error naming `key`, `value` and the names."""
+    if isinstance(value, str) and value in registry:
+        return registry[value] if isinstance(registry, dict) else value
+    _fail(key, value, "it should be one of " + ", ".join(registry))
 
 
-SCHEMA = {
-    "data": {"url": url, "md5": md5_hex, "train_subset": optional(positive_int), "test_subset": optional(positive_int)},
-    "model": {"name": one_of(*MODELS)},
-    "augment": {
-        "pad": non_negative_int, "crop": positive_int, "flip": probability, "cutout": non_negative_int,
-        "fill": fill_colour,
-    },
-    "optim": {
-        "name": one_of(*OPTIMIZERS), "lr": optional(positive_number), "weight_decay": non_negative_number,
-        "momentum": probability, "nesterov": boolean,
-    },
-    "schedule": {"epochs": positive_int, "peak_epoch": positive_number, "lrmin_div": positive_number},
-    "train": {
-        "batch_size": positive_int, "seed": non_negative_int, "device": device_name,
-        "precision": one_of(*PRECISIONS), "channels_last": boolean, "compile": boolean,
-        "compile_mode": one_of(*COMPILE_MODES), "deterministic": boolean,
-        "gpus": positive_int,
-    },
-    "lr_find": {
-        "start_lr": positive_number, "end_lr": positive_number, "iterations": positive_int,
-        "smooth": probability, "diverge": positive_number,
-    },
-    "lr_pick": {
-        "rule": one_of(*LR_RULES), "min_div": positive_number, "lrmin": one_of(*LRMIN_RULES),
-        "fall_frac": probability, "skip_start": non_negative_int, "skip_end": non_negative_int,
-    },
-    "evaluate": {"target": probability, "gallery": positive_int, "tta_flip": boolean},
-    "gradcam": {
-        "images": positive_int, "correct_images": non_negative_int, "layers": layer_list,
-        "min_size": positive_int, "methods": method_list,
-    },
-    "runtime": {
-        "download_timeout_s": positive_number, "download_retries": positive_int, "download_max_mb": positive_number,
-        "download_deadline_s": positive_number, "eval_batch_size": positive_int, "progress_updates": positive_int,
-        "checkpoint": boolean,
-    },
-}
-
-IMAGE_SIZE = 32  # CIFAR-10 images are 32x32; a fact of the data set, not a setting
+def _explain(error: dict, params: dict, alternatives: list[str]) -> str:
+    """One line for a pydantic error, in the words of params.yaml: the key, the value, what is allowed
+    (`alternatives`: what each member of a union type said)."""
+    loc, kind = error["loc"], error["type"]
+    group = loc[0]
+    if len(loc) == 1:
+        if kind == "extra_forbidden":
+            return f"params.yaml: unknown group {group!r}; known groups: {', '.join(Params.model_fields)}"
+        if kind == "missing":
+            return f"params.yaml: missing group {group}"
+        return f"params.yaml: {group} must be a mapping of keys, got {params[group]!r}"
+    key, known = loc[1], Params.model_fields[group].annotation.model_fields
+    if kind == "extra_forbidden":
+        return f"params.yaml: unknown key {group}.{key}; {group} has: {', '.join(known)}"
+    if kind == "missing":
+        return f"params.yaml: missing key {group}.{key}"
+    field = known[key]
+    allowed = (f"it should be {field.description}" if field.description else
+               " or ".join(dict.fromkeys(m.replace("Input should", "it should") for m in alternatives)))
+    return _not_allowed(f"{group}.{key}", params[group][key], allowed)
 
 
-def _fail(key, value, allowed):
-    raise ParamsError(f"params.yaml: {key} = {value!r} is not allowed: expected {allowed}. "
-                      f"Fix it in params.yaml (or in your `dvc exp run -S {key}=...`).")
+def _check_together(p: dict) -> None:
+    """The rules that tie keys to each other."""
+    aug, sched, lrf, pick = p["augment"], p["schedule"], p["lr_find"], p["lr_pick"]
+    if aug["crop"] > IMAGE_SIZE + 2 * aug["pad"]:
+        _fail("augment.crop", aug["crop"], f"it should be at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
+    if aug["cutout"] > aug["crop"]:
+        _fail("augment.cutout", aug["cutout"], f"it should be at most the crop size {aug['crop']}")
+    if not sched["peak_epoch"] < sched["epochs"]:
+        _fail("schedule.peak_epoch", sched["peak_epoch"], f"it should be less than schedule.epochs = {sched['epochs']}")
+    if not lrf["start_lr"] < lrf["end_lr"]:
+        _fail("lr_find.start_lr", lrf["start_lr"], f"it should be less than lr_find.end_lr = {lrf['end_lr']}")
+    if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
+        _fail("lr_find.iterations", lrf["iterations"],
+              "it should be at least lr_pick.skip_start + lr_pick.skip_end + 3")
+    if p["train"]["gpus"] > 1 and p["train"]["device"].startswith("cuda:"):
+        _fail("train.device", p["train"]["device"], "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
+              "trains on the K-th GPU it claims)")
 
 
 def validate(params: dict) -> dict:
-    """Check `params` against SCHEMA and the rules that tie keys together; return it unchanged."""
+    """Check `params` against the models above and the rules that tie keys together; return it unchanged."""
     if not isinstance(params, dict):
-        raise ParamsError("params.yaml must be a mapping of groups (data, model, ...); got "
-                          f"{type(params).__name__}")
-    for group, keys in params.items():
-        if group not in SCHEMA:
-            raise ParamsError(f"params.yaml: unknown group {group!r}; known groups: {', '.join(SCHEMA)}")
-        if not isinstance(keys, dict):
-            raise ParamsError(f"params.yaml: {group} must be a mapping of keys, got {keys!r}")
-        for key in keys:
-            if key not in SCHEMA[group]:
-                raise ParamsError(f"params.yaml: unknown key {group}.{key}; {group} has: "
-                                  f"{', '.join(SCHEMA[group])}")
-    for group, checks in SCHEMA.items():
-        for key, check in checks.items():
-            if key not in params.get(group, {}):
-                raise ParamsError(f"params.yaml: missing key {group}.{key} ({check(None)[1]})")
-            ok, allowed = check(params[group][key])
-            if not ok:
-                _fail(f"{group}.{key}", params[group][key], allowed)
-
-    aug, sched, lrf, pick = params["augment"], params["schedule"], params["lr_find"], params["lr_pick"]
-    if aug["crop"] > IMAGE_SIZE + 2 * aug["pad"]:
-        _fail("augment.crop", aug["crop"], f"at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
-    if aug["cutout"] > aug["crop"]:
-        _fail("augment.cutout", aug["cutout"], f"at most the crop size {aug['crop']}")
-    if not sched["peak_epoch"] < sched["epochs"]:
-        _fail("schedule.peak_epoch", sched["peak_epoch"], f"less than schedule.epochs = {sched['epochs']}")
-    if sched["lrmin_div"] < 1:
-        _fail("schedule.lrmin_div", sched["lrmin_div"], "a number >= 1 (LRMIN = LRMAX / lrmin_div)")
-    if not lrf["start_lr"] < lrf["end_lr"]:
-        _fail("lr_find.start_lr", lrf["start_lr"], f"less than lr_find.end_lr = {lrf['end_lr']}")
-    if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
-        _fail("lr_find.iterations", lrf["iterations"], "at least lr_pick.skip_start + lr_pick.skip_end + 3")
-    if params["train"]["gpus"] > 1 and params["train"]["device"].startswith("cuda:"):
-        _fail("train.device", params["train"]["device"], "auto, cuda or cpu when train.gpus > 1 (rank K trains on "
-              "GPU K)")
-    if pick["min_div"] < 1:
-        _fail("lr_pick.min_div", pick["min_div"], "a number >= 1 (LRMAX = LR at the loss minimum / min_div)")
-    if not 0 < pick["fall_frac"] < 1:
-        _fail("lr_pick.fall_frac", pick["fall_frac"], "a number strictly between 0 and 1")
-    if lrf["diverge"] <= 1:
-        _fail("lr_find.diverge", lrf["diverge"], "a number > 1 (a multiple of the best loss)")
+        raise ParamsError(f"params.yaml must be a mapping of groups (data, model, ...); got {type(params).__name__}")
+    try:
+        Params.model_validate(params)
+    except ValidationError as err:
+        errors = err.errors()  # a misspelt or missing key first: it explains the errors that follow from it
+        first = next((e for e in errors if e["type"] in ("extra_forbidden", "missing")), errors[0])
+        alternatives = [e["msg"] for e in errors if e["loc"][:2] == first["loc"][:2]]
+        raise ParamsError(_explain(first, params, alternatives)) from None
+    _check_together(params)
     return params
 
 

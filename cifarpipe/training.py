@@ -7,6 +7,8 @@ of an uninterrupted run, because the checkpoint holds every random state the loo
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import time
@@ -21,13 +23,21 @@ from .artifacts import torch_load, torch_save
 from .device import Compute
 from .distributed import SINGLE, Ranks
 from .errors import DivergedError
-from .evaluation import loss_and_accuracy, predict_logits
 from .optim import make_optimizer
+from .params import choose
+from .predict import loss_and_accuracy, predict_logits
 from .schedule import build_scheduler
 
 # In fp16, the loss scaler skips the optimizer step when the gradients overflow (the first steps, while it
 # finds its scale); the LR schedule still advances with the step count, on purpose. torch warns about that.
 warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")  # torch.compile's modes
+
+
+def fingerprint(*parts) -> str:
+    """A short hash of JSON-able values: which params and inputs a checkpoint was made with."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode: str = "default",
@@ -40,6 +50,7 @@ def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode:
     `mode` is torch.compile's (train.compile_mode): reduce-overhead also replays each graph as a CUDA graph,
     which saves the launch cost of every kernel (nothing changes on the CPU).
     """
+    choose(COMPILE_MODES, "train.compile_mode", mode)
     options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
     compiled = torch.compile(model, dynamic=False, backend=backend, **options)
     buffers = {name: b.clone() for name, b in model.named_buffers()}

@@ -6,9 +6,11 @@ import tempfile
 from pathlib import Path
 
 from cifarpipe import paths
-from cifarpipe.cli import run_stage
-from cifarpipe.data import download, parse_archive, save_dataset
+from cifarpipe.archive import parse_archive
+from cifarpipe.artifacts import write_npz
+from cifarpipe.download import download
 from cifarpipe.params import runtime_settings, stage_params
+from cifarpipe.stage import run_stage
 
 
 def main():
@@ -19,9 +21,9 @@ def main():
         archive = Path(tmp) / "cifar-10-python.tar.gz"
         download(params["url"], params["md5"], archive, timeout_s=runtime["download_timeout_s"],
                  retries=runtime["download_retries"], max_bytes=int(runtime["download_max_mb"] * 2**20),
-                 deadline_s=runtime["download_deadline_s"])
+                 deadline_s=runtime["download_deadline_s"], backoff_s=runtime["download_backoff_s"])
         arrays = parse_archive(archive)
-    save_dataset(arrays, paths.DATASET)
+    write_npz(paths.DATASET, **arrays)
     print(f"wrote {paths.DATASET}: {len(arrays['x_train'])} train and {len(arrays['x_test'])} test images, "
           f"classes {', '.join(arrays['classes'])}")
 

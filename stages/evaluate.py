@@ -6,20 +6,26 @@ import numpy as np
 import torch
 
 from cifarpipe import paths
-from cifarpipe.artifacts import atomic_path, save_figure, write_csv
-from cifarpipe.cli import run_stage
-from cifarpipe.evaluation import confusion_matrix, loss_and_accuracy, per_class_accuracy, predict_logits
+from cifarpipe.artifacts import write_csv, write_npz
+from cifarpipe.dataset import load_splits
+from cifarpipe.device import compute_for
+from cifarpipe.evaluation import confusion_matrix, per_class_accuracy
+from cifarpipe.loader import test_batches
+from cifarpipe.models import load_trained
 from cifarpipe.params import runtime_settings, stage_params
-from cifarpipe.pipeline import load_data, test_loader, trained_model
-from cifarpipe.reports import confusion_figure, image_grid, per_class_figure
+from cifarpipe.predict import loss_and_accuracy, predict_logits
+from cifarpipe.reports.common import save_figure
+from cifarpipe.reports.evaluation import confusion_figure, misclassified_figure, per_class_figure
+from cifarpipe.stage import run_stage
 from cifarpipe.tracking import open_live
 
 
 def main():
     params = stage_params("evaluate")
-    data, stats = load_data(params, train=False)
-    compute, model = trained_model(params)
-    logits, labels = predict_logits(model, test_loader(data, stats, compute, runtime_settings()["eval_batch_size"]),
+    compute = compute_for(params["train"])
+    model = load_trained(params["model"]["name"], paths.MODEL, compute)
+    data, stats = load_splits(params["data"], train=False)
+    logits, labels = predict_logits(model, test_batches(data, stats, compute, runtime_settings()["eval_batch_size"]),
                                     compute, tta_flip=params["evaluate"]["tta_flip"])
     test_loss, test_acc = loss_and_accuracy(logits, labels)
     probs = torch.softmax(logits, 1).cpu().numpy()
@@ -39,14 +45,11 @@ def main():
     write_csv(paths.PER_CLASS_CSV, [{"class": c, "accuracy": round(float(a), 4)} for c, a in zip(classes, per_class)])
     save_figure(confusion_figure(confusion, classes), paths.CONFUSION_PNG)
     save_figure(per_class_figure(per_class, classes, target), paths.PER_CLASS_PNG)
-
-    wrong = np.flatnonzero(preds != labels)[:params["evaluate"]["gallery"]]
-    save_figure(image_grid(data["x_test"][wrong], [f"true {classes[labels[i]]}\npred {classes[preds[i]]} "
-                                                  f"({probs[i, preds[i]]:.0%})" for i in wrong], cols=5,
-                           suptitle=f"misclassified test images ({len(wrong)} of {int((preds != labels).sum())})"),
-                paths.MISCLASSIFIED_PNG)
-    with atomic_path(paths.PREDICTIONS) as tmp, open(tmp, "wb") as f:
-        np.savez(f, labels=labels, preds=preds, probs=probs)
+    wrong = np.flatnonzero(preds != labels)
+    shown = wrong[:params["evaluate"]["gallery"]]
+    save_figure(misclassified_figure(data["x_test"][shown], labels[shown], preds[shown], probs[shown, preds[shown]],
+                                     classes, len(wrong)), paths.MISCLASSIFIED_PNG)
+    write_npz(paths.PREDICTIONS, labels=labels, preds=preds, probs=probs)
     print(f"test accuracy {test_acc:.4f} (target {target}: {'met' if test_acc >= target else 'NOT met'}), "
           f"loss {test_loss:.4f}")
 

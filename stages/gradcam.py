@@ -1,45 +1,51 @@
 """Stage gradcam: GradCAM and GradCAM++ on misclassified (and a few correct) test images -> plots/gradcam/.
 
 One PNG per image: the image, then an overlay per layer and method, for the predicted and the true class.
-Only blocks whose maps are at least gradcam.min_size pixels per side are explained.
+Only blocks whose maps are at least gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
 
     python -m stages.gradcam
 """
 import numpy as np
 
 from cifarpipe import paths
-from cifarpipe.artifacts import atomic_dir, save_figure
-from cifarpipe.cli import run_stage
-from cifarpipe.gradcam import choose_layers, explain, overlay
+from cifarpipe.artifacts import atomic_dir
+from cifarpipe.dataset import load_splits
+from cifarpipe.device import compute_for
+from cifarpipe.gradcam import check_methods, choose_layers, explain, overlay
+from cifarpipe.loader import test_images
+from cifarpipe.models import load_trained
 from cifarpipe.params import stage_params
-from cifarpipe.pipeline import load_data, test_images, trained_model
-from cifarpipe.reports import cam_grid, denormalize
+from cifarpipe.reports.common import denormalize, save_figure
+from cifarpipe.reports.gradcam import cam_grid
+from cifarpipe.stage import run_stage
 
 
 def main():
     params = stage_params("gradcam")
     cfg = params["gradcam"]
-    data, stats = load_data(params, train=False)
-    compute, model = trained_model(params, autocast=False)
-    layers = choose_layers(model, cfg["layers"], cfg["min_size"])
+    compute = compute_for(params["train"], precision="fp32")
+    model = load_trained(params["model"]["name"], paths.MODEL, compute)
+    layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])  # refused here, before the data
+    methods = check_methods(cfg["methods"])
     predictions = np.load(paths.PREDICTIONS)
     labels, preds = predictions["labels"], predictions["preds"]
     chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg["images"]]]
     chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg["correct_images"]]]
 
+    data, stats = load_splits(params["data"], train=False)
     idx = np.array([i for _, i in chosen], dtype=np.int64)
     images = test_images(data, stats, compute, idx)
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
     classes = data["classes"]
     targets = {"predicted": preds, "true": labels}  # explain both: why this answer, and where the truth was
     heat = {(layer, method, which): explain(model, images, targets[which][idx], layer, method)
-            for layer in layers for method in cfg["methods"] for which in targets}
+            for layer in layers for method in methods for which in targets}
 
     with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
         for n, ((kind, i), image) in enumerate(zip(chosen, shown)):
             rows = [(f"{which}: {classes[targets[which][i]]}",
                      [(f"{layer} {method}", overlay(image, heat[(layer, method, which)][n]))
-                      for layer in layers for method in cfg["methods"]]) for which in targets]
+                      for layer in layers for method in methods]) for which in targets]
             title = f"test #{i}: true {classes[labels[i]]}, predicted {classes[preds[i]]}"
             save_figure(cam_grid(image, rows, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
     print(f"wrote {len(chosen)} GradCAM grids for layers {', '.join(layers)} to {paths.GRADCAM_DIR}/")

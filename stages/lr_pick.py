@@ -1,37 +1,40 @@
-"""Stage lr_pick: read LRMAX and LRMIN off the LR range test's curve -> metrics/lr_find.json, plots/lr_find.png.
+"""Stage lr_pick: the LRMAX and LRMIN of the one-cycle schedule -> metrics/lr.json, plots/lr_find.png.
 
-The rule is lr_pick.rule (default: the LR at the lowest smoothed loss / lr_pick.min_div); see
-cifarpipe/lr_rules.py for each rule and why. Seconds: the range test itself is not repeated.
+Read off the LR range test's curve by lr_pick.rule (default: the LR at the lowest smoothed loss /
+lr_pick.min_div; cifarpipe/lr_rules.py explains each rule), so another rule or divisor never repeats the
+test; or, with optim.lr set, LRMAX = optim.lr and LRMIN = LRMAX / schedule.lrmin_div.
 
     python -m stages.lr_pick
 """
-import csv
+import pandas as pd
 
 from cifarpipe import paths
-from cifarpipe.artifacts import read_json, save_figure, write_json
-from cifarpipe.cli import run_stage
+from cifarpipe.artifacts import read_json, write_json
 from cifarpipe.lr_rules import pick
 from cifarpipe.params import stage_params
-from cifarpipe.reports import range_test_figure
+from cifarpipe.reports.common import save_figure
+from cifarpipe.reports.lr_range import fixed_lr_figure, range_test_figure
+from cifarpipe.stage import run_stage
 
 
 def main():
     params = stage_params("lr_pick")
-    with open(paths.LR_FIND_CSV) as f:
-        curve = [(float(row["lr"]), float(row["loss"])) for row in csv.DictReader(f)]
-    lrs, losses = [lr for lr, _ in curve], [loss for _, loss in curve]
-    test = read_json(paths.LR_RANGE_JSON)
-    cfg = params["lr_pick"]
+    cfg, lrmin_div, fixed = params["lr_pick"], params["schedule"]["lrmin_div"], params["optim"]["lr"]
+    curve, test = pd.read_csv(paths.LR_RANGE_CSV), read_json(paths.LR_RANGE_JSON)
+    if fixed is not None:
+        picked = {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div}
+        write_json(paths.LR_JSON, picked)
+        save_figure(fixed_lr_figure(picked["lr_max"], picked["lr_min"]), paths.LR_FIND_PNG)
+        print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / schedule.lrmin_div)")
+        return
 
-    picked = pick(lrs, losses, rule=cfg["rule"], min_div=cfg["min_div"], lrmin=cfg["lrmin"],
-                  lrmin_div=params["schedule"]["lrmin_div"], fall_frac=cfg["fall_frac"],
-                  skip_start=cfg["skip_start"], skip_end=cfg["skip_end"])
-
-    # lr_max / lr_min are named apart from the train stage's (what a run used), so dvc exp show shows both plainly
-    renamed = {"lr_max": "suggested_lr_max", "lr_min": "suggested_lr_min"}
-    write_json(paths.LR_FIND_JSON, {renamed.get(k, k): v for k, v in picked.items() if k != "notes"})
-    save_figure(range_test_figure(lrs, losses, picked, cfg, stopped=test["stopped"]), paths.LR_FIND_PNG)
-    for note in picked["notes"]:
+    picked = pick(curve["lr"], curve["loss"], rule=cfg["rule"], min_div=cfg["min_div"], lrmin=cfg["lrmin"],
+                  lrmin_div=lrmin_div, fall_frac=cfg["fall_frac"], skip_start=cfg["skip_start"],
+                  skip_end=cfg["skip_end"])
+    notes = picked.pop("notes")
+    write_json(paths.LR_JSON, {"source": "LR range test", **picked})
+    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]), paths.LR_FIND_PNG)
+    for note in notes:
         print(f"note: {note}")
     print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR {picked['loss_min_lr']:.3e}), "
           f"LRMIN {picked['lr_min']:.3e} ({cfg['lrmin']})")

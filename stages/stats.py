@@ -6,9 +6,9 @@ Every later stage normalises with these numbers, so no CIFAR constants are hard-
 """
 from cifarpipe import paths
 from cifarpipe.artifacts import write_json
-from cifarpipe.cli import run_stage
-from cifarpipe.data import channel_stats, load_dataset
+from cifarpipe.dataset import channel_stats, load_dataset
 from cifarpipe.params import stage_params
+from cifarpipe.stage import run_stage
 
 
 def main():

@@ -1,6 +1,7 @@
 """Shared fixtures: a loopback HTTP server, tiny archives, and a throwaway git+DVC copy of the project."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -17,25 +18,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_cifar import write_archive  # noqa: E402
+from cifarpipe.cli import read_overrides
+from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
-PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore",
-                 ".gitignore"]
+PROJECT_FILES = ["cifarpipe", "stages", "Makefile", "params.yaml", "quick-look.yaml", "dvc.yaml", ".dvc/config",
+                 ".dvc/plots", ".dvcignore", ".gitignore"]
 
-# Small enough for seconds of CPU training, large enough that the network clearly beats chance.
-TINY_PARAMS = {
-    "schedule.epochs": 3, "schedule.peak_epoch": 1,
-    "train.batch_size": 32, "runtime.eval_batch_size": 100,
-    "lr_find.start_lr": 0.0001, "lr_find.end_lr": 10.0, "lr_find.iterations": 25, "lr_pick.skip_start": 2,
-    "gradcam.images": 2, "gradcam.correct_images": 1, "evaluate.gallery": 10,
-}
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped where torch sees none (run with -m gpu)")
+# The README's quick look, on the tests' tiny archives (256 training images): batches of 16, so that two epochs
+# hold enough steps for BatchNorm's running statistics. Seconds of CPU training; the network clearly beats chance.
+TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), "train.batch_size": 16}
 
 
 @pytest.fixture(autouse=True)
@@ -51,26 +44,36 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def http_root(tmp_path):
-    """(folder, base URL): files put in the folder are served over real HTTP on 127.0.0.1."""
-    folder = tmp_path / "www"
-    folder.mkdir()
+@contextlib.contextmanager
+def serving(folder: Path):
+    """(folder, base URL): files put in the folder are served over real HTTP on 127.0.0.1 while the block runs."""
+    folder.mkdir(parents=True, exist_ok=True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(_QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    with serving(tmp_path / "www") as served:
+        yield served
+
+
+def tiny_archive_in(folder: Path) -> str:
+    """A tiny learnable archive (256 train, 100 test images) written into `folder`; returns its md5."""
+    return write_archive(folder / "cifar-10-python.tar.gz", n_train=256, n_test=100)
 
 
 @pytest.fixture
 def tiny_archive(http_root):
     """(URL, md5) of a tiny learnable archive served over loopback HTTP."""
     folder, base = http_root
-    md5 = write_archive(folder / "cifar-10-python.tar.gz", n_train=256, n_test=100)
-    return f"{base}/cifar-10-python.tar.gz", md5
+    return f"{base}/cifar-10-python.tar.gz", tiny_archive_in(folder)
 
 
 def set_params(repo: Path, overrides: dict) -> None:
@@ -168,3 +171,9 @@ def make_repo(dest: Path, url: str, md5: str, overrides: dict | None = None) -> 
 @pytest.fixture
 def repo(tmp_path, tiny_archive):
     return make_repo(tmp_path / "repo", *tiny_archive)
+
+
+def copy_repo(built: Path, dest: Path) -> Path:
+    """A copy of a reproduced repo (git history, DVC cache and outputs included), for a test that changes it."""
+    shutil.copytree(built, dest, symlinks=True)
+    return dest

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from cifarpipe.data import download, parse_archive
+from cifarpipe.archive import parse_archive
+from cifarpipe.download import download
 from cifarpipe.errors import DataError
 from conftest import ROOT, bare_env
 from synthetic_cifar import archive_files, batch_bytes, write_archive, write_tar_gz

@@ -1,10 +1,14 @@
-"""The environment is rebuilt from one list: requirements.in -> requirements.txt (pip-compile); the doctor says
-what this machine will use."""
+"""The environment is rebuilt from one list: requirements.in -> requirements.txt (pip-compile), and the package
+installs on top of it with its `cifarpipe` command; the doctor says what this machine will use."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -44,7 +48,7 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}"
                                  f"{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.doctor"], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "doctor"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -53,3 +57,29 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
     if not torch.cuda.is_available():
         assert "NVIDIA H100 80GB HBM3, 535.104.05; supports CUDA up to 12.2" in out
         assert "PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA 12.2" in out
+
+
+def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_the_cifarpipe_command():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"cifarpipe": "cifarpipe.cli:main"}
+    assert "dependencies" in project["dynamic"]
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setuptools["dynamic"]["dependencies"] == {"file": ["requirements.in"]}
+    packages = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
+                for p in (ROOT / "cifarpipe").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == packages  # every subpackage ships
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "cifarpipe").exists(),
+                    reason="the package is not installed in this environment (pip install --no-deps -e .)")
+def test_the_installed_cifarpipe_command_lists_its_subcommands():
+    out = subprocess.run([shutil.which("cifarpipe", path=str(Path(sys.executable).parent)), "help"],
+                         capture_output=True, text=True, check=True).stdout
+    for command in ("doctor", "report", "reruns", "overrides", "bench speed", "bench profile"):
+        assert f"cifarpipe {command}" in out
+
+
+def test_no_code_edits_sys_path():
+    edits = [p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and "sys.path.insert" in p.read_text()
+             and p.name != "test_environment.py"]
+    assert edits == []

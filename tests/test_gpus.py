@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from cifarpipe.gpus import claim_gpu
+from cifarpipe.gpus import claim_gpu, claim_gpus, visible_devices
 from conftest import ROOT
 
 HOLDER = """
 import sys, time
-from cifarpipe.gpus import claim_gpu
+from cifarpipe.gpus import claim_gpu, claim_gpus, visible_devices
 index, handle = claim_gpu(int(sys.argv[1]), poll_s=0.1)
 print(index, flush=True)
 time.sleep(600)  # holds its GPU until killed, like a training stage
@@ -72,3 +72,20 @@ def test_a_process_claims_once_and_a_second_model_in_it_gets_the_same_gpu_withou
     first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == ["0", "0", "1"]  # held GPU 0 twice, a plain claim then found GPU 1 free
+
+
+def test_a_run_over_several_gpus_claims_them_all_at_once_and_shows_its_ranks_only_those(env, monkeypatch):
+    """The launcher of a train.gpus > 1 run takes free GPUs only, all or none, and its ranks see just those."""
+    monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
+    other = holder(4, env)  # a queued single-GPU stage holds GPU 0
+    try:
+        assert int(other.stdout.readline()) == 0
+        run = claim_gpus(2, 4)
+        assert [i for i, _ in run] == [1, 2]
+        assert visible_devices([1, 2], None) == "1,2" and visible_devices([1, 2], "4,5,6,7") == "5,6"
+        with pytest.raises(TimeoutError):  # two more are not free: none is kept while it waits
+            claim_gpus(2, 4, poll_s=0.05, timeout_s=0.2)
+        assert claim_gpu(4, timeout_s=1)[0] == 3  # so GPU 3 stayed free for anyone
+    finally:
+        other.kill()
+        other.wait()

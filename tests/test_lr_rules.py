@@ -13,7 +13,7 @@ from torch_lr_finder import LRFinder
 
 from cifarpipe.errors import PipelineError
 from cifarpipe.lr_rules import pick, valley_index
-from cifarpipe.params import LR_RULES, LRMIN_RULES
+from cifarpipe.lr_rules import LRMIN_RULES, RULES
 
 RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"
 DEFAULTS = dict(rule="minimum", min_div=2, lrmin="fall_start", lrmin_div=100, fall_frac=0.1, skip_start=10, skip_end=0)
@@ -78,7 +78,7 @@ def test_fastais_valley_takes_the_middle_of_the_longest_fall():
 
 def test_every_rule_params_yaml_allows_is_implemented():
     lrs, losses = recorded_curve()
-    for rule in LR_RULES:
+    for rule in RULES:
         for lrmin in LRMIN_RULES:
             got = pick(lrs, losses, **{**DEFAULTS, "rule": rule, "lrmin": lrmin})
             assert got["rule"] == rule and 0 < got["lr_min"] < got["lr_max"]

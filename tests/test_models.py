@@ -1,9 +1,12 @@
+"""The seeds' two networks, their block shapes, the summary the preview stage writes, GradCAM's layer rule."""
 import pytest
 import torch
+import torchvision
 
-from cifarpipe.gradcam import choose_layers
 from cifarpipe.errors import ParamsError
-from cifarpipe.models import block_output_shapes, build_model, count_parameters, summary
+from cifarpipe.gradcam import choose_layers
+from cifarpipe.models import block_output_shapes, build_model, count_parameters
+from cifarpipe.reports.preview import model_summary
 
 
 def test_custom_resnet_matches_the_seeds():
@@ -15,26 +18,33 @@ def test_custom_resnet_matches_the_seeds():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
-def test_resnet18_cifar_variant():
+def test_resnet18_is_torchvisions_with_the_cifar_stem():
     model = build_model("resnet18")
-    assert count_parameters(model) == 11_173_962
-    assert block_output_shapes(model) == {"stem": (64, 32, 32), "layer1": (64, 32, 32), "layer2": (128, 16, 16),
-                                          "layer3": (256, 8, 8), "layer4": (512, 4, 4)}
+    assert isinstance(model, torchvision.models.ResNet)
+    assert count_parameters(model) == 11_173_962  # the seeds' count
+    stock = torchvision.models.resnet18(num_classes=10)  # 7x7 stem: 64 * 3 * (49 - 9) weights more
+    assert count_parameters(stock) - count_parameters(model) == 64 * 3 * (49 - 9)
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and isinstance(model.maxpool,
+                                                                                              torch.nn.Identity)
+    assert block_output_shapes(model) == {"layer1": (64, 32, 32), "layer2": (128, 16, 16), "layer3": (256, 8, 8),
+                                          "layer4": (512, 4, 4)}
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_summary_lists_layers_and_totals():
-    text = summary(build_model("custom_resnet"))
+    text = model_summary(build_model("custom_resnet"))
     assert "Total params: 6,573,130" in text and "layer3.res.body.1.0" in text and "[512, 4, 4]" in text
 
 
-@pytest.mark.parametrize("name, expected", [("custom_resnet", ["layer1", "layer2"]), ("resnet18", ["layer2", "layer3"])])
-def test_gradcam_layers_auto_are_the_two_deepest_at_least_8x8(name, expected):
-    assert choose_layers(build_model(name), "auto", 8) == expected
+@pytest.mark.parametrize("name, deepest, expected", [("custom_resnet", 2, ["layer1", "layer2"]),
+                                                     ("custom_resnet", 3, ["prep_layer", "layer1", "layer2"]),
+                                                     ("resnet18", 2, ["layer2", "layer3"])])
+def test_gradcam_layers_auto_are_the_deepest_at_least_8x8(name, deepest, expected):
+    assert choose_layers(build_model(name), "auto", 8, deepest) == expected
 
 
-def test_gradcam_refuses_a_layer_smaller_than_min_size():
+def test_gradcam_refuses_a_layer_smaller_than_min_size_or_one_the_model_lacks():
     with pytest.raises(ParamsError, match="layer3.*4x4"):
-        choose_layers(build_model("custom_resnet"), ["layer3"], 8)
-    with pytest.raises(ParamsError, match="lacks"):
-        choose_layers(build_model("custom_resnet"), ["layer9"], 8)
+        choose_layers(build_model("custom_resnet"), ["layer3"], 8, 2)
+    with pytest.raises(ParamsError, match="'prep_layer', which ResNet18 lacks; its blocks are layer1, layer2"):
+        choose_layers(build_model("resnet18"), ["prep_layer"], 8, 2)

@@ -1,105 +1,159 @@
-"""The whole pipeline under the real `dvc repro`, on a tiny archive served over loopback HTTP."""
+"""The whole pipeline under the real `dvc repro`, on a tiny archive served over loopback HTTP.
+
+One repo is reproduced once per module (`built`); each promise about its outputs is its own test, so the first
+failure hides nothing else. Tests that change the repo work on a copy of it.
+"""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from conftest import dvc, experiments, live_history, ran, run, run_queue, set_params
+from cifarpipe.cli import read_overrides, set_args
+from cifarpipe.reports.evaluation import CONFUSION_X, CONFUSION_Y
+from conftest import (ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran, run, run_queue,
+                      serving, set_params, tiny_archive_in)
 
-STAGES = ["download", "stats", "lr_find", "lr_pick", "train", "evaluate", "gradcam"]
+STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train", "evaluate", "gradcam", "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+pytestmark = pytest.mark.slow
 
 
-def read_csv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(repo, what `dvc repro` printed): the project reproduced once from scratch, its archive fetched over HTTP."""
+    root = tmp_path_factory.mktemp("e2e")
+    with serving(root / "www") as (folder, base):
+        repo = make_repo(root / "repo", f"{base}/cifar-10-python.tar.gz", tiny_archive_in(folder))
+        output = dvc("repro", cwd=repo).stdout
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline run"], repo)
+    return repo, output
 
 
-def test_repro_builds_every_output_then_reruns_only_what_changed(repo):
-    first = dvc("repro", cwd=repo)
-    assert ran(first.stdout) == STAGES
+@pytest.fixture
+def changed(built, tmp_path):
+    """A copy of the built repo for a test that changes params, code or outputs."""
+    return copy_repo(built[0], tmp_path / "repo")
 
+
+def read_json(repo, path):
+    return json.loads((repo / path).read_text())
+
+
+def test_repro_runs_every_stage_once_and_then_nothing(built):
+    repo, output = built
+    assert sorted(ran(output)) == sorted(STAGES) and len(ran(output)) == len(STAGES)
+    assert ran(output).index("download") == 0 and ran(output).index("train") < ran(output).index("evaluate")
+    assert "up to date" in dvc("status", cwd=repo).stdout
+    assert ran(dvc("repro", cwd=repo).stdout) == []
+
+
+def test_the_archive_becomes_arrays_and_channel_stats(built):
+    repo, _ = built
     data = np.load(repo / "data/cifar10.npz")
     assert data["x_train"].shape == (256, 32, 32, 3) and data["x_train"].dtype == np.uint8
     assert data["x_test"].shape == (100, 32, 32, 3) and list(data["classes"])[:2] == ["airplane", "automobile"]
-    stats = json.loads((repo / "data/stats.json").read_text())
-    assert stats["images"] == 256 and all(0 < s < 1 for s in stats["mean"] + stats["std"])
+    stats = read_json(repo, "data/stats.json")
+    pixels = data["x_train"].reshape(-1, 3) / 255
+    assert stats["images"] == 256 and stats["mean"] == pytest.approx(pixels.mean(0), abs=1e-6)
+    assert stats["std"] == pytest.approx(pixels.std(0), abs=1e-6)
 
-    lr_find = json.loads((repo / "metrics/lr_find.json").read_text())
-    curve = read_csv(repo / "plots/lr_find.csv")
-    assert len(curve) == json.loads((repo / "metrics/lr_range_test.json").read_text())["steps"]
-    lrs, losses = np.array([float(r["lr"]) for r in curve]), np.array([float(r["loss"]) for r in curve])
-    # the suggestion lies inside the curve's descending region: past its first point, below the loss minimum,
-    # where the loss is already well below where it started
-    first = 2  # lr_pick.skip_start of the tiny params
-    assert lr_find["rule"] == "minimum" and lr_find["loss_min_lr"] == lrs[first + np.argmin(losses[first:])]
-    assert lrs[first] < lr_find["suggested_lr_min"] < lr_find["suggested_lr_max"] < lr_find["loss_min_lr"]
-    at_lr_max = losses[np.searchsorted(lrs, lr_find["suggested_lr_max"])]
-    assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())
 
+def test_the_preview_shows_the_network_and_its_augmented_inputs(built):
+    repo, _ = built
+    assert "Total params: 6,573,130" in (repo / "models/summary.txt").read_text()
+    assert (repo / "plots/train_samples.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_lrmax_and_lrmin_lie_in_the_descending_part_of_the_range_test(built):
+    repo, _ = built
+    picked, test = read_json(repo, "metrics/lr.json"), read_json(repo, "metrics/lr_range_test.json")
+    curve = pd.read_csv(repo / "plots/lr_find.csv")
+    assert len(curve) == test["steps"] > 3 and test["last_lr"] == curve["lr"].iloc[-1]
+    lrs, losses = curve["lr"].to_numpy(), curve["loss"].to_numpy()
+    first = TINY_PARAMS["lr_pick.skip_start"]
+    assert picked["source"] == "LR range test" and picked["rule"] == "minimum"
+    assert picked["loss_min_lr"] == lrs[first + np.argmin(losses[first:])]
+    assert lrs[first] < picked["lr_min"] < picked["lr_max"] < picked["loss_min_lr"]
+    at_lr_max = losses[np.searchsorted(lrs, picked["lr_max"])]
+    assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())  # well into the fall
+    assert (repo / "plots/lr_find.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
+    repo, _ = built
     history = live_history(repo)
-    assert [h["epoch"] for h in history] == [1, 2, 3]
+    epochs = TINY_PARAMS["schedule.epochs"]
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s"}
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
-    schedule = [float(r["lr"]) for r in read_csv(repo / "plots/lr_schedule.csv")]
-    train_metrics = json.loads((repo / "dvclive/train/metrics.json").read_text())
-    assert train_metrics["step"] == 3 and train_metrics["train_loss"] == float(history[-1]["train_loss"])
-    assert train_metrics["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in train_metrics
-    columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
-    assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
-    assert train_metrics["lr_max"] == lr_find["suggested_lr_max"]  # optim.lr is null: the range test's LRs are used
-    assert train_metrics["lr_min"] == lr_find["suggested_lr_min"]
-    assert max(schedule) == pytest.approx(train_metrics["lr_max"])
-    assert schedule[0] == pytest.approx(train_metrics["lr_min"]) and schedule[-1] == pytest.approx(schedule[0])
-    assert "Total params: 6,573,130" in (repo / "models/summary.txt").read_text()
+    summary, picked = read_json(repo, "dvclive/train/metrics.json"), read_json(repo, "metrics/lr.json")
+    assert summary["step"] == epochs and summary["train_loss"] == float(history[-1]["train_loss"])
+    assert summary["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in summary
+    assert summary["steps_per_epoch"] == 256 // TINY_PARAMS["train.batch_size"]
+    schedule = pd.read_csv(repo / "plots/lr_schedule.csv")["lr"]  # drawn by aggregate from what train used
+    assert len(schedule) == epochs * summary["steps_per_epoch"]
+    assert schedule.max() == pytest.approx(picked["lr_max"]) and schedule.iloc[0] == pytest.approx(picked["lr_min"])
+    assert schedule.iloc[-1] == pytest.approx(picked["lr_min"])
+    assert float(history[-1]["lr"]) == pytest.approx(schedule.iloc[-1])  # the LR the last step ran at
     state = torch.load(repo / "models/model.pt", weights_only=True)
     assert state["fc.weight"].shape == (10, 512)
-
-    metrics = json.loads((repo / "dvclive/evaluate/metrics.json").read_text())
-    assert metrics["test_acc"] > 0.25, metrics  # chance is 0.1
-    assert metrics["target"] == 0.9 and metrics["target_met"] == (metrics["test_acc"] >= 0.9)
-    assert len(metrics["per_class_acc"]) == 10
-    pairs = json.loads((repo / "dvclive/evaluate/plots/sklearn/confusion.json").read_text())
-    assert len(pairs) == 100 and set(pairs[0]) == {"actual", "predicted"} and pairs[0]["actual"] in metrics["per_class_acc"]
-    assert not (repo / "dvclive/lr_find").exists() and sorted(p.name for p in (repo / "dvclive").iterdir()) == [
-        "evaluate", "train"]  # the range test's trial steps log nothing
-    assert "lr_max" in dvc("exp", "show", "--md", cwd=repo).stdout
-    for png in ["lr_find", "curves", "train_samples", "confusion", "per_class", "misclassified"]:
-        assert (repo / f"plots/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
-    grids = [p.name for p in (repo / "plots/gradcam").iterdir()]
-    wrong = int(100 - round(metrics["test_acc"] * 100))
-    assert sum(g.startswith("wrong_") for g in grids) == min(2, wrong)
-    assert sum(g.startswith("right_") for g in grids) == 1
+    assert (repo / "plots/curves.png").read_bytes()[:8] == PNG_MAGIC
     assert not (repo / ".checkpoints/train.pt").exists()  # removed once training completed
 
-    assert "up to date" in dvc("status", cwd=repo).stdout
-    assert_status_tells_the_truth(repo)
+
+def test_evaluate_scores_the_test_set_against_the_target(built):
+    repo, _ = built
+    metrics = read_json(repo, "dvclive/evaluate/metrics.json")
+    assert metrics["test_acc"] > 0.25, metrics  # chance is 0.1
+    assert metrics["target"] == 0.9 and metrics["target_met"] == (metrics["test_acc"] >= 0.9)
+    predictions = np.load(repo / "models/test_predictions.npz")
+    assert metrics["test_acc"] == pytest.approx((predictions["preds"] == predictions["labels"]).mean(), abs=1e-6)
+    per_class = pd.read_csv(repo / "plots/per_class.csv")
+    assert dict(zip(per_class["class"], per_class["accuracy"])) == metrics["per_class_acc"]
+    pairs = read_json(repo, "dvclive/evaluate/plots/sklearn/confusion.json")
+    assert len(pairs) == 100 and set(pairs[0]) == {"actual", "predicted"}
+    for png in ["confusion", "per_class", "misclassified"]:
+        assert (repo / f"plots/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
+
+
+def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
+    """DVC's chart (its Vega-Lite spec) and the PNG (cifarpipe.reports.evaluation) use one orientation."""
+    repo, _ = built
+    plots = json.loads(dvc("plots", "show", "--json", cwd=repo).stdout)["data"]
+    spec = next(e for e in plots["Confusion matrix"] if e["type"] == "vega")["content"]
+    assert (CONFUSION_X, CONFUSION_Y) == ("predicted", "actual")
+    encoding = spec["spec"]["encoding"]  # inside the facet by revision
+    assert encoding["x"]["field"] == CONFUSION_X and encoding["y"]["field"] == CONFUSION_Y
+
+
+def test_gradcam_explains_misclassified_and_correct_images(built):
+    repo, _ = built
+    grids = [p.name for p in (repo / "plots/gradcam").iterdir()]
+    wrong = int((np.load(repo / "models/test_predictions.npz")["preds"] !=
+                 np.load(repo / "models/test_predictions.npz")["labels"]).sum())
+    assert sum(g.startswith("wrong_") for g in grids) == min(TINY_PARAMS["gradcam.images"], wrong)
+    assert sum(g.startswith("right_") for g in grids) == TINY_PARAMS["gradcam.correct_images"]
+    assert all((repo / "plots/gradcam" / g).read_bytes()[:8] == PNG_MAGIC for g in grids)
+
+
+def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
+    repo, _ = built
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
-    dvc("plots", "show", "-o", "dvc_plots", cwd=repo)
-    page = (repo / "dvc_plots/index.html").read_text()
+    columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
+    assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
+    assert {"test_acc", "lr_max", "train_s"} <= set(columns)
+    dvc("plots", "show", "-o", str(tmp_path / "page"), cwd=repo)
+    page = (tmp_path / "page/index.html").read_text()
     assert "Loss" in page and "Confusion matrix" in page and "LR range test" in page
-    rendered = {p.name for p in (repo / "dvc_plots/static").iterdir()}
-    for picture in ["curves", "misclassified", "confusion", "lr_find"] + [f"gradcam_{g}" for g in grids]:
-        assert any(picture.removesuffix(".png") in name for name in rendered), picture
-
-    # a gradcam param reruns gradcam alone
-    set_params(repo, {"gradcam.correct_images": 2})
-    assert ran(dvc("repro", cwd=repo).stdout) == ["gradcam"]
-    assert len(list((repo / "plots/gradcam").glob("right_*.png"))) == 2
-
-    # an experiment with a fixed LR reruns train, evaluate and gradcam; metrics diff shows the change
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline run"], repo)
-    exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=repo)
-    assert ran(exp.stdout) == ["train", "evaluate", "gradcam"]
-    diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
-    lr_change = diff["dvclive/train/metrics.json"]["lr_max"]
-    assert lr_change["old"] == lr_find["suggested_lr_max"] and lr_change["new"] == 0.005
-
+    rendered = {p.name for p in (tmp_path / "page/static").iterdir()}
+    grids = [p.stem for p in (repo / "plots/gradcam").iterdir()]
+    for picture in ["curves", "misclassified", "confusion", "lr_find", "train_samples"] + grids:
+        assert any(picture in name for name in rendered), picture
 
 
 def changed_stages(repo) -> list[str]:
@@ -108,46 +162,83 @@ def changed_stages(repo) -> list[str]:
     return sorted(name.split(":")[-1] for name in status)
 
 
-def assert_status_tells_the_truth(repo):
-    """What invalidates which stage, under the real `dvc status`: code by import, params by declaration."""
-    cases = [
-        ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
-          "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
-        ({"evaluate.tta_flip": False}, ["evaluate"]),
-        ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
-        ({"data.test_subset": 50}, ["evaluate", "gradcam", "train"]),
-        ({"train.compile": True}, ["train"]),
-    ]
-    params = (repo / "params.yaml").read_text()
-    for overrides, expected in cases:
-        set_params(repo, overrides)
-        assert changed_stages(repo) == expected, overrides
-        (repo / "params.yaml").write_text(params)
-    for module, expected in [("cifarpipe/schedule.py", ["train"]), ("cifarpipe/evaluation.py", ["evaluate", "train"]),
-                             ("cifarpipe/lr_rules.py", ["lr_pick"]), ("cifarpipe/device.py",
-                                                                      ["evaluate", "gradcam", "lr_find", "train"])]:
-        code = (repo / module).read_text()
-        (repo / module).write_text(code + "\n# an edit\n")
-        assert changed_stages(repo) == expected, module
-        (repo / module).write_text(code)
-    assert changed_stages(repo) == []
+@pytest.mark.parametrize("overrides, expected", [
+    ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
+      "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
+    ({"evaluate.tta_flip": False}, ["evaluate"]),
+    ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
+    ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
+    ({"data.test_subset": 50}, ["evaluate", "gradcam", "train"]),
+    ({"train.compile": True}, ["train"]),
+    ({"preview.samples": 8}, ["preview"]),
+    ({"gradcam.deepest": 1}, ["gradcam"]),
+])
+def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrides, expected):
+    set_params(changed, overrides)
+    assert changed_stages(changed) == expected
 
 
-def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(repo):
-    dvc("repro", cwd=repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline run"], repo)
-    dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=repo)
-    status = run_queue(repo)
+@pytest.mark.parametrize("module, expected", [
+    ("cifarpipe/schedule.py", ["aggregate", "train"]),
+    ("cifarpipe/predict.py", ["evaluate", "train"]),
+    ("cifarpipe/evaluation.py", ["evaluate"]),
+    ("cifarpipe/reports/curves.py", ["aggregate"]),
+    ("cifarpipe/lr_rules.py", ["lr_pick"]),
+    ("cifarpipe/download.py", ["download"]),
+    ("cifarpipe/device.py", ["evaluate", "gradcam", "lr_find", "train"]),
+])
+def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, module, expected):
+    (changed / module).write_text((changed / module).read_text() + "\n# an edit\n")
+    assert changed_stages(changed) == expected
+
+
+def test_a_gradcam_param_reruns_gradcam_alone(changed):
+    set_params(changed, {"gradcam.correct_images": 2})
+    assert ran(dvc("repro", cwd=changed).stdout) == ["gradcam"]
+    assert len(list((changed / "plots/gradcam").glob("right_*.png"))) == 2
+
+
+def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrmax(changed):
+    exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=changed)
+    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train", "evaluate", "gradcam", "aggregate"]
+    assert "optim.lr is 0.005: no LR range test" in exp.stdout
+    test = read_json(changed, "metrics/lr_range_test.json")
+    assert test["steps"] == 0 and test["stopped"] == "skipped: optim.lr is set"
+    assert list(pd.read_csv(changed / "plots/lr_find.csv").columns) == ["lr", "loss"]
+    picked = read_json(changed, "metrics/lr.json")
+    assert picked == {"source": "optim.lr", "lr_max": 0.005, "lr_min": 0.005 / 100}
+    diff = json.loads(dvc("metrics", "diff", "--json", cwd=changed).stdout)
+    assert diff["metrics/lr.json"]["lr_max"]["new"] == 0.005
+    assert diff["metrics/lr.json"]["lr_max"]["old"] != 0.005
+    dvc("exp", "run", "-S", "optim.lr=null", cwd=changed)  # back to the range test: restored from DVC's run-cache
+    assert read_json(changed, "metrics/lr_range_test.json")["steps"] > 3
+
+
+def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
+    """`dvc exp run $(cifarpipe overrides quick-look.yaml)`: DVC accepts every argument and sets every value."""
+    overrides = {**read_overrides(ROOT / "quick-look.yaml"), "schedule.epochs": 3}
+    printed = run(["cifarpipe", "overrides", str(ROOT / "quick-look.yaml")], changed).stdout.split()
+    assert printed == set_args(read_overrides(ROOT / "quick-look.yaml"))
+    dvc("exp", "run", "--queue", "-n", "quick", *set_args(overrides), cwd=changed)
+    queued = experiments(changed)["quick"]["params"]["params.yaml"]["data"]
+    for dotted, value in overrides.items():
+        group, key = dotted.split(".")
+        assert queued[group][key] == value, dotted
+    dvc("queue", "remove", "--all", cwd=changed)
+
+
+def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
+    dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=changed)
+    status = run_queue(changed)
     assert status.count("Success") == 2, status
-    grid = experiments(repo)
+    grid = experiments(changed)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
     assert all("test_acc" in d["metrics"]["dvclive/evaluate/metrics.json"]["data"] for d in grid.values())
 
     # a named seed recipe, shortened to one epoch for the test
-    run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], repo)
-    recipe = experiments(repo)["seed-resnet18"]
+    run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
+    recipe = experiments(changed)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
     assert "test_acc" in recipe["metrics"]["dvclive/evaluate/metrics.json"]["data"]
-    assert "Total params: 11,173,962" in (repo / "models/summary.txt").read_text()
+    assert "Total params: 11,173,962" in (changed / "models/summary.txt").read_text()

@@ -70,7 +70,7 @@ def test_an_unreadable_checkpoint_costs_a_restart_not_a_crash(tmp_path, capsys):
     assert "unreadable" in capsys.readouterr().out and len(history) == 1
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow)])  # bf16: minutes here
 def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     torch.manual_seed(0)
     model = build_model("custom_resnet")
@@ -85,6 +85,7 @@ def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the finder restores the model
 
 
+@pytest.mark.slow  # autocast on the CPU takes minutes
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_training_learns_and_keeps_weights_and_batchnorm_in_fp32(precision):
     """The GPU's precisions, run on the CPU: the same autocast and loss-scaler code path."""

@@ -1,0 +1,56 @@
+"""How a stage script starts and ends: a failure the user can fix prints one line and exits 1, no traceback.
+
+A stage run by hand before its inputs exist (`python -m stages.train` in a fresh clone) fails on the first
+missing file; that file is an output of another stage in dvc.yaml, so the line names the stage to run first.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+from .errors import PipelineError
+
+
+def _declared_outputs(stage: dict) -> list[str]:
+    found = []
+    for kind in ("outs", "metrics", "plots"):
+        for out in stage.get(kind, []):
+            found.append(next(iter(out)) if isinstance(out, dict) else out)
+    return found
+
+
+def producing_stage(path: str, dvc_yaml: str | Path = "dvc.yaml") -> str | None:
+    """The dvc.yaml stage whose outputs hold `path` (a file, or a file inside a folder it outputs), if any."""
+    try:
+        stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    path = os.path.normpath(path)
+    for name, stage in stages.items():
+        for out in _declared_outputs(stage):
+            literal = re.split(r"\$\{[^}]*\}", os.path.normpath(out))  # around a matrix stage's ${item.seed}
+            pattern = "[^/]+".join(map(re.escape, literal))
+            if re.fullmatch(pattern + r"(/.*)?", path):
+                return name
+    return None
+
+
+def run_stage(main) -> None:
+    """Run a stage's `main`; turn the failures a user can fix into one line on stderr and exit status 1."""
+    try:
+        main()
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except FileNotFoundError as err:
+        missing = os.path.relpath(err.filename) if err.filename else None
+        stage = producing_stage(missing) if missing else None
+        if stage is None:
+            raise
+        print(f"error: {missing} does not exist yet: stage {stage} makes it. Run `dvc repro {stage}` first (it also "
+              "runs the stages before it), or `dvc repro` for the whole pipeline.", file=sys.stderr)
+        sys.exit(1)

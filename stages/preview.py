@@ -1,0 +1,31 @@
+"""Stage preview: what the network is and what it sees, before any training -> models/summary.txt (every layer,
+its output shape and parameters) and plots/train_samples.png (augmented training images as the model gets them).
+
+    python -m stages.preview
+"""
+from cifarpipe import paths
+from cifarpipe.artifacts import write_text
+from cifarpipe.augment import settings
+from cifarpipe.dataset import load_splits
+from cifarpipe.models import build_model
+from cifarpipe.params import stage_params
+from cifarpipe.reports.common import save_figure
+from cifarpipe.reports.preview import model_summary, samples_figure
+from cifarpipe.stage import run_stage
+
+
+def main():
+    params = stage_params("preview")
+    cfg = params["preview"]
+    write_text(paths.MODEL_SUMMARY, model_summary(build_model(params["model"]["name"])))
+
+    data, stats = load_splits(params["data"], test=False)
+    augment = settings(params["augment"], stats["mean"])
+    save_figure(samples_figure(data["x_train"], data["y_train"], data["classes"], augment, cfg["samples"], cfg["seed"]),
+                paths.SAMPLES_PNG)
+    print(f"wrote {paths.MODEL_SUMMARY} ({params['model']['name']}) and {cfg['samples']} augmented samples to "
+          f"{paths.SAMPLES_PNG}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

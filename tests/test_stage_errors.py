@@ -1,0 +1,60 @@
+"""A stage run by hand fails in one line that names the fix: a missing input names the stage that makes it, a
+gradcam layer the model lacks is refused before any data loads."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from cifarpipe.models import build_model
+from cifarpipe.stage import producing_stage
+from conftest import ROOT, bare_env
+
+
+def stage_by_hand(name, cwd):
+    return subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=cwd, capture_output=True, text=True,
+                          env=bare_env())
+
+
+@pytest.fixture
+def fresh_clone(tmp_path):
+    """What a clone holds before any `dvc repro`: params and dvc.yaml, no outputs."""
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("stage, missing, maker", [("stats", "data/cifar10.npz", "download"),
+                                                    ("train", "metrics/lr.json", "lr_pick"),
+                                                    ("lr_pick", "plots/lr_find.csv", "lr_find"),
+                                                    ("aggregate", "dvclive/train/plots/metrics", "train")])
+def test_a_stage_run_before_its_inputs_exist_names_the_stage_to_run_first(fresh_clone, stage, missing, maker):
+    proc = stage_by_hand(stage, fresh_clone)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == (f"error: {missing} does not exist yet: stage {maker} makes it. Run `dvc repro "
+                                   f"{maker}` first (it also runs the stages before it), or `dvc repro` for the whole "
+                                   "pipeline.")
+
+
+def test_the_stage_that_makes_a_path_is_read_from_dvc_yaml(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "a": {"cmd": "x", "outs": ["data/a.npz", {"plots/pics": {"cache": True}}], "metrics": ["m/a.json"]},
+        "b": {"matrix": {"seed": [0, 1]}, "cmd": "y", "outs": ["models/seed${item.seed}/model.pt"]}}}))
+    found = {path: producing_stage(path, tmp_path / "dvc.yaml") for path in
+             ["data/a.npz", "plots/pics/one.png", "m/a.json", "models/seed7/model.pt", "data/other.npz", "plots/pic"]}
+    assert found == {"data/a.npz": "a", "plots/pics/one.png": "a", "m/a.json": "a", "models/seed7/model.pt": "b",
+                     "data/other.npz": None, "plots/pic": None}
+
+
+def test_a_gradcam_layer_the_model_lacks_is_refused_before_any_data_loads(fresh_clone):
+    params = yaml.safe_load((fresh_clone / "params.yaml").read_text())
+    params["gradcam"]["layers"] = ["layer2", "layer9"]
+    (fresh_clone / "params.yaml").write_text(yaml.safe_dump(params))
+    (fresh_clone / "models").mkdir()
+    torch.save(build_model("custom_resnet").state_dict(), fresh_clone / "models/model.pt")  # no data, no predictions
+    proc = stage_by_hand("gradcam", fresh_clone)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: gradcam.layers names 'layer9', which CustomResNet lacks; its blocks are "
+                                  "prep_layer, layer1, layer2, layer3")
