@@ -1,13 +1,22 @@
-# Named recipes and reports. Each target is a plain DVC command you can also type yourself.
+# Named recipes and reports. Each target is a plain DVC or cifarpipe command you can also type yourself.
 # ARGS adds or overrides params, e.g. make seed-resnet18 ARGS="-S data.train_subset=5000"
 ARGS ?=
-.PHONY: repro test seed-custom-resnet seed-resnet18 lr-grid report pull
+.PHONY: repro test test-fast quick-look seed-custom-resnet seed-resnet18 lr-grid report pull
 
 repro:
 	dvc repro
 
 test:
 	python -m pytest -q
+
+# The inner loop: everything but the tests that run the real dvc repro or train for long (under 2 minutes)
+test-fast:
+	python -m pytest -q -m "not slow"
+
+# The whole pipeline in minutes on a CPU (quick-look.yaml), as an experiment; add the data, e.g.
+# make quick-look ARGS="-S data.url=file://$$HOME/cifar10-proxy/cifar-10-python.tar.gz -S data.md5=..."
+quick-look:
+	dvc exp run -n quick-look $$(cifarpipe overrides quick-look.yaml) $(ARGS)
 
 # The seeds' custom ResNet recipe: Adam, 24 epochs, peak at 5, cutout 8x8, LRMAX from the LR finder (90% target)
 seed-custom-resnet:
@@ -28,7 +37,7 @@ lr-grid:
 # Markdown report against the base branch (BASE=main by default), for a pull request
 BASE ?= main
 report:
-	python scripts/pr_report.py --base $(BASE) --out report.md
+	cifarpipe report --base $(BASE) --out report.md
 
 # Fetch this commit's outputs from the DVC remote; when they are not there, say how to get them
 pull:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measurements a GPU session owes the project (issue 10 Part 2; README "Results"). Several steps per device
+# The measurements a GPU session owes the project (docs/benchmarks.md, "Results"). Several steps per device
 # call (a call has 10 minutes; each fresh machine costs a minute or more to start, and one stays warm 30 s).
 #
 # On this machine first, once (about 2 minutes; .devkit ~24 MB + .gpu ~26 MB of the 64 MiB that travel):
@@ -42,7 +42,10 @@ setup() {
   if [ ! -f "$site/.installed" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$kit"/*.whl && touch "$site/.installed"
   fi
-  export PYTHONPATH=$site PATH=$site/bin:$PATH DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
+  # the project's own package from the tree (no pip install -e here), and its `cifarpipe` command
+  mkdir -p "$site/bin" && printf '#!/bin/sh\nexec python3 -m cifarpipe.cli "$@"\n' > "$site/bin/cifarpipe" \
+    && chmod +x "$site/bin/cifarpipe"
+  export PYTHONPATH=$site:$root PATH=$site/bin:$PATH DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
   # a git identity for the commits here and dvc exp run's (a fresh machine has none configured)
   export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-gpu-session} GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-gpu@example.com}
   export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-gpu-session} GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-gpu@example.com}
@@ -59,36 +62,36 @@ setup() {
 
 fresh_repo() {  # a git repo of the project in /tmp/run, its params pointed at the proxy archive
   rm -rf /tmp/run && mkdir -p /tmp/run
-  cp -r cifarpipe stages scripts Makefile params.yaml dvc.yaml .dvcignore .gitignore /tmp/run/
+  cp -r cifarpipe stages Makefile params.yaml quick-look.yaml dvc.yaml .dvcignore .gitignore /tmp/run/
   mkdir -p /tmp/run/.dvc && cp -r .dvc/config .dvc/plots /tmp/run/.dvc/
   (cd /tmp/run && git init -q -b main && python3 - "$url" "$md5" "${SUBSET:-}" <<'EOF'
 import sys, yaml
 p = yaml.safe_load(open("params.yaml"))
-p["data"].update(url=sys.argv[1], md5=sys.argv[2])
-if sys.argv[3]:  # a dry run on a CPU: a few images, two epochs
-    p["data"].update(train_subset=int(sys.argv[3]), test_subset=int(sys.argv[3]))
-    p["schedule"].update(epochs=2, peak_epoch=1)
-    p["lr_find"]["iterations"] = 20
-    p["lr_pick"]["skip_start"] = 2
+overrides = {"data.url": sys.argv[1], "data.md5": sys.argv[2]}
+if sys.argv[3]:  # a dry run on a CPU: the quick look (quick-look.yaml) on a few images
+    overrides.update(yaml.safe_load(open("quick-look.yaml")))
+    overrides.update({"data.train_subset": int(sys.argv[3]), "data.test_subset": int(sys.argv[3])})
+for dotted, value in overrides.items():
+    group, key = dotted.split(".", 1)
+    p[group][key] = value
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 EOF
   git add -A && git commit -qm run)
 }
 
-timed_repro() {  # dvc repro stage by stage in /tmp/run, printing the seconds of each
+timed_repro() {  # dvc repro stage by stage in /tmp/run (dvc.yaml lists them in order), printing the seconds of each
   (cd /tmp/run
-  for stage in download stats lr_find lr_pick train evaluate gradcam; do
+  for stage in $(dvc stage list --name-only); do
     start=$(date +%s.%N)
     dvc repro -s -q "$stage"
     echo "{\"stage\": \"$stage\", \"seconds\": $(awk "BEGIN {print $(date +%s.%N) - $start}")}"
   done
-  for f in metrics/lr_range_test.json metrics/lr_find.json dvclive/train/metrics.json dvclive/evaluate/metrics.json; do
-    echo "$f: $(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$f")"
-  done)
+  dvc metrics show --json | python3 -c 'import json, sys
+for path, m in json.load(sys.stdin)["workspace"]["data"].items(): print(path + ": " + json.dumps(m["data"]))')
 }
 
 save_picked_lr() {  # LRMAX that the default params' range test picked in /tmp/run, kept for bench and repeat
-  python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr_find.json"))["suggested_lr_max"])' > /tmp/default_lr
+  python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr.json"))["lr_max"])' > /tmp/default_lr
 }
 
 picked_lr() {  # that LRMAX alone on stdout: from the repro step on this machine, else from a range test run now
@@ -96,11 +99,11 @@ picked_lr() {  # that LRMAX alone on stdout: from the repro step on this machine
   cat /tmp/default_lr
 }
 
-benchmark() {  # benchmarks/<script> on the proxy npz with a space-separated list of param overrides, then its own args
-  local script=$1 sets=$2; shift 2
+benchmark() {  # cifarpipe bench <speed|profile> on the proxy npz with space-separated param overrides, then its own args
+  local bench=$1 sets=$2; shift 2
   local args=()
   for s in $sets; do args+=(--set "$s"); done
-  python3 "benchmarks/$script" --npz /tmp/proxy/cifar10_uint8.npz ${dry[@]+"${dry[@]}"} ${args[@]+"${args[@]}"} "$@"
+  cifarpipe bench "$bench" --npz /tmp/proxy/cifar10_uint8.npz ${dry[@]+"${dry[@]}"} ${args[@]+"${args[@]}"} "$@"
 }
 
 run_step() {
@@ -112,7 +115,7 @@ run_step() {
         --deselect tests/test_sharing.py::test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing tests ;;
     profile)
       for sets in "train.compile=false" "train.compile=true" "train.compile=true train.compile_mode=reduce-overhead"; do
-        benchmark step_profile.py "$sets" ${SUBSET:+--steps 3 --warmup 2}
+        benchmark profile "$sets" ${SUBSET:+--steps 3 --warmup 2}
       done ;;
     repro)
       fresh_repo && timed_repro && save_picked_lr ;;
@@ -120,18 +123,18 @@ run_step() {
       fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git commit -qm baseline \
         && start=$(date +%s) && make seed-resnet18 >/dev/null \
         && echo "{\"make seed-resnet18 seconds\": $(( $(date +%s) - start ))}" \
-        && dvc exp show --md --no-pager --keep 'test_acc$|train_s|suggested_lr_max|model.name' --drop '.*') ;;
+        && dvc exp show --md --no-pager --keep 'test_acc$|train_s|lr_max|model.name' --drop '.*') ;;
     bench)
       lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
       IFS=';' read -ra variants <<< "$BENCH_SETS"
       for i in "${!variants[@]}"; do
         peer=(); [ "$i" = 0 ] && peer=(--peer .gpu/seed_baseline.py)  # the peer once, beside the first variant
-        benchmark train_speed.py "${variants[$i]}" --lr "$lr" --seeds 0 1 2 ${peer[@]+"${peer[@]}"}
+        benchmark speed "${variants[$i]}" --lr "$lr" --seeds 0 1 2 ${peer[@]+"${peer[@]}"}
       done ;;
     repeat)
       lr=$(picked_lr)
-      benchmark train_speed.py "${BENCH_SETS%%;*}" --lr "$lr" --seeds 0 0 0
-      benchmark train_speed.py "${BENCH_SETS%%;*} train.deterministic=true" --lr "$lr" --seeds 0 0 ;;
+      benchmark speed "${BENCH_SETS%%;*}" --lr "$lr" --seeds 0 0 0
+      benchmark speed "${BENCH_SETS%%;*} train.deterministic=true" --lr "$lr" --seeds 0 0 ;;
     *) echo "unknown step $1" >&2; return 2 ;;
   esac
 }

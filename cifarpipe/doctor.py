@@ -1,4 +1,4 @@
-"""What the pipeline will use on this machine: `python -m cifarpipe.doctor`.
+"""What the pipeline will use on this machine: `cifarpipe doctor`.
 
 Prints torch and the CUDA it was built for, the GPUs torch sees and the ones the driver (nvidia-smi) sees,
 the device and precision params.yaml resolves to here, dvc and its remotes, and which installed packages
@@ -44,7 +44,7 @@ def _dvc_remotes() -> str:
     if out.returncode != 0:
         return f"could not ask dvc: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"
     lines = [" ".join(line.split()) for line in out.stdout.splitlines() if line.strip()]
-    return "; ".join(lines) if lines else "none configured (README: 'Share results through a DVC remote')"
+    return "; ".join(lines) if lines else "none configured (docs/sharing.md)"
 
 
 def report(params_path: str = "params.yaml", requirements: str = "requirements.txt") -> list[str]:
@@ -64,7 +64,7 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
     if gpus and not torch.cuda.is_available():
         newest = driver_cuda or "the driver's version"
         lines.append(f"PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA "
-                     f"{newest} or older (README: 'Dependencies and the torch build for your GPU')")
+                     f"{newest} or older (docs/dependencies.md)")
     if Path(params_path).exists():
         train = load_params(params_path)["train"]
         device = resolve_device(train["device"], claim=False)
@@ -89,7 +89,10 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
     return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    argparse.ArgumentParser(prog="cifarpipe doctor", description=__doc__).parse_args(argv)
     print("\n".join(report()))
 
 

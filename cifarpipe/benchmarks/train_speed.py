@@ -1,7 +1,6 @@
 """Time the pipeline's training loop (and optionally the seed peer) on one machine, in one invocation.
 
-    python benchmarks/train_speed.py --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 \
-        --peer ../shared/peers/seed_baseline.py
+    cifarpipe bench speed --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 --peer ../shared/peers/seed_baseline.py
 
 Reads params.yaml (override with --set key=value), trains on the given npz (x_train, y_train, x_test,
 y_test) or official-layout archive, and prints one JSON line per seed: images/s, seconds per epoch,
@@ -24,12 +23,14 @@ import numpy as np
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cifarpipe.data import channel_stats, parse_archive  # noqa: E402
-from cifarpipe.evaluation import loss_and_accuracy, predict_logits  # noqa: E402
-from cifarpipe.params import load_params  # noqa: E402
-from cifarpipe.pipeline import compute_and_model, test_loader, train_loader  # noqa: E402
-from cifarpipe.training import compile_for_training, train  # noqa: E402
+from ..archive import parse_archive
+from ..dataset import channel_stats
+from ..device import compute_for
+from ..loader import test_batches, train_batches
+from ..models import build_model
+from ..params import load_params
+from ..predict import loss_and_accuracy, predict_logits
+from ..training import compile_for_training, train
 
 
 def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
@@ -45,24 +46,30 @@ def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | 
     return data
 
 
-def run_ours(params: dict, data: dict, lr: float) -> dict:
+def setup(params: dict, data: dict, seed: int):
+    """What the train stage builds, from params and arrays: (compute, model, train batches, test batches)."""
     stats = channel_stats(data["x_train"])
-    compute, model = compute_and_model(params)
-    train_batches = train_loader(params, data, stats, compute)
-    test_batches = test_loader(data, stats, compute, params["runtime"]["eval_batch_size"])
+    compute = compute_for(params["train"], seed=seed)
+    model = build_model(params["model"]["name"], compute)
+    return (compute, model, train_batches(params, data, stats, compute, seed=seed),
+            test_batches(data, stats, compute, params["runtime"]["eval_batch_size"]))
+
+
+def run_ours(params: dict, data: dict, lr: float, seed: int) -> dict:
+    compute, model, train_loader, test_loader = setup(params, data, seed)
     step_model, compile_s = None, 0.0
     if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, train_batches, compute, mode=params["train"]["compile_mode"])
+        step_model, compile_s = compile_for_training(model, train_loader, compute, mode=params["train"]["compile_mode"])
     started = time.perf_counter()
-    history = train(model, train_batches, test_batches, compute=compute, optim=params["optim"], lr_max=lr,
+    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr,
                     lr_min=lr / params["schedule"]["lrmin_div"], schedule=params["schedule"],
-                    generator=train_batches.generator, progress_updates=params["runtime"]["progress_updates"],
+                    generator=train_loader.generator, progress_updates=params["runtime"]["progress_updates"],
                     step_model=step_model)
     compute.synchronize()
     train_s = time.perf_counter() - started
-    _, acc = loss_and_accuracy(*predict_logits(model, test_batches, compute, tta_flip=params["evaluate"]["tta_flip"]))
+    _, acc = loss_and_accuracy(*predict_logits(model, test_loader, compute, tta_flip=params["evaluate"]["tta_flip"]))
     epochs = len(history)
-    return {"run": "cifarpipe", "seed": params["train"]["seed"], "model": params["model"]["name"],
+    return {"run": "cifarpipe", "seed": seed, "model": params["model"]["name"],
             "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
             "compile_s": round(compile_s, 2), "epoch_s": round(train_s / epochs, 3),
             "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
@@ -83,8 +90,9 @@ def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="cifarpipe bench speed", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--lr", type=float, default=None, help="LRMAX (default: optim.lr, else 0.01 as the peer)")
@@ -93,16 +101,16 @@ def main():
     ap.add_argument("--test-subset", type=int, default=None)
     ap.add_argument("--peer", type=Path, default=None, help="path to seed_baseline.py to run alongside")
     ap.add_argument("--peer-workers", type=int, default=8)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
+    params = load_params("params.yaml", overrides)
+    lr = args.lr or params["optim"]["lr"] or 0.01
     for seed in args.seeds:
-        params = load_params("params.yaml", {**overrides, "train.seed": seed})
-        lr = args.lr or params["optim"]["lr"] or 0.01
-        results.append(run_ours(params, data, lr))
+        results.append(run_ours(params, data, lr, seed))
         print(json.dumps(results[-1]), flush=True)
     accs = [r["test_acc"] for r in results]
     summary = {"summary": "cifarpipe", "seeds": args.seeds, "median_test_acc": statistics.median(accs),

@@ -1,6 +1,6 @@
 """Where a training step's time goes, measured on this machine with the pipeline's own step.
 
-    python benchmarks/step_profile.py --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
+    cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
 
 Builds the model, loaders and optimizer exactly as the train stage does (params.yaml, `--set` overrides),
 warms up, then times `--steps` steps part by part: the batch (index, augment, normalise on the device),
@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -27,15 +26,12 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.train_speed import load_arrays  # noqa: E402
-from cifarpipe.data import channel_stats  # noqa: E402
-from cifarpipe.evaluation import predict_logits  # noqa: E402
-from cifarpipe.optim import make_optimizer  # noqa: E402
-from cifarpipe.params import load_params  # noqa: E402
-from cifarpipe.pipeline import compute_and_model, test_loader, train_loader  # noqa: E402
-from cifarpipe.schedule import build_scheduler  # noqa: E402
-from cifarpipe.training import compile_for_training, forward_backward, optimizer_step  # noqa: E402
+from ..optim import make_optimizer
+from ..params import load_params
+from ..predict import predict_logits
+from ..schedule import build_scheduler
+from ..training import compile_for_training, forward_backward, optimizer_step
+from .train_speed import load_arrays, setup
 
 
 class PartTimer:
@@ -92,8 +88,9 @@ def flops_of(fn) -> int:
     return counter.get_total_flops()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="cifarpipe bench profile", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     ap.add_argument("--steps", type=int, default=40, help="steps timed (after the warm-up)")
@@ -102,14 +99,11 @@ def main():
                     "(default 8192 on a GPU, 1024 on the CPU)")
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--test-subset", type=int, default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     params = load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})
     data = load_arrays(args.data, args.train_subset, args.test_subset)
-    stats = channel_stats(data["x_train"])
-    compute, model = compute_and_model(params)
-    batches = train_loader(params, data, stats, compute)
-    tests = test_loader(data, stats, compute, params["runtime"]["eval_batch_size"])
+    compute, model, batches, tests = setup(params, data, seed=0)
     steps_per_epoch, batch = len(batches), params["train"]["batch_size"]
     step_model, compile_s = model, 0.0
     if params["train"]["compile"]:

@@ -1,6 +1,6 @@
 """Write a Markdown report for a pull request: what the change did, against a base revision.
 
-    python scripts/pr_report.py --base main --out report.md
+    cifarpipe report --base main --out report.md
 
 At the top, a table a reviewer reads at a glance: test accuracy before and after against the target,
 training seconds, LRMAX, and the per-class accuracies that moved most. Then the curves of both revisions
@@ -22,8 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cifarpipe import paths  # noqa: E402
+from . import paths
 
 OVERLAID = ["Loss", "Accuracy", "LR schedule per step", "LR range test", "Per-class accuracy"]
 CHANGE_PICTURES = [paths.CONFUSION_PNG, paths.MISCLASSIFIED_PNG, paths.LR_FIND_PNG]
@@ -49,14 +48,15 @@ def verdict(acc, target) -> str:
 
 def summary_table(diff: dict, base: str) -> list[str]:
     """Before -> after of what a reviewer looks at first, from `dvc metrics diff --all --json`."""
-    evaluate, train = diff.get(paths.EVALUATE_JSON, {}), diff.get(paths.TRAIN_JSON, {})
+    evaluate, train, lr = (diff.get(paths.EVALUATE_JSON, {}), diff.get(paths.TRAIN_JSON, {}),
+                           diff.get(paths.LR_JSON, {}))
 
     def old_new(group, key):
         entry = group.get(key, {})
         return entry.get("old"), entry.get("new")
 
     acc, target = old_new(evaluate, "test_acc"), old_new(evaluate, "target")
-    train_s, lr_max = old_new(train, "train_s"), old_new(train, "lr_max")
+    train_s, lr_max = old_new(train, "train_s"), old_new(lr, "lr_max")
     number = lambda v, fmt: "n/a" if v is None else format(v, fmt)  # noqa: E731
     lines = [f"| | before (`{base}`) | after |", "| --- | --- | --- |",
              f"| test accuracy | {verdict(acc[0], target[0])} | {verdict(acc[1], target[1])} |",
@@ -112,11 +112,12 @@ def build_report(base: str, out: Path) -> str:
     return text
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None):
+    ap = argparse.ArgumentParser(prog="cifarpipe report", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", default="main", help="git revision to compare against")
     ap.add_argument("--out", type=Path, default=Path("report.md"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     print(build_report(args.base, args.out))
 
 
