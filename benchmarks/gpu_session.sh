@@ -11,7 +11,7 @@
 # git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
 # Then through the device tool, carry [".devkit", ".gpu"], timeout_s 600, one command each, the most wanted figures
 # first in each (a call stopped at its limit still returns $OUT, the logs of the steps it finished):
-#     bash benchmarks/gpu_session.sh repro profile      # default dvc repro, seconds per stage; step profile (~6 min)
+#     bash benchmarks/gpu_session.sh repro seeds profile  # default dvc repro, seconds per stage; 5 seeds; step profile
 #     bash benchmarks/gpu_session.sh bench repeat       # 3 seeds vs the seed peer; repeatability (~6 min)
 #     bash benchmarks/gpu_session.sh tests resnet18     # the whole suite, gpu tests included; seed-resnet18 (~7 min)
 # Issue them back to back (a machine stays warm 30 s; a new one costs a minute or more): about 20 of the 30 minutes
@@ -22,7 +22,7 @@
 # Knobs: BENCH_SETS (';'-separated --set lists for `bench`); TEST_WORKERS (pytest-xdist, 8); SUBSET=N, a dry run of
 # every step on N images on a CPU (with KIT and SITE naming a kit built for the Python there).
 set -euo pipefail
-[ $# -gt 0 ] || { echo "usage: gpu_session.sh STEP... (gpu-tests tests profile repro resnet18 bench repeat)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: gpu_session.sh STEP... (gpu-tests tests profile repro seeds resnet18 bench repeat)" >&2; exit 2; }
 root=$(pwd)
 out=${OUT:-/tmp/gpu_session_out}
 mkdir -p "$out" && : > "$out/digest.log"
@@ -63,7 +63,7 @@ setup() {
 fresh_repo() {  # a git repo of the project in /tmp/run, its params pointed at the proxy archive
   rm -rf /tmp/run && mkdir -p /tmp/run
   cp -r cifarpipe stages Makefile params.yaml quick-look.yaml dvc.yaml .dvcignore .gitignore /tmp/run/
-  mkdir -p /tmp/run/.dvc && cp -r .dvc/config .dvc/plots /tmp/run/.dvc/
+  mkdir -p /tmp/run/.dvc && cp -r .dvc/config .dvc/.gitignore .dvc/plots /tmp/run/.dvc/
   (cd /tmp/run && git init -q -b main && python3 - "$url" "$md5" "${SUBSET:-}" <<'EOF'
 import sys, yaml
 p = yaml.safe_load(open("params.yaml"))
@@ -119,6 +119,12 @@ run_step() {
       done ;;
     repro)
       fresh_repo && timed_repro && save_picked_lr ;;
+    seeds)  # after repro: the default run over five seeds (seed 0 is cached), its seconds and the aggregate's verdict
+      [ -f /tmp/run/metrics/aggregate.json ] || { fresh_repo && (cd /tmp/run && dvc repro -q); }
+      (cd /tmp/run && git add -A && git commit -qm "one seed" && start=$(date +%s) \
+        && dvc exp run -q -S 'train.seeds=[0,1,2,3,4]' \
+        && echo "{\"five seeds, seconds beyond the first\": $(( $(date +%s) - start ))}" \
+        && echo "metrics/aggregate.json: $(python3 -c 'import json; a = json.load(open("metrics/aggregate.json")); print(json.dumps({k: a[k] for k in ("n", "test_acc", "target_verdict")}))')") ;;
     resnet18)
       fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git commit -qm baseline \
         && start=$(date +%s) && make seed-resnet18 >/dev/null \
@@ -149,7 +155,7 @@ for step in "$@"; do
   rc=${PIPESTATUS[0]}
   set -e
   echo "=== $step rc=$rc in $(( $(date +%s) - started )) s" | tee -a "$out/digest.log"
-  grep -h -E '^\{"(summary|stage|run)"|^\{"device"|^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
+  grep -h -E '^\{"(summary|stage|run|five seeds)|^\{"device"|^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
     | cut -c1-600 >> "$out/digest.log" || true
   cd "$root"
 done

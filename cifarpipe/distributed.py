@@ -56,8 +56,8 @@ def launched() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def launch(nproc: int, module: str, device: str) -> None:
-    """Run `python -m <module>` as `nproc` ranks on this machine; raise PipelineError if any rank fails.
+def launch(nproc: int, module: str, device: str, args: list[str] = ()) -> None:
+    """Run `python -m <module> <args>` as `nproc` ranks on this machine; raise PipelineError if any rank fails.
 
     On GPUs, the launcher first claims `nproc` free GPUs (cifarpipe.gpus, held until it ends, however it ends) and
     shows the ranks only those, so rank K's cuda:K is the K-th claimed GPU and no queued stage lands on them.
@@ -77,7 +77,7 @@ def launch(nproc: int, module: str, device: str) -> None:
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)
     try:
-        elastic_launch(config, sys.executable)("-m", module)
+        elastic_launch(config, sys.executable)("-m", module, *args)
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()
         raise PipelineError(f"training rank {rank} of {nproc} failed (exit code {failure.exitcode}); its own "

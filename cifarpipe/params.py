@@ -71,7 +71,7 @@ class Schedule(Group):
 
 class Train(Group):
     batch_size: Count
-    seed: CountOrZero
+    seeds: Annotated[list[CountOrZero], Field(min_length=1, description="a non-empty list of distinct integers >= 0")]
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                                  description="auto, cpu, cuda or cuda:K (a GPU index)")]
     precision: Name
@@ -83,6 +83,7 @@ class Train(Group):
 
 
 class LrFind(Group):
+    seed: CountOrZero
     start_lr: Positive
     end_lr: Positive
     iterations: Count
@@ -120,6 +121,11 @@ class Gradcam(Group):
     methods: Annotated[list[Name], Field(min_length=1, description="a non-empty list of method names")]
 
 
+class Noise(Group):
+    confidence: Annotated[float, Field(gt=0, lt=1)]
+    power: Annotated[float, Field(gt=0, lt=1)]
+
+
 class Runtime(Group):
     download_timeout_s: Positive
     download_retries: Count
@@ -143,6 +149,7 @@ class Params(Group):
     preview: Preview
     evaluate: Evaluate
     gradcam: Gradcam
+    noise: Noise
     runtime: Runtime
 
 
@@ -199,6 +206,8 @@ def _check_together(p: dict) -> None:
     if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
         _fail("lr_find.iterations", lrf["iterations"],
               "it should be at least lr_pick.skip_start + lr_pick.skip_end + 3")
+    if len(set(p["train"]["seeds"])) < len(p["train"]["seeds"]):
+        _fail("train.seeds", p["train"]["seeds"], "it should be a list of distinct seeds")
     if p["train"]["gpus"] > 1 and p["train"]["device"].startswith("cuda:"):
         _fail("train.device", p["train"]["device"], "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
               "trains on the K-th GPU it claims)")

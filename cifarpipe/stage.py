@@ -5,6 +5,7 @@ missing file; that file is an output of another stage in dvc.yaml, so the line n
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -37,6 +38,13 @@ def producing_stage(path: str, dvc_yaml: str | Path = "dvc.yaml") -> str | None:
             if re.fullmatch(pattern + r"(/.*)?", path):
                 return name
     return None
+
+
+def seed_argument(stage: str) -> int:
+    """The seed a per-seed stage runs for: `python -m stages.<stage> --seed N` (dvc.yaml passes ${item.seed})."""
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}")
+    parser.add_argument("--seed", type=int, required=True, help="one of train.seeds")
+    return parser.parse_args().seed
 
 
 def run_stage(main) -> None:

@@ -1,28 +1,55 @@
-"""Stage aggregate: the training run for people and for `dvc plots` -> plots/curves.png, plots/lr_schedule.csv.
+"""Stage aggregate: what the seeds of train.seeds say together -> metrics/aggregate.json, metrics/seeds.csv, the
+curves over seeds (plots/seeds/, plots/curves.png) and the LR schedule (plots/lr_schedule.csv).
 
-Drawn from what train logged, so restyling a curve reruns this stage alone, never the training.
+For the test accuracy and loss, the training seconds and each class's accuracy: n, mean, std, min, max and the
+noise.confidence interval of the mean, then the target verdict those numbers support (cifarpipe/noise.py): met
+only when the interval clears evaluate.target. It reads the seeds of train.seeds only, so it alone reruns when
+the list changes; the other seeds' stages stay cached.
 
     python -m stages.aggregate
 """
 from cifarpipe import paths
-from cifarpipe.artifacts import read_json, write_csv
+from cifarpipe.artifacts import read_json, write_csv, write_json
+from cifarpipe.noise import summarize, target_verdict
 from cifarpipe.params import stage_params
 from cifarpipe.reports.common import save_figure
 from cifarpipe.reports.curves import training_curves
-from cifarpipe.results import read_history
+from cifarpipe.results import histories, seed_table
 from cifarpipe.schedule import one_cycle_lr, schedule_steps
 from cifarpipe.stage import run_stage
 
 
 def main():
     params = stage_params("aggregate")
-    history, summary, lr = read_history(paths.TRAIN_HISTORY), read_json(paths.TRAIN_JSON), read_json(paths.LR_JSON)
+    seeds, confidence, target = params["train"]["seeds"], params["noise"]["confidence"], params["evaluate"]["target"]
+    table, history = seed_table(seeds), histories(seeds)
+
+    summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")}
+    write_json(paths.AGGREGATE_JSON, {
+        "seeds": seeds, "n": len(seeds), "confidence": confidence, **summary, "target": target,
+        "target_met_seeds": int((table["test_acc"] >= target).sum()),
+        "target_verdict": target_verdict(summary["test_acc"], target),
+        "per_class_acc": {column.split(".", 1)[1]: summarize(table[column], confidence)
+                          for column in table.columns if column.startswith("per_class_acc.")}})
+    write_csv(paths.SEEDS_CSV, table.to_dict("records"))
+
+    for target_csv, metric in ((paths.TEST_ACC_BAND, "test_acc"), (paths.TEST_LOSS_BAND, "test_loss")):
+        band = history.groupby("epoch")[metric].agg(["mean", "min", "max"])
+        write_csv(target_csv, band.reset_index().to_dict("records"))
+    per_class = table.filter(like="per_class_acc.").agg(["mean", "min", "max"]).T
+    per_class.index = per_class.index.str.removeprefix("per_class_acc.")
+    write_csv(paths.PER_CLASS_BAND, per_class.rename_axis("class").reset_index().to_dict("records"))
+    save_figure(training_curves(history), paths.CURVES_PNG)
+
+    lr, first = read_json(paths.LR_JSON), table.iloc[0]
     total, peak = schedule_steps(params["schedule"]["epochs"], params["schedule"]["peak_epoch"],
-                                 summary["steps_per_epoch"])
+                                 int(first["steps_per_epoch"]))
     write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"], lr["lr_min"])}
                                       for s in range(total)])
-    save_figure(training_curves(history.to_dict("records")), paths.CURVES_PNG)
-    print(f"wrote {paths.CURVES_PNG} ({len(history)} epochs) and {paths.LR_SCHEDULE_CSV} ({total} steps)")
+    acc = summary["test_acc"]
+    spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""
+    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: "
+          f"{target_verdict(acc, target)}")
 
 
 if __name__ == "__main__":

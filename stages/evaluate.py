@@ -1,29 +1,30 @@
-"""Stage evaluate: test loss and accuracy against the target, per-class accuracy, confusion matrix, gallery.
+"""Stage evaluate@N: seed N's test loss and accuracy against the target, per class, confusion matrix, gallery.
 
-    python -m stages.evaluate
+    python -m stages.evaluate --seed 0
 """
 import numpy as np
 import torch
 
 from cifarpipe import paths
-from cifarpipe.artifacts import write_csv, write_npz
+from cifarpipe.artifacts import write_npz
 from cifarpipe.dataset import load_splits
 from cifarpipe.device import compute_for
 from cifarpipe.evaluation import confusion_matrix, per_class_accuracy
 from cifarpipe.loader import test_batches
 from cifarpipe.models import load_trained
 from cifarpipe.params import runtime_settings, stage_params
+from cifarpipe.paths import per_seed
 from cifarpipe.predict import loss_and_accuracy, predict_logits
 from cifarpipe.reports.common import save_figure
 from cifarpipe.reports.evaluation import confusion_figure, misclassified_figure, per_class_figure
-from cifarpipe.stage import run_stage
+from cifarpipe.stage import run_stage, seed_argument
 from cifarpipe.tracking import open_live
 
 
 def main():
-    params = stage_params("evaluate")
+    params, seed = stage_params("evaluate"), seed_argument("evaluate")
     compute = compute_for(params["train"])
-    model = load_trained(params["model"]["name"], paths.MODEL, compute)
+    model = load_trained(params["model"]["name"], per_seed(paths.MODEL, seed), compute)
     data, stats = load_splits(params["data"], train=False)
     logits, labels = predict_logits(model, test_batches(data, stats, compute, runtime_settings()["eval_batch_size"]),
                                     compute, tta_flip=params["evaluate"]["tta_flip"])
@@ -34,7 +35,7 @@ def main():
 
     confusion = confusion_matrix(labels, preds, len(classes))
     per_class = per_class_accuracy(confusion)
-    live = open_live(paths.EVALUATE_LIVE)
+    live = open_live(per_seed(paths.EVALUATE_LIVE, seed))
     live.log_metric("test_loss", round(test_loss, 6), plot=False)
     live.log_metric("test_acc", round(test_acc, 6), plot=False)
     live.summary.update({"target": target, "target_met": bool(test_acc >= target), "images": int(len(labels)),
@@ -42,15 +43,14 @@ def main():
     live.log_sklearn_plot("confusion_matrix", [classes[t] for t in labels], [classes[p] for p in preds],
                           name="confusion.json")
     live.end()
-    write_csv(paths.PER_CLASS_CSV, [{"class": c, "accuracy": round(float(a), 4)} for c, a in zip(classes, per_class)])
-    save_figure(confusion_figure(confusion, classes), paths.CONFUSION_PNG)
-    save_figure(per_class_figure(per_class, classes, target), paths.PER_CLASS_PNG)
+    save_figure(confusion_figure(confusion, classes), per_seed(paths.CONFUSION_PNG, seed))
+    save_figure(per_class_figure(per_class, classes, target), per_seed(paths.PER_CLASS_PNG, seed))
     wrong = np.flatnonzero(preds != labels)
     shown = wrong[:params["evaluate"]["gallery"]]
     save_figure(misclassified_figure(data["x_test"][shown], labels[shown], preds[shown], probs[shown, preds[shown]],
-                                     classes, len(wrong)), paths.MISCLASSIFIED_PNG)
-    write_npz(paths.PREDICTIONS, labels=labels, preds=preds, probs=probs)
-    print(f"test accuracy {test_acc:.4f} (target {target}: {'met' if test_acc >= target else 'NOT met'}), "
+                                     classes, len(wrong)), per_seed(paths.MISCLASSIFIED_PNG, seed))
+    write_npz(per_seed(paths.PREDICTIONS, seed), labels=labels, preds=preds, probs=probs)
+    print(f"seed {seed}: test accuracy {test_acc:.4f} (target {target}: {'met' if test_acc >= target else 'NOT met'}), "
           f"loss {test_loss:.4f}")
 
 

@@ -1,9 +1,10 @@
 """Stage gradcam: GradCAM and GradCAM++ on misclassified (and a few correct) test images -> plots/gradcam/.
 
-One PNG per image: the image, then an overlay per layer and method, for the predicted and the true class.
-Only blocks whose maps are at least gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
+It explains the model of the first seed of train.seeds (dvc.yaml passes it). One PNG per image: the image, then
+an overlay per layer and method, for the predicted and the true class. Only blocks whose maps are at least
+gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
 
-    python -m stages.gradcam
+    python -m stages.gradcam --seed 0
 """
 import numpy as np
 
@@ -15,19 +16,20 @@ from cifarpipe.gradcam import check_methods, choose_layers, explain, overlay
 from cifarpipe.loader import test_images
 from cifarpipe.models import load_trained
 from cifarpipe.params import stage_params
+from cifarpipe.paths import per_seed
 from cifarpipe.reports.common import denormalize, save_figure
 from cifarpipe.reports.gradcam import cam_grid
-from cifarpipe.stage import run_stage
+from cifarpipe.stage import run_stage, seed_argument
 
 
 def main():
-    params = stage_params("gradcam")
+    params, seed = stage_params("gradcam"), seed_argument("gradcam")
     cfg = params["gradcam"]
     compute = compute_for(params["train"], precision="fp32")
-    model = load_trained(params["model"]["name"], paths.MODEL, compute)
+    model = load_trained(params["model"]["name"], per_seed(paths.MODEL, seed), compute)
     layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])  # refused here, before the data
     methods = check_methods(cfg["methods"])
-    predictions = np.load(paths.PREDICTIONS)
+    predictions = np.load(per_seed(paths.PREDICTIONS, seed))
     labels, preds = predictions["labels"], predictions["preds"]
     chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg["images"]]]
     chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg["correct_images"]]]
@@ -48,7 +50,8 @@ def main():
                       for layer in layers for method in methods]) for which in targets]
             title = f"test #{i}: true {classes[labels[i]]}, predicted {classes[preds[i]]}"
             save_figure(cam_grid(image, rows, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
-    print(f"wrote {len(chosen)} GradCAM grids for layers {', '.join(layers)} to {paths.GRADCAM_DIR}/")
+    print(f"wrote {len(chosen)} GradCAM grids of seed {seed}'s model for layers {', '.join(layers)} to "
+          f"{paths.GRADCAM_DIR}/")
 
 
 if __name__ == "__main__":

@@ -21,18 +21,18 @@ from cifarpipe.stage import run_stage
 
 def main():
     params = stage_params("lr_find")
-    cfg, seed = params["lr_find"], params["train"]["seed"]
+    cfg = params["lr_find"]
     if params["optim"]["lr"] is not None:
         write_csv(paths.LR_RANGE_CSV, [], fields=["lr", "loss"])
         write_json(paths.LR_RANGE_JSON, {"steps": 0, "stopped": "skipped: optim.lr is set", "range_test_s": 0})
         print(f"optim.lr is {params['optim']['lr']}: no LR range test")
         return
 
-    compute = compute_for(params["train"], seed=seed)
+    compute = compute_for(params["train"], seed=cfg["seed"])
     model = build_model(params["model"]["name"], compute)
     optimizer = make_optimizer(model, params["optim"], cfg["start_lr"], compute.device)
     data, stats = load_splits(params["data"], test=False)
-    loader = train_batches(params, data, stats, compute, seed=seed)
+    loader = train_batches(params, data, stats, compute, seed=cfg["seed"])
 
     started = time.perf_counter()
     result = range_test(model, optimizer, loader, compute, start_lr=cfg["start_lr"], end_lr=cfg["end_lr"],

@@ -1,13 +1,14 @@
-"""Stage train: the one-cycle training run -> the weights and, through dvclive, the per-epoch metrics.
+"""Stage train@N: the one-cycle training run of seed N -> the weights and, through dvclive, the per-epoch metrics.
 
 LRMAX and LRMIN come from metrics/lr.json (stage lr_pick: the LR range test, or optim.lr when set). A killed
 run resumes from its last epoch when `dvc repro` runs again. With train.gpus > 1 the script starts one rank
 per GPU (cifarpipe.distributed); rank 0 writes the outputs. Pictures of the run are drawn by later stages,
-so restyling one never retrains the model.
+so restyling one never retrains the model. DVC runs it once per seed of train.seeds (a matrix stage).
 
-    python -m stages.train
+    python -m stages.train --seed 0
 """
 from cifarpipe import paths
+from cifarpipe.paths import per_seed
 from cifarpipe.artifacts import read_json, torch_save
 from cifarpipe.dataset import load_splits
 from cifarpipe.device import compute_for
@@ -15,45 +16,47 @@ from cifarpipe.distributed import SINGLE, join, launch, launched, leave, wrap
 from cifarpipe.loader import test_batches, train_batches
 from cifarpipe.models import build_model, count_parameters
 from cifarpipe.params import runtime_settings, stage_params
-from cifarpipe.stage import run_stage
+from cifarpipe.stage import run_stage, seed_argument
 from cifarpipe.tracking import log_epoch, open_live
 from cifarpipe.training import compile_for_training, fingerprint, remove_checkpoint, train
 
 
 def main():
-    params, runtime = stage_params("train"), runtime_settings()
+    params, runtime, seed = stage_params("train"), runtime_settings(), seed_argument("train")
     cfg = params["train"]
     if cfg["gpus"] > 1 and not launched():  # start one rank per GPU; each runs main() again
-        return launch(cfg["gpus"], "stages.train", cfg["device"])
+        return launch(cfg["gpus"], "stages.train", cfg["device"], ["--seed", str(seed)])
     ranks, device = join(cfg["device"]) if launched() else (SINGLE, None)
-    compute = compute_for(cfg, seed=cfg["seed"], device=device)
+    compute = compute_for(cfg, seed=seed, device=device)
     model = build_model(params["model"]["name"], compute)
     lr = read_json(paths.LR_JSON)
     data, stats = load_splits(params["data"])
-    train_loader = train_batches(params, data, stats, compute, seed=cfg["seed"], shard=(ranks.rank, ranks.world))
+    train_loader = train_batches(params, data, stats, compute, seed=seed, shard=(ranks.rank, ranks.world))
     test_loader = test_batches(data, stats, compute, runtime["eval_batch_size"])
     if ranks.main:
-        print(f"{params['model']['name']}: {count_parameters(model):,} parameters on {compute.describe()}"
-              f"{f' x {ranks.world} ranks' if ranks.world > 1 else ''}; LRMAX {lr['lr_max']:.3e}, LRMIN "
-              f"{lr['lr_min']:.3e} ({lr['source']}); {len(data['y_train'])} train / {len(data['y_test'])} test images")
+        print(f"seed {seed}, {params['model']['name']}: {count_parameters(model):,} parameters on "
+              f"{compute.describe()}{f' x {ranks.world} ranks' if ranks.world > 1 else ''}; LRMAX {lr['lr_max']:.3e}, "
+              f"LRMIN {lr['lr_min']:.3e} ({lr['source']}); {len(data['y_train'])} train / {len(data['y_test'])} test "
+              "images")
 
     step_model, compile_s = wrap(model, ranks, compute.device), 0.0
     if cfg["compile"]:
         step_model, compile_s = compile_for_training(step_model, train_loader, compute, mode=cfg["compile_mode"])
         print(f"compiled for batch sizes {train_loader.batch_sizes()} in {compile_s:.1f} s")
 
-    live = open_live(paths.TRAIN_LIVE) if ranks.main else None  # per-epoch metrics, followed live
+    live = open_live(per_seed(paths.TRAIN_LIVE, seed)) if ranks.main else None  # per-epoch metrics, followed live
+    checkpoint = per_seed(paths.CHECKPOINT, seed) if runtime["checkpoint"] else None
     history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr["lr_max"],
                     lr_min=lr["lr_min"], schedule=params["schedule"], generator=train_loader.generator,
                     progress_updates=runtime["progress_updates"], step_model=step_model,
-                    checkpoint_path=paths.CHECKPOINT if runtime["checkpoint"] else None,
-                    fingerprint=fingerprint({k: params[k] for k in params}, lr, stats),
+                    checkpoint_path=checkpoint,
+                    fingerprint=fingerprint({k: params[k] for k in params}, seed, lr, stats),
                     on_epoch=lambda history: log_epoch(live, history[-1]), ranks=ranks)
     leave()
     if not ranks.main:
         return
 
-    torch_save(model.state_dict(), paths.MODEL)
+    torch_save(model.state_dict(), per_seed(paths.MODEL, seed))
     train_s = sum(h["epoch_s"] for h in history)
     # the summary holds the last epoch's metrics (its test numbers renamed: the evaluate stage's test_acc, with
     # TTA, is the one that counts, and dvc exp show keeps plain names only where they are unique); then the run's
@@ -63,7 +66,7 @@ def main():
                          "epoch_s": round(train_s / len(history), 3), "compile_s": round(compile_s, 2),
                          "precision": compute.precision, "ranks": ranks.world})
     live.end()
-    remove_checkpoint(paths.CHECKPOINT)
+    remove_checkpoint(checkpoint)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
-PROJECT_FILES = ["cifarpipe", "stages", "Makefile", "params.yaml", "quick-look.yaml", "dvc.yaml", ".dvc/config",
-                 ".dvc/plots", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "dvc.yaml",
+                 ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
 
 # The README's quick look, on the tests' tiny archives (256 training images): batches of 16, so that two epochs
 # hold enough steps for BatchNorm's running statistics. Seconds of CPU training; the network clearly beats chance.
@@ -116,7 +116,7 @@ def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 def ran(output: str) -> list[str]:
     """The stages a dvc repro / exp run printed as running, in order."""
-    return re.findall(r"Running stage '([\w-]+)'", output)
+    return re.findall(r"Running stage '([\w@.-]+)'", output)
 
 
 def experiments(repo) -> dict:
@@ -141,10 +141,10 @@ def run_queue(repo, jobs: int = 1, timeout_s: float = 600) -> str:
     return status
 
 
-def live_history(repo) -> list[dict]:
-    """The train stage's per-epoch metrics as dvclive wrote them (one TSV per metric), one dict per step."""
+def live_history(repo, seed: int = 0) -> list[dict]:
+    """Stage train@seed's per-epoch metrics as dvclive wrote them (one TSV per metric), one dict per step."""
     steps: dict[int, dict] = {}
-    for tsv in sorted((repo / "dvclive/train/plots/metrics").glob("*.tsv")):
+    for tsv in sorted((repo / f"dvclive/train/seed{seed}/plots/metrics").glob("*.tsv")):
         with open(tsv) as f:
             for row in csv.DictReader(f, delimiter="\t"):
                 steps.setdefault(int(row["step"]), {"epoch": int(row["step"])})[tsv.stem] = row[tsv.stem]

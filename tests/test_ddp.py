@@ -15,7 +15,7 @@ COMPARED = ["train_loss", "train_acc", "test_loss", "test_acc", "lr"]
 
 
 def summary(repo):
-    return json.loads((repo / "dvclive/train/metrics.json").read_text())
+    return json.loads((repo / "dvclive/train/seed0/metrics.json").read_text())
 
 
 def history(repo):
@@ -31,9 +31,9 @@ def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_pro
 
     # two ranks, SIGKILLed as a whole (launcher and ranks) during epoch 2, then resumed by dvc repro
     set_params(repo, {"train.gpus": 2})
-    proc = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=repo, env=tool_env(),
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    checkpoint, deadline = repo / ".checkpoints/train.pt", time.time() + 300
+    checkpoint, deadline = repo / ".checkpoints/train_seed0.pt", time.time() + 300
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     assert checkpoint.exists(), "no checkpoint after the first epoch"
@@ -43,11 +43,11 @@ def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_pro
     time.sleep(2)
     assert "-m stages.train" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     resumed = dvc("repro", "train", cwd=repo)
-    assert "resuming from .checkpoints/train.pt after epoch" in resumed.stdout
+    assert "resuming from .checkpoints/train_seed0.pt after epoch" in resumed.stdout
     assert resumed.stdout.count("x 2 ranks") == 1  # rank 0 alone reports (and writes)
     two = summary(repo)
     assert two["ranks"] == 2 and two["epochs"] == 3 and len(history(repo)) == 3
-    assert list((repo / "models").glob("*.pt")) == [repo / "models/model.pt"] and not checkpoint.exists()
+    assert list((repo / "models").rglob("*.pt")) == [repo / "models/seed0/model.pt"] and not checkpoint.exists()
     # the same global batches, split in two: the recipe is unchanged. The ranks normalize their own half of a
     # batch on the CPU (SyncBatchNorm is CUDA-only), so the numbers are close, not equal. Tolerance: 25% of
     # the final train loss, 0.2 of test accuracy (100 test images)
@@ -55,7 +55,7 @@ def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_pro
     assert abs(two["last_epoch_test_acc"] - single["last_epoch_test_acc"]) <= 0.2 and two["last_epoch_test_acc"] > 0.25
     after_resume = history(repo)
 
-    dvc("repro", "-f", "train", cwd=repo)  # the same two ranks, never interrupted
+    dvc("repro", "-f", "train@0", cwd=repo)  # the same two ranks, never interrupted
     for after, unbroken in zip(after_resume, history(repo)):
         for key in COMPARED:
             assert after[key] == pytest.approx(unbroken[key], rel=1e-4, abs=1e-6), key

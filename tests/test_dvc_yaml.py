@@ -1,4 +1,6 @@
 """dvc.yaml tells the truth: each stage lists exactly the repository code it runs, paths.py names what it declares."""
+import re
+
 import pytest
 import yaml
 
@@ -44,11 +46,16 @@ def test_no_stage_declares_a_runtime_setting():
         assert not [p for p in stage.get("params", []) if p.split(".")[0] == "runtime"], name
 
 
+def as_paths_py(path: str) -> str:
+    """A dvc.yaml path in paths.py's spelling: a per-seed ${item.seed} or the first seed ${train.seeds.0} is {seed}."""
+    return re.sub(r"\$\{(item\.seed|train\.seeds\.0)\}", "{seed}", path)
+
+
 def declared_outputs() -> set[str]:
     found = set()
     for stage in STAGES.values():
         for kind in ("outs", "metrics"):
-            found.update(next(iter(o)) if isinstance(o, dict) else o for o in stage.get(kind, []))
+            found.update(as_paths_py(next(iter(o)) if isinstance(o, dict) else o) for o in stage.get(kind, []))
     return found
 
 
@@ -61,10 +68,19 @@ def test_paths_py_names_exactly_what_dvc_yaml_declares():
     holds_outputs = {p for p in named if any(out.startswith(p + "/") for out in outputs)}  # dvclive's own folders
     assert named - outputs - under_an_output - holds_outputs == {paths.CHECKPOINT}  # not an output, on purpose
     assert outputs - named == set()
-    deps = {d for stage in STAGES.values() for d in stage["deps"] if not d.endswith(".py")}
-    assert deps <= outputs | under_an_output, deps - outputs  # every data dep is some stage's output
+    deps = {as_paths_py(d) for stage in STAGES.values() for d in stage["deps"] if not d.endswith(".py")}
+    assert deps <= outputs | under_an_output | holds_outputs, deps - outputs  # every data dep: outputs of stages
 
 
-def test_the_trained_model_is_a_registered_artifact():
+def test_the_trained_model_is_a_registered_artifact_the_first_seeds():
     artifact = DVC_YAML["artifacts"]["cifar10-resnet"]
-    assert artifact["type"] == "model" and artifact["path"] == paths.MODEL and paths.MODEL in declared_outputs()
+    assert artifact["type"] == "model" and artifact["path"] == "models/seed${train.seeds.0}/model.pt"
+    assert as_paths_py(artifact["path"]) == paths.MODEL in declared_outputs()
+
+
+def test_only_the_aggregate_declares_the_seed_list():
+    """Adding a seed must run only that seed's stages: a stage that declared train.seeds (or the whole train group)
+    would rerun whenever the list changes."""
+    declaring = [name for name, stage in STAGES.items() if {"train", "train.seeds"} & set(stage.get("params", []))]
+    assert declaring == ["aggregate"]
+    assert STAGES["train"]["matrix"] == STAGES["evaluate"]["matrix"] == {"seed": "${train.seeds}"}

@@ -123,9 +123,10 @@ def test_the_nccl_path_runs_with_one_rank(repo):
     set_params(repo, {"optim.lr": 0.003})
     dvc("repro", "lr_pick", cwd=repo)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-                           "-m", "stages.train"], cwd=repo, env=tool_env(), capture_output=True, text=True)
+                           "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(), capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((repo / "dvclive/train/metrics.json").read_text())
+    summary = json.loads((repo / "dvclive/train/seed0/metrics.json").read_text())
     history = live_history(repo)
     assert summary["ranks"] == 1 and summary["epochs"] == len(history) == 2
     assert summary["train_loss"] == float(history[-1]["train_loss"]) < float(history[0]["train_loss"])

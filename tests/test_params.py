@@ -45,6 +45,9 @@ def test_the_shipped_params_are_valid():
     ({"gradcam.methods": []}, "a non-empty list of method names"),
     ({"gradcam.layers": "deep"}, "auto or a non-empty list of block names"),
     ({"augment.flip": 1.5}, "less than or equal to 1"),
+    ({"train.seeds": []}, "train.seeds = [] is not allowed: it should be a non-empty list of distinct integers >= 0"),
+    ({"train.seeds": [0, 1, 0]}, "train.seeds = [0, 1, 0] is not allowed: it should be a list of distinct seeds"),
+    ({"noise.confidence": 95}, "noise.confidence = 95 is not allowed: it should be less than 1"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
     with pytest.raises(ParamsError) as err:
@@ -73,9 +76,9 @@ def test_a_name_is_checked_against_the_one_registry_that_implements_it(key, valu
 
 def test_a_missing_key_is_named(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    del params["train"]["seed"]
+    del params["train"]["seeds"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(ParamsError, match="missing key train.seed"):
+    with pytest.raises(ParamsError, match="missing key train.seeds"):
         load_params(tmp_path / "params.yaml")
 
 
@@ -93,9 +96,9 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
 def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
     params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
     assert params["evaluate"]["tta_flip"] is True and params["train"]["precision"] == "auto"
-    with pytest.raises(KeyError, match="stage evaluate read params.yaml key train.seed, which its dvc.yaml entry "
+    with pytest.raises(KeyError, match="stage evaluate read params.yaml key train.seeds, which its dvc.yaml entry "
                                        "does not declare"):
-        params["train"]["seed"]
+        params["train"]["seeds"]
     with pytest.raises(KeyError, match="key optim, which"):
         params["optim"]
     assert runtime_settings(ROOT / "params.yaml")["eval_batch_size"] == 1024

@@ -17,7 +17,7 @@ from cifarpipe.reports.evaluation import CONFUSION_X, CONFUSION_Y
 from conftest import (ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran, run, run_queue,
                       serving, set_params, tiny_archive_in)
 
-STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train", "evaluate", "gradcam", "aggregate"]
+STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def read_json(repo, path):
 def test_repro_runs_every_stage_once_and_then_nothing(built):
     repo, output = built
     assert sorted(ran(output)) == sorted(STAGES) and len(ran(output)) == len(STAGES)
-    assert ran(output).index("download") == 0 and ran(output).index("train") < ran(output).index("evaluate")
+    assert ran(output).index("download") == 0 and ran(output).index("train@0") < ran(output).index("evaluate@0")
     assert "up to date" in dvc("status", cwd=repo).stdout
     assert ran(dvc("repro", cwd=repo).stdout) == []
 
@@ -91,7 +91,7 @@ def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s"}
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
-    summary, picked = read_json(repo, "dvclive/train/metrics.json"), read_json(repo, "metrics/lr.json")
+    summary, picked = read_json(repo, "dvclive/train/seed0/metrics.json"), read_json(repo, "metrics/lr.json")
     assert summary["step"] == epochs and summary["train_loss"] == float(history[-1]["train_loss"])
     assert summary["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in summary
     assert summary["steps_per_epoch"] == 256 // TINY_PARAMS["train.batch_size"]
@@ -100,32 +100,43 @@ def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
     assert schedule.max() == pytest.approx(picked["lr_max"]) and schedule.iloc[0] == pytest.approx(picked["lr_min"])
     assert schedule.iloc[-1] == pytest.approx(picked["lr_min"])
     assert float(history[-1]["lr"]) == pytest.approx(schedule.iloc[-1])  # the LR the last step ran at
-    state = torch.load(repo / "models/model.pt", weights_only=True)
+    state = torch.load(repo / "models/seed0/model.pt", weights_only=True)
     assert state["fc.weight"].shape == (10, 512)
     assert (repo / "plots/curves.png").read_bytes()[:8] == PNG_MAGIC
-    assert not (repo / ".checkpoints/train.pt").exists()  # removed once training completed
+    assert not (repo / ".checkpoints/train_seed0.pt").exists()  # removed once training completed
 
 
 def test_evaluate_scores_the_test_set_against_the_target(built):
     repo, _ = built
-    metrics = read_json(repo, "dvclive/evaluate/metrics.json")
+    metrics = read_json(repo, "dvclive/evaluate/seed0/metrics.json")
     assert metrics["test_acc"] > 0.25, metrics  # chance is 0.1
     assert metrics["target"] == 0.9 and metrics["target_met"] == (metrics["test_acc"] >= 0.9)
-    predictions = np.load(repo / "models/test_predictions.npz")
-    assert metrics["test_acc"] == pytest.approx((predictions["preds"] == predictions["labels"]).mean(), abs=1e-6)
-    per_class = pd.read_csv(repo / "plots/per_class.csv")
-    assert dict(zip(per_class["class"], per_class["accuracy"])) == metrics["per_class_acc"]
-    pairs = read_json(repo, "dvclive/evaluate/plots/sklearn/confusion.json")
+    predictions = np.load(repo / "models/seed0/test_predictions.npz")
+    labels, preds = predictions["labels"], predictions["preds"]
+    assert metrics["test_acc"] == pytest.approx((preds == labels).mean(), abs=1e-6)
+    per_class = {c: round(float((preds[labels == i] == i).mean()), 4) for i, c in enumerate(metrics["per_class_acc"])}
+    assert per_class == metrics["per_class_acc"]
+    pairs = read_json(repo, "dvclive/evaluate/seed0/plots/sklearn/confusion.json")
     assert len(pairs) == 100 and set(pairs[0]) == {"actual", "predicted"}
     for png in ["confusion", "per_class", "misclassified"]:
-        assert (repo / f"plots/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
+        assert (repo / f"plots/evaluate/seed0/{png}.png").read_bytes()[:8] == PNG_MAGIC, png
+
+
+def test_one_seed_aggregates_to_its_own_numbers_and_a_plain_verdict(built):
+    repo, _ = built
+    metrics = read_json(repo, "dvclive/evaluate/seed0/metrics.json")
+    aggregate = read_json(repo, "metrics/aggregate.json")
+    assert aggregate["seeds"] == [0] and aggregate["n"] == 1
+    assert aggregate["test_acc"] == {"n": 1, "mean": metrics["test_acc"], "std": None, "min": metrics["test_acc"],
+                                     "max": metrics["test_acc"], "ci_low": None, "ci_high": None}
+    assert aggregate["target_verdict"] == "not met (one run: seed noise not measured)"  # the tiny run is far below
 
 
 def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
     """DVC's chart (its Vega-Lite spec) and the PNG (cifarpipe.reports.evaluation) use one orientation."""
     repo, _ = built
     plots = json.loads(dvc("plots", "show", "--json", cwd=repo).stdout)["data"]
-    spec = next(e for e in plots["Confusion matrix"] if e["type"] == "vega")["content"]
+    spec = next(e for e in plots["Confusion matrix, first seed"] if e["type"] == "vega")["content"]
     assert (CONFUSION_X, CONFUSION_Y) == ("predicted", "actual")
     encoding = spec["spec"]["encoding"]  # inside the facet by revision
     assert encoding["x"]["field"] == CONFUSION_X and encoding["y"]["field"] == CONFUSION_Y
@@ -134,8 +145,8 @@ def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
 def test_gradcam_explains_misclassified_and_correct_images(built):
     repo, _ = built
     grids = [p.name for p in (repo / "plots/gradcam").iterdir()]
-    wrong = int((np.load(repo / "models/test_predictions.npz")["preds"] !=
-                 np.load(repo / "models/test_predictions.npz")["labels"]).sum())
+    predictions = np.load(repo / "models/seed0/test_predictions.npz")
+    wrong = int((predictions["preds"] != predictions["labels"]).sum())
     assert sum(g.startswith("wrong_") for g in grids) == min(TINY_PARAMS["gradcam.images"], wrong)
     assert sum(g.startswith("right_") for g in grids) == TINY_PARAMS["gradcam.correct_images"]
     assert all((repo / "plots/gradcam" / g).read_bytes()[:8] == PNG_MAGIC for g in grids)
@@ -146,10 +157,10 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
     assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
-    assert {"test_acc", "lr_max", "train_s"} <= set(columns)
+    assert {"test_acc.mean", "lr_max", "train_s.mean", "target_verdict"} <= set(columns)
     dvc("plots", "show", "-o", str(tmp_path / "page"), cwd=repo)
     page = (tmp_path / "page/index.html").read_text()
-    assert "Loss" in page and "Confusion matrix" in page and "LR range test" in page
+    assert "Test accuracy over the seeds" in page and "Confusion matrix" in page and "LR range test" in page
     rendered = {p.name for p in (tmp_path / "page/static").iterdir()}
     grids = [p.stem for p in (repo / "plots/gradcam").iterdir()]
     for picture in ["curves", "misclassified", "confusion", "lr_find", "train_samples"] + grids:
@@ -165,13 +176,14 @@ def changed_stages(repo) -> list[str]:
 @pytest.mark.parametrize("overrides, expected", [
     ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
       "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
-    ({"evaluate.tta_flip": False}, ["evaluate"]),
+    ({"evaluate.tta_flip": False}, ["evaluate@0"]),
     ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
     ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
-    ({"data.test_subset": 50}, ["evaluate", "gradcam", "train"]),
-    ({"train.compile": True}, ["train"]),
+    ({"data.test_subset": 50}, ["evaluate@0", "gradcam", "train@0"]),
+    ({"train.compile": True}, ["train@0"]),
     ({"preview.samples": 8}, ["preview"]),
     ({"gradcam.deepest": 1}, ["gradcam"]),
+    ({"noise.confidence": 0.9}, ["aggregate"]),
 ])
 def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrides, expected):
     set_params(changed, overrides)
@@ -179,13 +191,14 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
 
 
 @pytest.mark.parametrize("module, expected", [
-    ("cifarpipe/schedule.py", ["aggregate", "train"]),
-    ("cifarpipe/predict.py", ["evaluate", "train"]),
-    ("cifarpipe/evaluation.py", ["evaluate"]),
+    ("cifarpipe/schedule.py", ["aggregate", "train@0"]),
+    ("cifarpipe/predict.py", ["evaluate@0", "train@0"]),
+    ("cifarpipe/evaluation.py", ["evaluate@0"]),
     ("cifarpipe/reports/curves.py", ["aggregate"]),
+    ("cifarpipe/noise.py", ["aggregate"]),
     ("cifarpipe/lr_rules.py", ["lr_pick"]),
     ("cifarpipe/download.py", ["download"]),
-    ("cifarpipe/device.py", ["evaluate", "gradcam", "lr_find", "train"]),
+    ("cifarpipe/device.py", ["evaluate@0", "gradcam", "lr_find", "train@0"]),
 ])
 def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, module, expected):
     (changed / module).write_text((changed / module).read_text() + "\n# an edit\n")
@@ -200,7 +213,7 @@ def test_a_gradcam_param_reruns_gradcam_alone(changed):
 
 def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrmax(changed):
     exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=changed)
-    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train", "evaluate", "gradcam", "aggregate"]
+    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
     assert "optim.lr is 0.005: no LR range test" in exp.stdout
     test = read_json(changed, "metrics/lr_range_test.json")
     assert test["steps"] == 0 and test["stopped"] == "skipped: optim.lr is set"
@@ -233,12 +246,12 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     assert status.count("Success") == 2, status
     grid = experiments(changed)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
-    assert all("test_acc" in d["metrics"]["dvclive/evaluate/metrics.json"]["data"] for d in grid.values())
+    assert all("test_acc" in d["metrics"]["metrics/aggregate.json"]["data"] for d in grid.values())
 
     # a named seed recipe, shortened to one epoch for the test
     run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
-    assert "test_acc" in recipe["metrics"]["dvclive/evaluate/metrics.json"]["data"]
+    assert "test_acc" in recipe["metrics"]["metrics/aggregate.json"]["data"]
     assert "Total params: 11,173,962" in (changed / "models/summary.txt").read_text()

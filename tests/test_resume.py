@@ -22,9 +22,9 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
     # bit-identical histories need the CPU's determinism: pinned, so the test means the same on a GPU box
     set_params(repo, {"optim.lr": 0.01, "train.device": "cpu"})
     dvc("repro", "lr_pick", cwd=repo)  # what train reads: LRMAX and LRMIN (here optim.lr: no range test)
-    checkpoint = repo / ".checkpoints/train.pt"
+    checkpoint = repo / ".checkpoints/train_seed0.pt"
 
-    proc = subprocess.Popen([sys.executable, "-m", "stages.train"], cwd=repo, env=tool_env(),
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
@@ -33,18 +33,18 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
     time.sleep(2)  # well into epoch 2 (an epoch takes several seconds here)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (repo / "models/model.pt").exists()  # the killed run left no weights behind
+    assert not (repo / "models/seed0/model.pt").exists()  # the killed run left no weights behind
     assert not list((repo / ".checkpoints").glob(".*.tmp"))  # nor a half-written checkpoint
 
     resumed = dvc("repro", cwd=repo)
-    assert "resuming from .checkpoints/train.pt after epoch" in resumed.stdout
+    assert "resuming from .checkpoints/train_seed0.pt after epoch" in resumed.stdout
     assert not checkpoint.exists()
     after_resume = history(repo)
 
-    dvc("repro", "-f", "train", cwd=repo)  # the same params from scratch
+    dvc("repro", "-f", "train@0", cwd=repo)  # the same params from scratch
     uninterrupted = history(repo)
     assert len(uninterrupted) == 2
     assert after_resume == uninterrupted
 
-    dvc("repro", "-f", "train", cwd=repo)  # and again: the CPU is deterministic
+    dvc("repro", "-f", "train@0", cwd=repo)  # and again: the CPU is deterministic
     assert history(repo) == uninterrupted

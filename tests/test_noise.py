@@ -1,0 +1,85 @@
+"""The statistics of seed groups against values computed here by hand (Student t table values, Welch's formulas), and
+the report's verdicts on made-up groups."""
+import math
+import statistics
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from cifarpipe.noise import compare, summarize, target_verdict
+from cifarpipe.report import comparison_table
+
+T_975 = {2: 4.302653, 4: 2.776445}  # Student t, 97.5% quantile, by degrees of freedom (printed tables)
+BASE = [0.900, 0.905, 0.910, 0.902, 0.907]
+
+
+def test_a_summary_is_the_mean_std_range_and_the_student_t_interval_of_the_mean():
+    got = summarize(BASE, 0.95)
+    mean, sd = statistics.mean(BASE), statistics.stdev(BASE)
+    half = T_975[4] * sd / math.sqrt(5)
+    assert got["n"] == 5 and got["mean"] == pytest.approx(mean) and got["std"] == pytest.approx(sd)
+    assert (got["min"], got["max"]) == (0.900, 0.910)
+    assert got["ci_low"] == pytest.approx(mean - half, abs=1e-6)
+    assert got["ci_high"] == pytest.approx(mean + half, abs=1e-6)
+    assert summarize([0.9], 0.95) == {"n": 1, "mean": 0.9, "std": None, "min": 0.9, "max": 0.9, "ci_low": None,
+                                      "ci_high": None}
+
+
+@pytest.mark.parametrize("values, verdict", [
+    ([0.95, 0.951, 0.949], "met"),                      # the whole interval above 0.90
+    ([0.80, 0.81, 0.79], "missed"),                     # the whole interval below
+    ([0.89, 0.91, 0.90], "undecided: run more seeds"),  # the interval straddles the target
+    ([0.91], "met (one run: seed noise not measured)"),
+    ([0.89], "not met (one run: seed noise not measured)"),
+])
+def test_the_target_verdict_says_what_the_interval_supports(values, verdict):
+    assert target_verdict(summarize(values, 0.95), 0.90).startswith(verdict)
+
+
+def welch_by_hand(a, b, confidence, power):
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    t = stats.t.ppf(1 - (1 - confidence) / 2, df)
+    diff = statistics.mean(b) - statistics.mean(a)
+    return diff, diff - t * se, diff + t * se, (t + stats.t.ppf(power, df)) * se
+
+
+@pytest.mark.parametrize("change, higher_is_better, verdict", [
+    ([0.920, 0.925, 0.918, 0.921, 0.924], True, "better"),        # clearly higher accuracy
+    ([0.880, 0.884, 0.879, 0.886, 0.881], True, "worse"),         # clearly lower accuracy
+    ([0.903, 0.909, 0.901, 0.906, 0.904], True, "no detectable difference"),  # overlapping
+    ([0.880, 0.884, 0.879, 0.886, 0.881], False, "better"),       # lower is better (a loss)
+    ([0.921, 0.903], True, "no detectable difference"),           # two seeds: a wide interval
+])
+def test_two_groups_get_welchs_interval_and_a_verdict(change, higher_is_better, verdict):
+    got = compare(BASE, change, 0.95, 0.8, higher_is_better)
+    diff, low, high, detectable = welch_by_hand(BASE, change, 0.95, 0.8)
+    assert got["diff"] == pytest.approx(diff) and got["ci_low"] == pytest.approx(low, rel=1e-6)
+    assert got["ci_high"] == pytest.approx(high, rel=1e-6) and got["detectable"] == pytest.approx(detectable, rel=1e-6)
+    assert got["verdict"] == verdict and (got["n_base"], got["n_change"]) == (5, len(change))
+
+
+def test_one_run_on_a_side_is_within_noise_whatever_the_difference():
+    got = compare([0.80], [0.92, 0.93, 0.925], 0.95, 0.8)
+    assert got["verdict"] == "within noise (one run on a side: seed noise not measured)"
+    assert got["diff"] == pytest.approx(0.125) and got["ci_low"] is None and got["detectable"] is None
+
+
+def seeds_table(accuracies, cat=None):
+    n = len(accuracies)
+    return pd.DataFrame({"seed": range(n), "test_acc": accuracies, "test_loss": [1 - a for a in accuracies],
+                         "train_s": [10.0 + i for i in range(n)], "per_class_acc.cat": cat or accuracies})
+
+
+def test_the_report_table_gives_each_metric_its_groups_difference_and_verdict():
+    rows = comparison_table(seeds_table(BASE), seeds_table([0.920, 0.925, 0.918, 0.921, 0.924]), 0.95, 0.8)
+    by_metric = {row.split(" | ")[0].lstrip("| "): row for row in rows[2:]}
+    assert set(by_metric) == {"test accuracy", "test loss", "training seconds", "cat accuracy"}
+    assert "| 90.48% ± " in by_metric["test accuracy"] and "(n=5)" in by_metric["test accuracy"]
+    assert "+1.68 points [+1.17, +2.19]" in by_metric["test accuracy"]
+    assert "**better**" in by_metric["test accuracy"] and "**better**" in by_metric["test loss"]  # lower loss
+    assert "**no detectable difference**" in by_metric["training seconds"]  # the same seconds on both sides
+    rows = comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8)
+    assert "90.00% (1 seed)" in rows[2] and "**within noise (one run on a side" in rows[2] and rows[2].endswith("n/a |")
