@@ -1,19 +1,20 @@
-"""Write a Markdown report for a pull request: what the change did, against a base revision.
+"""Write a Markdown report for a pull request: did the change help, or is the difference seed noise?
 
     cifarpipe report --base main --out report.md
 
-At the top, a table a reviewer reads at a glance: test accuracy before and after against the target,
-training seconds, LRMAX, and the per-class accuracies that moved most. Then the curves of both revisions
-overlaid (loss, accuracy, LR schedule, LR range test, per-class accuracy), rendered to PNG without a
-browser from `dvc plots diff <base>` (vl-convert renders its Vega-Lite), each beside its spec as JSON;
-then the full `dvc metrics diff` and `dvc params diff`, and the change's own pictures.
-
-Everything comes from real DVC commands run in this repository; DVC reads the base revision's outputs
-from the local cache, or from the DVC remote when they are not there (a fresh clone reports too).
+It compares groups, not single runs: each side's seeds (metrics/seeds.csv: the base's read through DVC at the
+base revision, from the local cache or the DVC remote; the change's from this workspace). At the top, the target
+verdict of each side (cifarpipe.noise: met only when the interval of the mean clears it); then, per key metric
+and per class, base and change as mean ± the half-width of the noise.confidence interval, the difference with its
+interval (Welch's t), a verdict (better / worse / no detectable difference) and the smallest difference groups of
+this size and spread would detect. With one seed on a side it says the comparison is within noise and how to run
+seeds. Then the plots of both revisions overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their
+Vega-Lite specs), the full `dvc metrics diff` and `dvc params diff`, and the change's own pictures.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import shutil
@@ -22,11 +23,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import paths
+import pandas as pd
 
-OVERLAID = ["Loss", "Accuracy", "LR schedule per step", "LR range test", "Per-class accuracy"]
-CHANGE_PICTURES = [paths.CONFUSION_PNG, paths.MISCLASSIFIED_PNG, paths.LR_FIND_PNG]
-MOVED_MOST = 3
+from . import paths
+from .noise import MORE_SEEDS, compare, summarize
+from .params import load_params
+from .paths import per_seed
+
+# metric: (what the report calls it, higher is better, how its numbers read)
+KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("test loss", False, "plain"),
+               "train_s": ("training seconds", False, "seconds")}
+OVERLAID = ["Test accuracy over the seeds", "Test loss over the seeds", "LR schedule per step", "LR range test",
+            "Per-class accuracy, mean over the seeds"]
 
 
 def dvc(*args: str) -> str:
@@ -36,39 +44,71 @@ def dvc(*args: str) -> str:
     return proc.stdout
 
 
-def percent(value) -> str:
-    return "n/a" if value is None else f"{value:.2%}"
+KINDS = {"points": (100, ".2f", "%"), "seconds": (1, ".1f", " s"), "plain": (1, ".4f", "")}  # scale, format, unit
 
 
-def verdict(acc, target) -> str:
-    if acc is None or target is None:
+def fmt(value, kind: str, *, difference: bool = False, signed: bool = False, unit: bool = True) -> str:
+    """A metric's number as a reviewer reads it: accuracy in percent (a difference of accuracies in points)."""
+    if value is None:
         return "n/a"
-    return f"{acc:.2%} vs target {target:.0%}: **{'met' if acc >= target else 'NOT met'}**"
+    scale, spec, suffix = KINDS[kind]
+    text = format(scale * value, ("+" if signed else "") + spec)
+    if not unit:
+        return text
+    return text + (" points" if difference and kind == "points" else suffix)
 
 
-def summary_table(diff: dict, base: str) -> list[str]:
-    """Before -> after of what a reviewer looks at first, from `dvc metrics diff --all --json`."""
-    evaluate, train, lr = (diff.get(paths.EVALUATE_JSON, {}), diff.get(paths.TRAIN_JSON, {}),
-                           diff.get(paths.LR_JSON, {}))
+def group(values: pd.Series, kind: str, confidence: float) -> str:
+    """A side's seeds: mean ± half the width of the interval of the mean, and n; or the single value."""
+    s = summarize(values, confidence)
+    if s["n"] == 1:
+        return f"{fmt(s['mean'], kind)} (1 seed)"
+    half = fmt((s["ci_high"] - s["ci_low"]) / 2, kind, unit=False)
+    return f"{fmt(s['mean'], kind)} ± {half} (n={s['n']})"
 
-    def old_new(group, key):
-        entry = group.get(key, {})
-        return entry.get("old"), entry.get("new")
 
-    acc, target = old_new(evaluate, "test_acc"), old_new(evaluate, "target")
-    train_s, lr_max = old_new(train, "train_s"), old_new(lr, "lr_max")
-    number = lambda v, fmt: "n/a" if v is None else format(v, fmt)  # noqa: E731
-    lines = [f"| | before (`{base}`) | after |", "| --- | --- | --- |",
-             f"| test accuracy | {verdict(acc[0], target[0])} | {verdict(acc[1], target[1])} |",
-             f"| training time | {number(train_s[0], '.1f')} s | {number(train_s[1], '.1f')} s |",
-             f"| LRMAX | {number(lr_max[0], '.3g')} | {number(lr_max[1], '.3g')} |"]
-    moved = []
-    for key, entry in evaluate.items():
-        if (key.startswith("per_class_acc.") and entry.get("old") is not None and entry.get("new") is not None
-                and entry["new"] != entry["old"]):
-            moved.append((abs(entry["new"] - entry["old"]), key.split(".", 1)[1], entry["old"], entry["new"]))
-    for _, name, old, new in sorted(moved, reverse=True)[:MOVED_MOST]:
-        lines.append(f"| {name} accuracy | {percent(old)} | {percent(new)} ({(new - old) * 100:+.1f} points) |")
+def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float) -> list[str]:
+    """Markdown rows comparing the key metrics and every class's accuracy, seed groups against seed groups."""
+    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | verdict | smallest detectable |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    metrics = [(column, *KEY_METRICS[column]) for column in KEY_METRICS]
+    metrics += [(column, f"{column.split('.', 1)[1]} accuracy", True, "points")
+                for column in change.columns if column.startswith("per_class_acc.")]
+    for column, name, higher_is_better, kind in metrics:
+        if column not in base.columns or column not in change.columns:
+            continue
+        r = compare(base[column], change[column], confidence, power, higher_is_better)
+        diff = fmt(r["diff"], kind, difference=True, signed=True)
+        if r["ci_low"] is not None:
+            diff += (f" [{fmt(r['ci_low'], kind, signed=True, unit=False)}, "
+                     f"{fmt(r['ci_high'], kind, signed=True, unit=False)}]")
+        rows.append(f"| {name} | {group(base[column], kind, confidence)} | {group(change[column], kind, confidence)} "
+                    f"| {diff} | **{r['verdict']}** | {fmt(r['detectable'], kind, difference=True)} |")
+    return rows
+
+
+def read_at(rev: str, path: str) -> str | None:
+    """A file of the pipeline's outputs at git revision `rev`, through DVC (cache or remote); None if it has none."""
+    import dvc.api
+
+    try:
+        return dvc.api.read(path, rev=rev)
+    except Exception:  # the revision predates the file, or its outputs were never pushed
+        return None
+
+
+def verdicts(base: str, base_aggregate: dict | None, change_aggregate: dict) -> list[str]:
+    lines = []
+    for side, aggregate in ((f"base (`{base}`)", base_aggregate), ("change", change_aggregate)):
+        if aggregate is None:
+            lines.append(f"- **{side}**: no aggregate over seeds (metrics/aggregate.json) at that revision")
+            continue
+        acc = aggregate["test_acc"]
+        spread = (f", {aggregate['confidence']:.0%} CI {100 * acc['ci_low']:.2f}–{100 * acc['ci_high']:.2f}%"
+                  if acc["ci_low"] is not None else "")
+        lines.append(f"- **{side}**: test accuracy {100 * acc['mean']:.2f}% over {aggregate['n']} seed(s){spread}, "
+                     f"{aggregate['target_met_seeds']} of {aggregate['n']} at the target: target "
+                     f"{aggregate['target']:.0%} **{aggregate['target_verdict']}**")
     return lines
 
 
@@ -92,18 +132,38 @@ def overlaid_plots(base: str, images: Path) -> list[str]:
 
 
 def build_report(base: str, out: Path) -> str:
-    diff = json.loads(dvc("metrics", "diff", base, "--all", "--json") or "{}")
+    noise = load_params("params.yaml")["noise"]
+    change_seeds = pd.read_csv(paths.SEEDS_CSV)
+    change_aggregate = json.loads(Path(paths.AGGREGATE_JSON).read_text())
+    base_csv, base_json = read_at(base, paths.SEEDS_CSV), read_at(base, paths.AGGREGATE_JSON)
     images = out.parent / f"{out.stem}_images"
     if images.exists():
         shutil.rmtree(images)
     images.mkdir(parents=True)
 
-    lines = [f"# cifarpipe report: this change vs `{base}`", "", *summary_table(diff, base), "",
-             "## Base and change overlaid", "", *overlaid_plots(base, images), "",
-             "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
-             "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
-             "## Pictures of this change", ""]
-    for plot in CHANGE_PICTURES:
+    lines = [f"# cifarpipe report: this change vs `{base}`", "", "## Verdicts", "",
+             *verdicts(base, json.loads(base_json) if base_json else None, change_aggregate), ""]
+    if base_csv is None:
+        lines += [f"The base has no per-seed results (`{paths.SEEDS_CSV}`) in the DVC cache or remote: run it with "
+                  "seeds and push (the pull-request workflow does), then report again.", ""]
+    else:
+        base_seeds = pd.read_csv(io.StringIO(base_csv))
+        if min(len(base_seeds), len(change_seeds)) < 2:
+            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any difference below "
+                      f"is within seed noise (about 0.15 points of accuracy per run). To measure it, {MORE_SEEDS} on "
+                      "both sides (the workflow's `seeds` input does).", ""]
+        lines += comparison_table(base_seeds, change_seeds, noise["confidence"], noise["power"]) + [
+            "", f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A verdict is "
+                f"better or worse only when the {noise['confidence']:.0%} interval of the difference (Welch's t) "
+                "excludes zero; the last column is the difference these groups would detect with probability "
+                f"{noise['power']:.0%}.", ""]
+    lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
+              "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
+              "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
+              "## Pictures of this change (first seed)", ""]
+    first = change_aggregate["seeds"][0]
+    for plot in [per_seed(paths.CONFUSION_PNG, first), per_seed(paths.MISCLASSIFIED_PNG, first), paths.CURVES_PNG,
+                 paths.LR_FIND_PNG]:
         if Path(plot).exists():
             shutil.copy2(plot, images / Path(plot).name)
             lines.append(f"![{Path(plot).stem}]({images.name}/{Path(plot).name})")

@@ -17,7 +17,7 @@ from synthetic_cifar import write_archive
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (apt-get install chromium; .ci/run "
                                                              "installs it, so CI always runs this test)")
-VEGA_PLOTS = 7  # the plots of dvc.yaml drawn by Vega: loss, accuracy, LR per epoch and per step, range test, ...
+VEGA_PLOTS = 8  # the plots of dvc.yaml drawn by Vega: two bands over the seeds, loss, accuracy, LR schedule, ...
 pytestmark = pytest.mark.slow
 
 
@@ -76,16 +76,21 @@ def test_dvcs_default_page_draws_nothing_offline_which_is_why_the_template_exist
     assert render(tmp_path / "page" / "index.html")["charts_drawn"] == 0
 
 
-def test_the_report_overlays_both_revisions_and_leads_with_the_verdicts(two_commits):
+def test_the_report_leads_with_the_verdicts_and_overlays_both_revisions(two_commits):
     proc = run([sys.executable, "-m", "cifarpipe.cli", "report", "--base", "HEAD~1", "--out", "report.md"], two_commits)
     report = proc.stdout
     assert report.strip() == (two_commits / "report.md").read_text().strip()
-    rows = report.split("## Base and change overlaid")[0]
-    assert "| | before (`HEAD~1`) | after |" in rows
-    assert re.search(r"\| test accuracy \| \d+\.\d\d% vs target 90%: \*\*(NOT )?met\*\* \| \d+\.\d\d% vs target 90%", rows)
-    assert re.search(r"\| training time \| [\d.]+ s \| [\d.]+ s \|", rows) and "| LRMAX |" in rows and "| 0.005 |" in rows
+    head = report.split("## Base and change overlaid")[0]
+    for side in ("base (`HEAD~1`)", "change"):
+        assert re.search(rf"- \*\*{re.escape(side)}\*\*: test accuracy \d+\.\d\d% over 1 seed\(s\), [01] of 1 at the "
+                         r"target: target 90% \*\*(not )?met \(one run: seed noise not measured\)\*\*", head), head
+    assert "One run on a side (1 base, 1 change)" in head and "train.seeds=[0,1,2,3,4]" in head
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in head.splitlines() if line.startswith("| ")}
+    assert {"test accuracy", "test loss", "training seconds", "cat accuracy"} <= set(rows)
+    assert "**within noise (one run on a side" in rows["test accuracy"]
     images = two_commits / "report_images"
-    for name in ["loss", "accuracy", "lr_schedule_per_step", "lr_range_test", "per_class_accuracy"]:
+    for name in ["test_accuracy_over_the_seeds", "test_loss_over_the_seeds", "lr_schedule_per_step", "lr_range_test",
+                 "per_class_accuracy_mean_over_the_seeds"]:
         assert "![" in report and f"report_images/{name}.png" in report
         picture = matplotlib.image.imread(images / f"{name}.png")  # decodes as a PNG
         assert picture.shape[0] > 100 and picture.shape[1] > 100
@@ -95,5 +100,5 @@ def test_the_report_overlays_both_revisions_and_leads_with_the_verdicts(two_comm
     schedule = json.loads((images / "lr_schedule_per_step.vl.json").read_text())["data"]["values"]
     peaks = {rev: max(float(r["lr"]) for r in schedule if r["rev"] == rev) for rev in ("HEAD~1", "workspace")}
     assert peaks["workspace"] == pytest.approx(0.005) and peaks["HEAD~1"] != pytest.approx(0.005)
-    for picture in ["confusion.png", "misclassified.png", "lr_find.png"]:
+    for picture in ["confusion.png", "misclassified.png", "curves.png", "lr_find.png"]:
         assert (images / picture).read_bytes()[:4] == b"\x89PNG"
