@@ -19,13 +19,16 @@ def git(*args, cwd):
 
 
 def outputs(repo) -> list[str]:
-    """Every output dvc.yaml declares (files and folders' files), relative to the repo."""
+    """Every output of the pipeline (files, and folders' files), relative to the repo, as DVC resolves dvc.yaml."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        declared = [out.def_path for out in dvc_repo.index.outs]
     found = []
-    for stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
-        for out in stage.get("outs", []) + stage.get("metrics", []):
-            path = repo / out
-            found += ([p.relative_to(repo).as_posix() for p in sorted(path.rglob("*")) if p.is_file()]
-                      if path.is_dir() else [out])
+    for out in declared:
+        path = repo / out
+        found += ([p.relative_to(repo).as_posix() for p in sorted(path.rglob("*")) if p.is_file()]
+                  if path.is_dir() else [out])
     return found
 
 
