@@ -7,7 +7,7 @@ line that names the key, the value and what is allowed, before a stage does any 
 Keys that name one of several implementations (model.name, optim.name, train.precision,
 train.compile_mode, lr_pick.rule, lr_pick.lrmin, gradcam.methods) are plain strings here: each list of
 names lives once, in the registry of the module that implements them, which refuses an unknown name
-through `choose` (same one-line error) when a stage asks for it, before that stage loads any data.
+through `choose` (the same one-line error) as soon as a stage asks for it, before any training step.
 Importing those registries here would make every stage depend on every implementation.
 """
 from __future__ import annotations
