@@ -91,11 +91,11 @@ def test_pull_from_a_remote_that_lacks_the_outputs_says_what_to_run(repo, tmp_pa
     assert "not on the DVC remote" in proc.stdout + proc.stderr and "dvc repro" in proc.stdout + proc.stderr
 
 
-def published_baseline(tmp_path, archive) -> tuple:
+def published_baseline(tmp_path, archive, overrides: dict | None = None) -> tuple:
     """(bare git origin, the clone that made it): a baseline run committed, pushed to git and to a DVC remote."""
     origin = tmp_path / "origin.git"
     run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
-    first = make_repo(tmp_path / "first", *archive)
+    first = make_repo(tmp_path / "first", *archive, overrides)
     with_remote(first, tmp_path / "dvc-remote")
     git("remote", "add", "origin", str(origin), cwd=first)
     dvc("repro", cwd=first)
@@ -150,17 +150,7 @@ def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(tmp_
 
 def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(tmp_path, tiny_archive):
     """scripts/pr_report.sh, as the workflow runs it: the change over N seeds, the base over as many."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
-    first = make_repo(tmp_path / "first", *tiny_archive, {"train.seeds": [0, 1], "optim.lr": 0.005})
-    with_remote(first, tmp_path / "dvc-remote")
-    git("remote", "add", "origin", str(origin), cwd=first)
-    dvc("repro", cwd=first)
-    git("add", "-A", cwd=first)
-    git("commit", "-qm", "baseline over seeds 0 and 1", cwd=first)
-    git("push", "-q", "origin", "main", cwd=first)
-    dvc("push", cwd=first)
-
+    origin, _ = published_baseline(tmp_path, tiny_archive, {"train.seeds": [0, 1], "optim.lr": 0.005})
     pr = tmp_path / "pr"
     git("clone", "-q", str(origin), str(pr), cwd=tmp_path)
     set_params(pr, {"augment.cutout": 0})  # the pull request's change
