@@ -86,8 +86,10 @@ timed_repro() {  # dvc repro stage by stage in /tmp/run (dvc.yaml lists them in 
     dvc repro -s -q "$stage"
     echo "{\"stage\": \"$stage\", \"seconds\": $(awk "BEGIN {print $(date +%s.%N) - $start}")}"
   done
+  # one revision, the workspace (DVC keys it "" or "workspace" by version)
   dvc metrics show --json | python3 -c 'import json, sys
-for path, m in json.load(sys.stdin)["workspace"]["data"].items(): print(path + ": " + json.dumps(m["data"]))')
+(workspace,) = json.load(sys.stdin).values()
+for path, m in workspace["data"].items(): print(path + ": " + json.dumps(m["data"]))')
 }
 
 save_picked_lr() {  # LRMAX that the default params' range test picked in /tmp/run, kept for bench and repeat
