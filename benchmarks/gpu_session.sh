@@ -133,7 +133,7 @@ run_step() {
       fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git commit -qm baseline \
         && start=$(date +%s) && make seed-resnet18 >/dev/null \
         && echo "{\"make seed-resnet18 seconds\": $(( $(date +%s) - start ))}" \
-        && dvc exp show --md --no-pager --keep 'test_acc$|train_s|lr_max|model.name' --drop '.*') ;;
+        && dvc exp show --md --no-pager --keep 'test_acc\.(mean|min|max)$|train_s\.mean|target_verdict|lr_max|model.name' --drop '.*') ;;
     bench)
       lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
       IFS=';' read -ra variants <<< "$BENCH_SETS"
@@ -159,7 +159,7 @@ for step in "$@"; do
   rc=${PIPESTATUS[0]}
   set -e
   echo "=== $step rc=$rc in $(( $(date +%s) - started )) s" | tee -a "$out/digest.log"
-  grep -h -E '^\{"(summary|stage|run|five seeds)|^\{"device"|^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
+  grep -h -E '^\{"(summary|stage|run|five seeds)|^\{"device"|^[0-9]+ seed\(s\): |^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
     | cut -c1-600 >> "$out/digest.log" || true
   cd "$root"
 done
