@@ -64,10 +64,9 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     if se == 0:  # identical runs on both sides (a deterministic CPU): the difference is exact
         out.update(ci_low=out["diff"], ci_high=out["diff"], p_value=1.0 if out["diff"] == 0 else 0.0, detectable=0.0)
     else:
-        test = stats.ttest_ind(b, a, equal_var=False)
+        test = stats.ttest_ind(b, a, equal_var=False)  # its df: Welch-Satterthwaite's
         low, high = test.confidence_interval(confidence)
-        df = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))  # Welch-Satterthwaite
-        detectable = (stats.t.ppf(1 - (1 - confidence) / 2, df) + stats.t.ppf(power, df)) * se
+        detectable = (stats.t.ppf(1 - (1 - confidence) / 2, test.df) + stats.t.ppf(power, test.df)) * se
         out.update(ci_low=float(low), ci_high=float(high), p_value=float(test.pvalue), detectable=float(detectable))
     if out["ci_low"] > 0 or out["ci_high"] < 0:
         out["verdict"] = "better" if (out["ci_low"] > 0) == higher_is_better else "worse"

@@ -12,7 +12,6 @@ Importing those registries here would make every stage depend on every implement
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -237,7 +236,6 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         raise ParamsError(f"{path} not found: run the stage from the repository root") from None
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from None
-    params = copy.deepcopy(params)
     for dotted, value in (overrides or {}).items():
         group, key = dotted.split(".", 1)
         params.setdefault(group, {})[key] = value

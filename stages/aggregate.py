@@ -25,10 +25,11 @@ def main():
     table, history = seed_table(seeds), histories(seeds)
 
     summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")}
+    verdict = target_verdict(summary["test_acc"], target)
     write_json(paths.AGGREGATE_JSON, {
         "seeds": seeds, "n": len(seeds), "confidence": confidence, **summary, "target": target,
         "target_met_seeds": int((table["test_acc"] >= target).sum()),
-        "target_verdict": target_verdict(summary["test_acc"], target),
+        "target_verdict": verdict,
         "per_class_acc": {column.split(".", 1)[1]: summarize(table[column], confidence)
                           for column in table.columns if column.startswith("per_class_acc.")}})
     write_csv(paths.SEEDS_CSV, table.to_dict("records"))
@@ -48,8 +49,7 @@ def main():
                                       for s in range(total)])
     acc = summary["test_acc"]
     spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""
-    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: "
-          f"{target_verdict(acc, target)}")
+    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from cifarpipe.stage import run_stage
 def main():
     params = stage_params("lr_pick")
     cfg, lrmin_div, fixed = params["lr_pick"], params["schedule"]["lrmin_div"], params["optim"]["lr"]
-    curve, test = pd.read_csv(paths.LR_RANGE_CSV), read_json(paths.LR_RANGE_JSON)
     if fixed is not None:
         picked = {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div}
         write_json(paths.LR_JSON, picked)
@@ -28,6 +27,7 @@ def main():
         print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / schedule.lrmin_div)")
         return
 
+    curve, test = pd.read_csv(paths.LR_RANGE_CSV), read_json(paths.LR_RANGE_JSON)
     picked = pick(curve["lr"], curve["loss"], rule=cfg["rule"], min_div=cfg["min_div"], lrmin=cfg["lrmin"],
                   lrmin_div=lrmin_div, fall_frac=cfg["fall_frac"], skip_start=cfg["skip_start"],
                   skip_end=cfg["skip_end"])

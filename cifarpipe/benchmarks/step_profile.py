@@ -23,15 +23,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..optim import make_optimizer
-from ..params import load_params
 from ..predict import predict_logits
 from ..schedule import build_scheduler
 from ..training import compile_for_training, forward_backward, optimizer_step
-from .train_speed import load_arrays, setup
+from .train_speed import load_arrays, params_with, setup
 
 
 class PartTimer:
@@ -101,7 +99,7 @@ def main(argv=None):
     ap.add_argument("--test-subset", type=int, default=None)
     args = ap.parse_args(argv)
 
-    params = load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)})
+    params = params_with(args.set)
     data = load_arrays(args.data, args.train_subset, args.test_subset)
     compute, model, batches, tests = setup(params, data, seed=0)
     steps_per_epoch, batch = len(batches), params["train"]["batch_size"]

@@ -33,6 +33,11 @@ from ..predict import loss_and_accuracy, predict_logits
 from ..training import compile_for_training, train
 
 
+def params_with(sets: list[str]) -> dict:
+    """params.yaml with each `--set key=value` applied (the value read as YAML: 0.05, true, [0,1])."""
+    return load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)})
+
+
 def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
     """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if asked."""
     if path.suffix == ".npz":
@@ -103,11 +108,10 @@ def main(argv=None):
     ap.add_argument("--peer-workers", type=int, default=8)
     args = ap.parse_args(argv)
 
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
-    params = load_params("params.yaml", overrides)
+    params = params_with(args.set)
     lr = args.lr or params["optim"]["lr"] or 0.01
     for seed in args.seeds:
         results.append(run_ours(params, data, lr, seed))
