@@ -3,7 +3,7 @@
     cifarpipe doctor                    what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
     cifarpipe report --base main        report.md for a pull request: this change against a base revision
     cifarpipe reruns                    which stages an edit of each module reruns (from dvc.yaml)
-    cifarpipe overrides quick-look.yaml a params file of dotted keys as `dvc exp run -S` arguments
+    cifarpipe overrides quick-look.yaml [smoke.yaml]   params files of dotted keys as `dvc exp run -S` arguments
     cifarpipe bench speed ...           training time and accuracy beside the seeds' own script
     cifarpipe bench profile ...         where a training step's time goes
 
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         from .report import main as run
     elif command == "reruns":
         from .reruns import main as run
-    elif command == "overrides" and len(rest) == 1:
-        print(" ".join(set_args(read_overrides(rest[0]))))
+    elif command == "overrides" and rest:  # later files override earlier ones
+        print(" ".join(set_args({k: v for path in rest for k, v in read_overrides(path).items()})))
         return
     elif command == "bench" and rest and rest[0] == "speed":
         from .benchmarks.train_speed import main as run

@@ -1,5 +1,7 @@
 """The two networks of the seeds: the custom ResNet (6,573,130 parameters) and ResNet18 for CIFAR (11,173,962).
 
+`model.width` is the first layer's channels, which every later layer doubles from (64 in both seeds' networks);
+a narrower network runs the same code in a fraction of the time: the tests and the smoke run use 8.
 Both return logits; the softmax of the seeds' diagram lives in the loss (CrossEntropyLoss) and in the
 evaluate stage's probabilities, which is numerically the same and stabler than a softmax layer.
 Each model lists its `blocks`: the named stages whose outputs GradCAM can explain.
@@ -48,18 +50,19 @@ class LayerWithRes(nn.Module):
 
 
 class CustomResNet(nn.Module):
-    """The seeds' custom ResNet: 32x32 -> prep 64@32 -> layer1 128@16 -> layer2 256@8 -> layer3 512@4 -> FC."""
+    """The seeds' custom ResNet: 32x32 -> prep 64@32 -> layer1 128@16 -> layer2 256@8 -> layer3 512@4 -> FC
+    (at width 64; every channel count scales with the width)."""
 
     blocks = ("prep_layer", "layer1", "layer2", "layer3")
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10, width: int = 64):
         super().__init__()
-        self.prep_layer = conv_bn_relu(3, 64)
-        self.layer1 = LayerWithRes(64, 128)
-        self.layer2 = conv_bn_relu(128, 256, pool=True)
-        self.layer3 = LayerWithRes(256, 512)
+        self.prep_layer = conv_bn_relu(3, width)
+        self.layer1 = LayerWithRes(width, 2 * width)
+        self.layer2 = conv_bn_relu(2 * width, 4 * width, pool=True)
+        self.layer3 = LayerWithRes(4 * width, 8 * width)
         self.pool = nn.MaxPool2d(4)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(8 * width, num_classes)
 
     def forward(self, x):
         x = self.layer3(self.layer2(self.layer1(self.prep_layer(x))))
@@ -67,31 +70,44 @@ class CustomResNet(nn.Module):
 
 
 class ResNet18(torchvision.models.ResNet):
-    """torchvision's ResNet18 in its CIFAR variant: a 3x3 stride-1 stem and no stem max-pool, for 32x32 inputs."""
+    """torchvision's ResNet18 in its CIFAR variant: a 3x3 stride-1 stem and no stem max-pool, for 32x32 inputs.
+
+    torchvision builds its basic-block ResNets at width 64 only; another width rebuilds the stem, the four
+    layers and the classifier with torchvision's own `_make_layer` and initialisation."""
 
     blocks = ("layer1", "layer2", "layer3", "layer4")
 
-    def __init__(self, num_classes: int = 10):
-        super().__init__(torchvision.models.resnet.BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+    def __init__(self, num_classes: int = 10, width: int = 64):
+        block = torchvision.models.resnet.BasicBlock
+        super().__init__(block, [2, 2, 2, 2], num_classes=num_classes)
+        self.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision's own stem
         self.maxpool = nn.Identity()
+        if width != 64:
+            self.bn1, self.inplanes = nn.BatchNorm2d(width), width
+            for i, name in enumerate(self.blocks):
+                setattr(self, name, self._make_layer(block, width * 2**i, 2, stride=1 if i == 0 else 2))
+            self.fc = nn.Linear(8 * width, num_classes)
+            for m in self.modules():  # torchvision's ResNet.__init__ initialisation, for the rebuilt modules
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 MODELS = {"custom_resnet": CustomResNet, "resnet18": ResNet18}
 
 
-def build_model(name: str, compute=None, num_classes: int = 10) -> nn.Module:
-    """A fresh `name` network (model.name), on `compute`'s device and memory format when given."""
-    model = choose(MODELS, "model.name", name)(num_classes)
+def build_model(model: dict, compute=None, num_classes: int = 10) -> nn.Module:
+    """A fresh network as the `model` params group describes it (name, width), on `compute`'s device and memory
+    format when given."""
+    network = choose(MODELS, "model.name", model["name"])(num_classes, width=model["width"])
     if compute is not None:
-        model = model.to(compute.device, memory_format=compute.memory_format)
-    return model
+        network = network.to(compute.device, memory_format=compute.memory_format)
+    return network
 
 
-def load_trained(name: str, weights, compute) -> nn.Module:
-    """The weights at `weights` (loaded with weights_only=True) in a fresh `name` network, in eval mode."""
-    model = build_model(name, compute)
+def load_trained(model: dict, weights, compute) -> nn.Module:
+    """The weights at `weights` (loaded with weights_only=True) in a fresh `model` network, in eval mode."""
+    model = build_model(model, compute)
     model.load_state_dict(torch_load(weights, map_location=compute.device))
     return model.eval()
 

@@ -43,6 +43,7 @@ class Data(Group):
 
 class Model(Group):
     name: Name
+    width: Count
 
 
 class Augment(Group):

@@ -24,7 +24,7 @@ from cifarpipe.tracking import open_live
 def main():
     params, seed = stage_params("evaluate"), seed_argument("evaluate")
     compute = compute_for(params["train"])
-    model = load_trained(params["model"]["name"], per_seed(paths.MODEL, seed), compute)
+    model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
     data, stats = load_splits(params["data"], train=False)
     logits, labels = predict_logits(model, test_batches(data, stats, compute, runtime_settings()["eval_batch_size"]),
                                     compute, tta_flip=params["evaluate"]["tta_flip"])

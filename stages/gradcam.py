@@ -26,7 +26,7 @@ def main():
     params, seed = stage_params("gradcam"), seed_argument("gradcam")
     cfg = params["gradcam"]
     compute = compute_for(params["train"], precision="fp32")
-    model = load_trained(params["model"]["name"], per_seed(paths.MODEL, seed), compute)
+    model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
     layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])  # refused here, before the data
     methods = check_methods(cfg["methods"])
     predictions = np.load(per_seed(paths.PREDICTIONS, seed))

@@ -29,7 +29,7 @@ def main():
         return
 
     compute = compute_for(params["train"], seed=cfg["seed"])
-    model = build_model(params["model"]["name"], compute)
+    model = build_model(params["model"], compute)
     optimizer = make_optimizer(model, params["optim"], cfg["start_lr"], compute.device)
     data, stats = load_splits(params["data"], test=False)
     loader = train_batches(params, data, stats, compute, seed=cfg["seed"])

@@ -17,7 +17,7 @@ from cifarpipe.stage import run_stage
 def main():
     params = stage_params("preview")
     cfg = params["preview"]
-    write_text(paths.MODEL_SUMMARY, model_summary(build_model(params["model"]["name"])))
+    write_text(paths.MODEL_SUMMARY, model_summary(build_model(params["model"])))
 
     data, stats = load_splits(params["data"], test=False)
     augment = settings(params["augment"], stats["mean"])

@@ -28,7 +28,7 @@ def main():
         return launch(cfg["gpus"], "stages.train", cfg["device"], ["--seed", str(seed)])
     ranks, device = join(cfg["device"]) if launched() else (SINGLE, None)
     compute = compute_for(cfg, seed=seed, device=device)
-    model = build_model(params["model"]["name"], compute)
+    model = build_model(params["model"], compute)
     lr = read_json(paths.LR_JSON)
     data, stats = load_splits(params["data"])
     train_loader = train_batches(params, data, stats, compute, seed=seed, shard=(ranks.rank, ranks.world))

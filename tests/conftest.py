@@ -23,12 +23,16 @@ from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
-PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "dvc.yaml",
-                 ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "smoke.yaml",
+                 "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
 
-# The README's quick look, on the tests' tiny archives (256 training images): batches of 16, so that two epochs
-# hold enough steps for BatchNorm's running statistics. Seconds of CPU training; the network clearly beats chance.
-TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), "train.batch_size": 16}
+# The README's smoke run (the quick look on a narrow network), on the tests' tiny archives (256 training images):
+# batches of 16, so that two epochs hold enough steps for BatchNorm's running statistics. A second of CPU
+# training; the network clearly beats chance.
+TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), **read_overrides(ROOT / "smoke.yaml"),
+               "train.batch_size": 16}
+NARROW = {"name": "custom_resnet", "width": TINY_PARAMS["model.width"]}  # the custom ResNet the tests train
+SEEDS_NETWORK = {"name": "custom_resnet", "width": 64}  # the seeds' own
 
 
 @pytest.fixture(autouse=True)

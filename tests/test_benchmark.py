@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import NARROW, ROOT
 from synthetic_cifar import make_images
 
 PEER = ROOT.parent / "shared" / "peers" / "seed_baseline.py"
@@ -21,16 +21,22 @@ def bench(*args, cwd=ROOT):
     return proc.stdout
 
 
-def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_path):
+def tiny_npz(path, n_train, n_test=100):
     rng = np.random.default_rng(0)
-    (x, y), (xt, yt) = make_images(64, rng), make_images(100, rng)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
-    args = ["speed", "--npz", str(tmp_path / "d.npz"), "--seeds", "0", "1", "--lr", "0.003",
-            "--set", "schedule.epochs=6", "--set", "schedule.peak_epoch=5", "--set", "train.batch_size=16"]
-    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least
-    if PEER.exists():
-        args += ["--peer", str(PEER), "--peer-workers", "0"]
-    lines = [json.loads(line) for line in bench(*args).splitlines() if line.startswith("{")]
+    (x, y), (xt, yt) = make_images(n_train, rng), make_images(n_test, rng)
+    np.savez(path, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    return str(path)
+
+
+def json_lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_path):
+    args = ["speed", "--npz", tiny_npz(tmp_path / "d.npz", 64), "--seeds", "0", "1", "--lr", "0.003",
+            "--set", "schedule.epochs=6", "--set", "schedule.peak_epoch=5", "--set", "train.batch_size=16",
+            "--set", f"model.width={NARROW['width']}"]
+    lines = json_lines(bench(*args))
     ours = [r for r in lines if r.get("run") == "cifarpipe"]
     assert [r["seed"] for r in ours] == [0, 1] and all(r["epochs"] == 6 and r["lr_max"] == 0.003 for r in ours)
     for r in ours:  # the numbers hang together: 64 images x 6 epochs in train_s seconds
@@ -38,20 +44,30 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
         assert r["test_acc"] > 0.15  # 100 test images, chance is 0.10: the loop trained the network
     summary = lines[-1]
     accs = [r["test_acc"] for r in ours]
-    assert summary["summary"] == "cifarpipe"
+    assert summary["summary"] == "cifarpipe" and "speedup" not in summary
     assert summary["median_train_s"] == statistics.median(r["train_s"] for r in ours)
     assert summary["test_acc_range"] == sorted(accs) and summary["test_acc_std"] == round(statistics.stdev(accs), 5)
-    if PEER.exists():
-        peer = next(r for r in lines if r.get("run") == "seed_peer")
-        assert summary["speedup"] == round(peer["train_s"] / summary["median_train_s"], 2)
-        assert summary["peer_test_acc"] == peer["test_acc"]
+
+
+@pytest.mark.skipif(not PEER.exists(), reason=f"no seed peer at {PEER}")
+def test_train_speed_beside_the_seed_peer_reports_the_speedup_on_the_same_network(tmp_path):
+    npz = tiny_npz(tmp_path / "d.npz", 32)  # one batch of 32 an epoch, for both
+    common = ["speed", "--npz", npz, "--lr", "0.003", "--set", "schedule.epochs=6", "--set", "schedule.peak_epoch=5",
+              "--set", "train.batch_size=32", "--peer", str(PEER), "--peer-workers", "0"]
+    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the seeds' width-64 network
+    lines = json_lines(bench(*common, "--set", "model.width=64"))
+    ours, peer, summary = lines[0], next(r for r in lines if r.get("run") == "seed_peer"), lines[-1]
+    assert ours["run"] == "cifarpipe" and summary["median_train_s"] == ours["train_s"]
+    assert summary["speedup"] == round(peer["train_s"] / summary["median_train_s"], 2)
+    assert summary["peer_test_acc"] == peer["test_acc"]
+
+    narrow = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "bench", *common, "--set", "model.width=8"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert narrow.returncode != 0 and "a speed-up between two networks says nothing" in narrow.stderr
 
 
 def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_flops(tmp_path):
-    rng = np.random.default_rng(0)
-    (x, y), (xt, yt) = make_images(48, rng), make_images(16, rng)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
-    out = bench("profile", "--npz", str(tmp_path / "d.npz"), "--set", "train.batch_size=16", "--steps", "3",
+    out = bench("profile", "--npz", tiny_npz(tmp_path / "d.npz", 48, 16), "--set", "train.batch_size=16", "--steps", "3",
                 "--warmup", "1", "--matmul-size", "256")
     result = json.loads(out.strip().splitlines()[-1])
     assert set(result["parts"]) == {"batch (index, augment, normalise)", "forward+backward",

@@ -20,7 +20,7 @@ from cifarpipe.models import build_model
 from cifarpipe.optim import make_optimizer
 from cifarpipe.params import load_params
 from cifarpipe.training import compile_for_training, train
-from conftest import ROOT, dvc, live_history, set_params, tool_env
+from conftest import ROOT, SEEDS_NETWORK, dvc, live_history, set_params, tool_env
 from synthetic_cifar import make_images
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -39,7 +39,7 @@ def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
 def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
     compute = setup_compute(device="cuda", precision=precision, channels_last=True, deterministic=deterministic,
                             seed=0)
-    model = build_model("custom_resnet").to(compute.device, memory_format=compute.memory_format)
+    model = build_model(SEEDS_NETWORK).to(compute.device, memory_format=compute.memory_format)
     train_loader, test_loader, gen = cuda_loaders(compute)
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
@@ -92,7 +92,7 @@ def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_determinist
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_range_test_under_cuda_autocast_restores_the_model(precision):
     compute = Compute(torch.device("cuda"), precision, channels_last=True)
-    model = build_model("custom_resnet").to("cuda", memory_format=torch.channels_last)
+    model = build_model(SEEDS_NETWORK).to("cuda", memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader, _, _ = cuda_loaders(compute)
     opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}, 1e-5,
@@ -103,7 +103,7 @@ def test_range_test_under_cuda_autocast_restores_the_model(precision):
 
 
 def test_gradcam_on_a_cuda_model():
-    model = build_model("custom_resnet").to("cuda", memory_format=torch.channels_last).eval()
+    model = build_model(SEEDS_NETWORK).to("cuda", memory_format=torch.channels_last).eval()
     images = torch.randn(3, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
     for method in ("gradcam", "gradcam++"):
         heat = explain(model, images, [0, 1, 2], "layer2", method)

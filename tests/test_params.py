@@ -12,7 +12,7 @@ from cifarpipe.models import build_model
 from cifarpipe.optim import make_optimizer
 from cifarpipe.params import ParamsError, load_params, restrict, runtime_settings, stage_params
 from cifarpipe.training import compile_for_training
-from conftest import ROOT, bare_env
+from conftest import NARROW, ROOT, bare_env
 
 
 def test_the_shipped_params_are_valid():
@@ -57,11 +57,11 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message
 
 
 @pytest.mark.parametrize("key, value, check", [
-    ("model.name", "resnet50", lambda v: build_model(v)),
-    ("optim.name", "rmsprop", lambda v: make_optimizer(build_model("custom_resnet"), {**load_params(
+    ("model.name", "resnet50", lambda v: build_model({"name": v, "width": 64})),
+    ("optim.name", "rmsprop", lambda v: make_optimizer(build_model(NARROW), {**load_params(
         ROOT / "params.yaml")["optim"], "name": v}, 0.1, __import__("torch").device("cpu"))),
     ("train.precision", "fp8", lambda v: resolve_precision(v, __import__("torch").device("cpu"))),
-    ("train.compile_mode", "fast", lambda v: compile_for_training(build_model("custom_resnet"), None, None, mode=v)),
+    ("train.compile_mode", "fast", lambda v: compile_for_training(build_model(NARROW), None, None, mode=v)),
     ("lr_pick.rule", "suggest", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], rule=v, min_div=2, lrmin="divide",
                                                lrmin_div=10, fall_frac=0.1, skip_start=0, skip_end=0)),
     ("lr_pick.lrmin", "half", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], rule="minimum", min_div=2, lrmin=v,

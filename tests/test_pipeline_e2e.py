@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from cifarpipe.cli import read_overrides, set_args
+from cifarpipe.models import build_model, count_parameters
 from cifarpipe.reports.evaluation import CONFUSION_X, CONFUSION_Y
-from conftest import (ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran, run, run_queue,
+from conftest import (NARROW, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran, run, run_queue,
                       serving, set_params, tiny_archive_in)
 
 STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
@@ -65,7 +66,8 @@ def test_the_archive_becomes_arrays_and_channel_stats(built):
 
 def test_the_preview_shows_the_network_and_its_augmented_inputs(built):
     repo, _ = built
-    assert "Total params: 6,573,130" in (repo / "models/summary.txt").read_text()
+    summary = (repo / "models/summary.txt").read_text()
+    assert summary.startswith("CustomResNet") and f"Total params: {count_parameters(build_model(NARROW)):,}" in summary
     assert (repo / "plots/train_samples.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -101,7 +103,7 @@ def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
     assert schedule.iloc[-1] == pytest.approx(picked["lr_min"])
     assert float(history[-1]["lr"]) == pytest.approx(schedule.iloc[-1])  # the LR the last step ran at
     state = torch.load(repo / "models/seed0/model.pt", weights_only=True)
-    assert state["fc.weight"].shape == (10, 512)
+    assert state["fc.weight"].shape == (10, 8 * NARROW["width"])
     assert (repo / "plots/curves.png").read_bytes()[:8] == PNG_MAGIC
     assert not (repo / ".checkpoints/train_seed0.pt").exists()  # removed once training completed
 
@@ -254,4 +256,6 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
     assert "test_acc" in recipe["metrics"]["metrics/aggregate.json"]["data"]
-    assert "Total params: 11,173,962" in (changed / "models/summary.txt").read_text()
+    resnet18 = count_parameters(build_model({**NARROW, "name": "resnet18"}))
+    assert (changed / "models/summary.txt").read_text().startswith("ResNet18")
+    assert f"Total params: {resnet18:,}" in (changed / "models/summary.txt").read_text()

@@ -1,16 +1,24 @@
-"""Results travel without retraining: a DVC remote, fresh clones, experiments pushed from one clone to another."""
+"""Results travel without retraining: a DVC remote, fresh clones, experiments pushed from one clone to another.
+
+One baseline is published once per module (`published`): run over two seeds, committed, pushed to a bare git
+origin and to a DVC remote. Each test clones its own copy of the origin, so what one test pushes to git never
+reaches another; they share the DVC remote, whose objects are addressed by content.
+"""
 import hashlib
+import shutil
 import sys
 
 import pytest
 import yaml
 
-from conftest import dvc, experiments, make_repo, ran, run, run_queue, set_params
+from conftest import dvc, experiments, make_repo, ran, run, run_queue, set_params, tiny_archive_in
 
 OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_find.png",
-                         "metrics/lr.json", "models/seed0/model.pt", "plots/curves.png", "metrics/aggregate.json",
-                         "dvclive/evaluate/seed0/metrics.json", "plots/evaluate/seed0/confusion.png",
-                         "plots/evaluate/seed0/misclassified.png", "plots/train_samples.png"]
+                         "metrics/lr.json", "models/seed0/model.pt", "models/seed1/model.pt", "plots/curves.png",
+                         "metrics/aggregate.json", "dvclive/evaluate/seed0/metrics.json",
+                         "plots/evaluate/seed0/confusion.png", "plots/evaluate/seed0/misclassified.png",
+                         "plots/train_samples.png"]
+BASELINE = {"train.seeds": [0, 1], "optim.lr": 0.005}  # two seeds, so the pull-request script has a group to read
 pytestmark = pytest.mark.slow
 
 
@@ -42,117 +50,120 @@ def with_remote(repo, remote):
     git("commit", "-qm", "a shared DVC remote", cwd=repo)
 
 
-def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(repo, tmp_path):
-    with_remote(repo, tmp_path / "dvc-remote")
-    dvc("repro", cwd=repo)
+def commit_run(repo, message):
     git("add", "-A", cwd=repo)
-    git("commit", "-qm", "baseline run", cwd=repo)
-    base = git("rev-parse", "HEAD", cwd=repo)
-    dvc("push", cwd=repo)
-    set_params(repo, {"optim.lr": 0.005})  # a change, reproduced and shared like a pull request's
-    dvc("repro", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "LRMAX 0.005", cwd=repo)
-    dvc("push", cwd=repo)
+    git("commit", "-qm", message, cwd=repo)
 
-    clone = tmp_path / "clone"
-    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
-    dvc("pull", cwd=clone)
-    made = outputs(repo)
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """(bare git origin, baseline commit): the baseline run, pushed to git and to the DVC remote beside it."""
+    root = tmp_path_factory.mktemp("published")
+    archive = root / "www" / "cifar-10-python.tar.gz"
+    origin = root / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], root)
+    first = make_repo(root / "first", archive.as_uri(), tiny_archive_in(archive.parent), BASELINE)
+    with_remote(first, root / "dvc-remote")
+    git("remote", "add", "origin", str(origin), cwd=first)
+    dvc("repro", cwd=first)
+    commit_run(first, "baseline run")
+    git("push", "-q", "origin", "main", cwd=first)
+    dvc("push", cwd=first)
+    return origin, git("rev-parse", "HEAD", cwd=first)
+
+
+@pytest.fixture
+def origin(published, tmp_path):
+    """This test's own copy of the published git origin."""
+    return shutil.copytree(published[0], tmp_path / "origin.git")
+
+
+def clone(origin, dest, pull=True):
+    git("clone", "-q", str(origin), str(dest), cwd=dest.parent)
+    if pull:
+        dvc("pull", cwd=dest)
+    return dest
+
+
+def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(origin, published, tmp_path):
+    pr = clone(origin, tmp_path / "pr")
+    set_params(pr, {"optim.lr": 0.004})  # a change, reproduced and shared like a pull request's
+    assert ran(dvc("repro", cwd=pr).stdout)[-1] == "aggregate"
+    commit_run(pr, "LRMAX 0.004")
+    git("push", "-q", "origin", "main", cwd=pr)
+    dvc("push", cwd=pr)
+
+    fresh = clone(origin, tmp_path / "fresh")
+    made = outputs(pr)
     assert set(OUTPUTS_WITH_PICTURES) <= set(made) and any(p.startswith("plots/gradcam/") for p in made)
     for path in made:
-        assert digest(clone / path) == digest(repo / path), path
-    assert "up to date" in dvc("status", cwd=clone).stdout
-    assert ran(dvc("repro", cwd=clone).stdout) == []
+        assert digest(fresh / path) == digest(pr / path), path
+    assert "up to date" in dvc("status", cwd=fresh).stdout
+    assert ran(dvc("repro", cwd=fresh).stdout) == []
 
-    report = run([sys.executable, "-m", "cifarpipe.cli", "report", "--base", base, "--out", "report.md"], clone).stdout
+    base = published[1]
+    report = run([sys.executable, "-m", "cifarpipe.cli", "report", "--base", base, "--out", "report.md"], fresh).stdout
     # the base's numbers come from the base commit's outputs, which this clone read from the DVC remote
     assert f"- **base (`{base}`)**: test accuracy" in report and "no aggregate" not in report, report
     accuracy = next(line for line in report.splitlines() if line.startswith("| test accuracy |"))
-    assert "(1 seed)" in accuracy.split("|")[2] and "within noise" in accuracy  # one seed a side: says so
+    assert "(n=2)" in accuracy.split("|")[2] and "(n=2)" in accuracy.split("|")[3]
 
     # the model registry's view: a version registered (a GTO git tag), then the weights by artifact name, fetched
     # through the DVC remote
-    run(["gto", "register", "cifar10-resnet"], repo)
-    dvc("artifacts", "get", str(repo), "cifar10-resnet", "-o", str(tmp_path / "got.pt"), cwd=tmp_path)
-    assert digest(tmp_path / "got.pt") == digest(repo / "models/seed0/model.pt")
+    run(["gto", "register", "cifar10-resnet"], pr)
+    dvc("artifacts", "get", str(pr), "cifar10-resnet", "-o", str(tmp_path / "got.pt"), cwd=tmp_path)
+    assert digest(tmp_path / "got.pt") == digest(pr / "models/seed0/model.pt")
 
 
 def test_pull_from_a_remote_that_lacks_the_outputs_says_what_to_run(repo, tmp_path):
     with_remote(repo, tmp_path / "empty-remote")
-    clone = tmp_path / "clone"
-    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    fresh = clone(repo, tmp_path / "clone", pull=False)
     dvc("repro", "download", cwd=repo)  # built on one machine, never pushed
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "downloaded", cwd=repo)
-    git("pull", "-q", cwd=clone)
-    proc = run(["make", "pull"], clone, check=False)
+    commit_run(repo, "downloaded")
+    git("pull", "-q", cwd=fresh)
+    proc = run(["make", "pull"], fresh, check=False)
     assert proc.returncode != 0
     assert "not on the DVC remote" in proc.stdout + proc.stderr and "dvc repro" in proc.stdout + proc.stderr
 
 
-def published_baseline(tmp_path, archive, overrides: dict | None = None) -> tuple:
-    """(bare git origin, the clone that made it): a baseline run committed, pushed to git and to a DVC remote."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
-    first = make_repo(tmp_path / "first", *archive, overrides)
-    with_remote(first, tmp_path / "dvc-remote")
-    git("remote", "add", "origin", str(origin), cwd=first)
-    dvc("repro", cwd=first)
-    git("add", "-A", cwd=first)
-    git("commit", "-qm", "baseline run", cwd=first)
-    git("push", "-q", "origin", "main", cwd=first)
-    dvc("push", cwd=first)
-    return origin, first
-
-
-def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(tmp_path, tiny_archive):
-    origin, first = published_baseline(tmp_path, tiny_archive)
-
-    dvc("exp", "run", "-n", "lr-005", "-S", "optim.lr=0.005", cwd=first)
+def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(origin, tmp_path):
+    first = clone(origin, tmp_path / "first")
+    dvc("exp", "run", "-n", "lr-004", "-S", "optim.lr=0.004", cwd=first)
     made = {p: digest(first / p) for p in ["models/seed0/model.pt", "dvclive/train/seed0/metrics.json",
                                            "plots/curves.png"]}
-    dvc("exp", "push", "origin", "lr-005", cwd=first)
+    dvc("exp", "push", "origin", "lr-004", cwd=first)
 
-    second = tmp_path / "second"
-    git("clone", "-q", str(origin), str(second), cwd=tmp_path)
-    dvc("exp", "pull", "origin", "lr-005", cwd=second)
-    listed = experiments(second)["lr-005"]
-    assert listed["params"]["params.yaml"]["data"]["optim"]["lr"] == 0.005
+    second = clone(origin, tmp_path / "second", pull=False)
+    dvc("exp", "pull", "origin", "lr-004", cwd=second)
+    listed = experiments(second)["lr-004"]
+    assert listed["params"]["params.yaml"]["data"]["optim"]["lr"] == 0.004
     assert "test_acc" in listed["metrics"]["metrics/aggregate.json"]["data"]
-    dvc("exp", "apply", "lr-005", cwd=second)
-    assert yaml.safe_load((second / "params.yaml").read_text())["optim"]["lr"] == 0.005
+    dvc("exp", "apply", "lr-004", cwd=second)
+    assert yaml.safe_load((second / "params.yaml").read_text())["optim"]["lr"] == 0.004
     assert {p: digest(second / p) for p in made} == made  # the experiment's own outputs, not retrained
     assert "up to date" in dvc("status", cwd=second).stdout
 
 
-def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(tmp_path, tiny_archive):
+def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(origin, tmp_path):
     """Several boxes, one experiment log: each runs its own queue on a clone, pushes; anyone pulls the whole grid."""
-    origin, _ = published_baseline(tmp_path, tiny_archive)  # the baseline every box starts from
-
     grid = {"box-a": [0.003], "box-b": [0.006]}
     for box, lrs in grid.items():
-        clone = tmp_path / box
-        git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
-        dvc("pull", cwd=clone)
-        dvc("exp", "run", "--queue", "-S", "optim.lr=" + ",".join(map(str, lrs)), cwd=clone)
-        status = run_queue(clone)
+        box_clone = clone(origin, tmp_path / box)
+        dvc("exp", "run", "--queue", "-S", "optim.lr=" + ",".join(map(str, lrs)), cwd=box_clone)
+        status = run_queue(box_clone)
         assert status.count("Success") == len(lrs), status
-        dvc("exp", "push", "origin", "--all-commits", cwd=clone)
+        dvc("exp", "push", "origin", "--all-commits", cwd=box_clone)
 
-    viewer = tmp_path / "viewer"
-    git("clone", "-q", str(origin), str(viewer), cwd=tmp_path)
+    viewer = clone(origin, tmp_path / "viewer", pull=False)
     dvc("exp", "pull", "origin", "--all-commits", cwd=viewer)
     seen = experiments(viewer)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in seen.values()) == [0.003, 0.006]
     assert all("test_acc" in d["metrics"]["metrics/aggregate.json"]["data"] for d in seen.values())
 
 
-def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(tmp_path, tiny_archive):
+def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(origin, tmp_path):
     """scripts/pr_report.sh, as the workflow runs it: the change over N seeds, the base over as many."""
-    origin, _ = published_baseline(tmp_path, tiny_archive, {"train.seeds": [0, 1], "optim.lr": 0.005})
-    pr = tmp_path / "pr"
-    git("clone", "-q", str(origin), str(pr), cwd=tmp_path)
+    pr = clone(origin, tmp_path / "pr", pull=False)
     set_params(pr, {"augment.cutout": 0})  # the pull request's change
     git("commit", "-qam", "no cutout", cwd=pr)
     out = run(["bash", "scripts/pr_report.sh", "2"], pr).stdout

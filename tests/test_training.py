@@ -12,7 +12,7 @@ from cifarpipe.models import build_model
 from cifarpipe.optim import make_optimizer
 from cifarpipe.params import load_params
 from cifarpipe.training import compile_for_training, train
-from conftest import ROOT
+from conftest import NARROW, ROOT
 from synthetic_cifar import make_images
 
 AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
@@ -37,7 +37,7 @@ def config(**schedule):
 def run_training(params, lr, checkpoint=None, fingerprint="run", compute=CPU, n_train=64, batch_size=32,
                  step_model=None, model=None):
     torch.manual_seed(0)
-    model = build_model("custom_resnet") if model is None else model
+    model = build_model(NARROW) if model is None else model
     train_loader, test_loader, gen = loaders(n_train=n_train, batch_size=batch_size)
     history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr,
                     lr_min=lr / 100, schedule=params["schedule"], generator=gen, checkpoint_path=checkpoint,
@@ -73,7 +73,7 @@ def test_an_unreadable_checkpoint_costs_a_restart_not_a_crash(tmp_path, capsys):
 @pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow)])  # bf16: minutes here
 def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     torch.manual_seed(0)
-    model = build_model("custom_resnet")
+    model = build_model(NARROW)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train_loader, _, _ = loaders()
     opt = make_optimizer(model, {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 1e-3,
@@ -109,7 +109,7 @@ def test_compile_builds_one_graph_per_batch_shape_then_never_recompiles():
 
     torch._dynamo.reset()
     torch.manual_seed(0)
-    model = build_model("custom_resnet")
+    model = build_model(NARROW)
     train_loader, _, _ = loaders(n_train=70)
     assert train_loader.batch_sizes() == [32, 6]
     before = {k: v.clone() for k, v in model.state_dict().items()}

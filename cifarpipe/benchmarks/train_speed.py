@@ -33,6 +33,9 @@ from ..predict import loss_and_accuracy, predict_logits
 from ..training import compile_for_training, train
 
 
+PEER_NETWORK = {"name": "custom_resnet", "width": 64}  # what seed_baseline.py trains, whatever params.yaml says
+
+
 def params_with(sets: list[str]) -> dict:
     """params.yaml with each `--set key=value` applied (the value read as YAML: 0.05, true, [0,1])."""
     return load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)})
@@ -55,7 +58,7 @@ def setup(params: dict, data: dict, seed: int):
     """What the train stage builds, from params and arrays: (compute, model, train batches, test batches)."""
     stats = channel_stats(data["x_train"])
     compute = compute_for(params["train"], seed=seed)
-    model = build_model(params["model"]["name"], compute)
+    model = build_model(params["model"], compute)
     return (compute, model, train_batches(params, data, stats, compute, seed=seed),
             test_batches(data, stats, compute, params["runtime"]["eval_batch_size"]))
 
@@ -108,10 +111,14 @@ def main(argv=None):
     ap.add_argument("--peer-workers", type=int, default=8)
     args = ap.parse_args(argv)
 
+    params = params_with(args.set)
+    if args.peer and params["model"] != PEER_NETWORK:
+        raise SystemExit(f"--peer trains the seeds' custom ResNet at width 64, these params train {params['model']}: "
+                         "a speed-up between two networks says nothing. Drop --peer, or --set model.name=custom_resnet "
+                         "--set model.width=64")
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
-    params = params_with(args.set)
     lr = args.lr or params["optim"]["lr"] or 0.01
     for seed in args.seeds:
         results.append(run_ours(params, data, lr, seed))
