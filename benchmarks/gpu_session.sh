@@ -43,7 +43,7 @@ setup() {
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$kit"/*.whl && touch "$site/.installed"
   fi
   # the project's own package from the tree (no pip install -e here), and its `cifarpipe` command
-  mkdir -p "$site/bin" && printf '#!/bin/sh\nexec python3 -m cifarpipe.cli "$@"\n' > "$site/bin/cifarpipe" \
+  mkdir -p "$site/bin" && printf '#!/bin/sh\nexec python3 -m cifarpipe.tools.cli "$@"\n' > "$site/bin/cifarpipe" \
     && chmod +x "$site/bin/cifarpipe"
   export PYTHONPATH=$site:$root PATH=$site/bin:$PATH DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
   # a git identity for the commits here and dvc exp run's (a fresh machine has none configured)
@@ -93,7 +93,7 @@ for path, m in workspace["data"].items(): print(path + ": " + json.dumps(m["data
 }
 
 save_picked_lr() {  # LRMAX that the default params' range test picked in /tmp/run, kept for bench and repeat
-  python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr.json"))["lr_max"])' > /tmp/default_lr
+  python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr_pick.json"))["lr_max"])' > /tmp/default_lr
 }
 
 picked_lr() {  # that LRMAX alone on stdout: from the repro step on this machine, else from a range test run now

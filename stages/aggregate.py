@@ -8,15 +8,15 @@ the list changes; the other seeds' stages stay cached.
 
     python -m stages.aggregate
 """
-from cifarpipe import paths
-from cifarpipe.artifacts import read_json, write_csv, write_json
-from cifarpipe.noise import summarize, target_verdict
-from cifarpipe.params import stage_params
-from cifarpipe.reports.common import save_figure
-from cifarpipe.reports.curves import training_curves
-from cifarpipe.results import histories, seed_table
-from cifarpipe.schedule import one_cycle_lr, schedule_steps
-from cifarpipe.stage import run_stage
+from cifarpipe.aggregate.figures import training_curves
+from cifarpipe.aggregate.noise import summarize, target_verdict
+from cifarpipe.aggregate.results import histories, seed_table
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import read_json, write_csv, write_json
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.figures.common import save_figure
+from cifarpipe.schedule.one_cycle import one_cycle_lr, schedule_steps
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
     write_csv(paths.PER_CLASS_BAND, per_class.rename_axis("class").reset_index().to_dict("records"))
     save_figure(training_curves(history), paths.CURVES_PNG)
 
-    lr, first = read_json(paths.LR_JSON), table.iloc[0]
+    lr, first = read_json(paths.LR_PICK_JSON), table.iloc[0]
     total, peak = schedule_steps(params["schedule"]["epochs"], params["schedule"]["peak_epoch"],
                                  int(first["steps_per_epoch"]))
     write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"], lr["lr_min"])}

@@ -5,12 +5,12 @@
 import tempfile
 from pathlib import Path
 
-from cifarpipe import paths
-from cifarpipe.archive import parse_archive
-from cifarpipe.artifacts import write_npz
-from cifarpipe.download import download
-from cifarpipe.params import runtime_settings, stage_params
-from cifarpipe.stage import run_stage
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import write_npz
+from cifarpipe.core.params import runtime_settings, stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.download.archive import parse_archive
+from cifarpipe.download.fetch import download
 
 
 def main():

@@ -5,20 +5,20 @@
 import numpy as np
 import torch
 
-from cifarpipe import paths
-from cifarpipe.artifacts import write_npz
-from cifarpipe.dataset import load_splits
-from cifarpipe.device import compute_for
-from cifarpipe.evaluation import confusion_matrix, per_class_accuracy
-from cifarpipe.loader import test_batches
-from cifarpipe.models import load_trained
-from cifarpipe.params import runtime_settings, stage_params
-from cifarpipe.paths import per_seed
-from cifarpipe.predict import loss_and_accuracy, predict_logits
-from cifarpipe.reports.common import save_figure
-from cifarpipe.reports.evaluation import confusion_figure, misclassified_figure, per_class_figure
-from cifarpipe.stage import run_stage, seed_argument
-from cifarpipe.tracking import open_live
+from cifarpipe.compute.device import compute_for
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import write_npz
+from cifarpipe.core.live import open_live
+from cifarpipe.core.params import runtime_settings, stage_params
+from cifarpipe.core.paths import per_seed
+from cifarpipe.core.stage import run_stage, seed_argument
+from cifarpipe.data.dataset import load_splits
+from cifarpipe.data.loader import test_batches
+from cifarpipe.evaluate.figures import (confusion_figure, misclassified_figure, per_class_figure)
+from cifarpipe.evaluate.metrics import confusion_matrix, per_class_accuracy
+from cifarpipe.figures.common import save_figure
+from cifarpipe.model.networks import load_trained
+from cifarpipe.scoring.predict import loss_and_accuracy, predict_logits
 
 
 def main():

@@ -8,18 +8,18 @@ gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
 """
 import numpy as np
 
-from cifarpipe import paths
-from cifarpipe.artifacts import atomic_dir
-from cifarpipe.dataset import load_splits
-from cifarpipe.device import compute_for
-from cifarpipe.gradcam import check_methods, choose_layers, explain, overlay
-from cifarpipe.loader import test_images
-from cifarpipe.models import load_trained
-from cifarpipe.params import stage_params
-from cifarpipe.paths import per_seed
-from cifarpipe.reports.common import denormalize, save_figure
-from cifarpipe.reports.gradcam import cam_grid
-from cifarpipe.stage import run_stage, seed_argument
+from cifarpipe.compute.device import compute_for
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import atomic_dir
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.paths import per_seed
+from cifarpipe.core.stage import run_stage, seed_argument
+from cifarpipe.data.dataset import load_splits
+from cifarpipe.data.loader import test_images
+from cifarpipe.figures.common import denormalize, save_figure
+from cifarpipe.gradcam.cams import check_methods, choose_layers, explain, overlay
+from cifarpipe.gradcam.figures import cam_grid
+from cifarpipe.model.networks import load_trained
 
 
 def main():

@@ -7,24 +7,24 @@ With optim.lr set, the LRs are fixed and no range test runs: the stage records t
 """
 import time
 
-from cifarpipe import paths
-from cifarpipe.artifacts import write_csv, write_json
-from cifarpipe.dataset import load_splits
-from cifarpipe.device import compute_for
-from cifarpipe.loader import train_batches
-from cifarpipe.lr_finder import range_test
-from cifarpipe.models import build_model
-from cifarpipe.optim import make_optimizer
-from cifarpipe.params import stage_params
-from cifarpipe.stage import run_stage
+from cifarpipe.compute.device import compute_for
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import write_csv, write_json
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.data.dataset import load_splits
+from cifarpipe.data.loader import train_batches
+from cifarpipe.lr_find.range_test import range_test
+from cifarpipe.model.networks import build_model
+from cifarpipe.optim.optimizers import make_optimizer
 
 
 def main():
     params = stage_params("lr_find")
     cfg = params["lr_find"]
     if params["optim"]["lr"] is not None:
-        write_csv(paths.LR_RANGE_CSV, [], fields=["lr", "loss"])
-        write_json(paths.LR_RANGE_JSON, {"steps": 0, "stopped": "skipped: optim.lr is set", "range_test_s": 0})
+        write_csv(paths.LR_FIND_CSV, [], fields=["lr", "loss"])
+        write_json(paths.LR_FIND_JSON, {"steps": 0, "stopped": "skipped: optim.lr is set", "range_test_s": 0})
         print(f"optim.lr is {params['optim']['lr']}: no LR range test")
         return
 
@@ -39,8 +39,8 @@ def main():
                         iterations=cfg["iterations"], smooth=cfg["smooth"], diverge=cfg["diverge"])
     seconds = time.perf_counter() - started
 
-    write_csv(paths.LR_RANGE_CSV, [{"lr": lr, "loss": loss} for lr, loss in zip(result["lr"], result["loss"])])
-    write_json(paths.LR_RANGE_JSON, {"steps": len(result["lr"]), "stopped": result["stopped"],
+    write_csv(paths.LR_FIND_CSV, [{"lr": lr, "loss": loss} for lr, loss in zip(result["lr"], result["loss"])])
+    write_json(paths.LR_FIND_JSON, {"steps": len(result["lr"]), "stopped": result["stopped"],
                                      "last_lr": result["lr"][-1], "range_test_s": round(seconds, 2)})
     print(f"LR range test on {compute.describe()}: {len(result['lr'])} steps up to LR {result['lr'][-1]:.2e} "
           f"({result['stopped']}) in {seconds:.1f} s")

@@ -1,4 +1,4 @@
-"""Stage lr_pick: the LRMAX and LRMIN of the one-cycle schedule -> metrics/lr.json, plots/lr_find.png.
+"""Stage lr_pick: the LRMAX and LRMIN of the one-cycle schedule -> metrics/lr_pick.json, plots/lr_pick.png.
 
 Read off the LR range test's curve by lr_pick.rule (default: the LR at the lowest smoothed loss /
 lr_pick.min_div; cifarpipe/lr_rules.py explains each rule), so another rule or divisor never repeats the
@@ -8,13 +8,13 @@ test; or, with optim.lr set, LRMAX = optim.lr and LRMIN = LRMAX / schedule.lrmin
 """
 import pandas as pd
 
-from cifarpipe import paths
-from cifarpipe.artifacts import read_json, write_json
-from cifarpipe.lr_rules import pick
-from cifarpipe.params import stage_params
-from cifarpipe.reports.common import save_figure
-from cifarpipe.reports.lr_range import fixed_lr_figure, range_test_figure
-from cifarpipe.stage import run_stage
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import read_json, write_json
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.figures.common import save_figure
+from cifarpipe.lr_pick.figures import fixed_lr_figure, range_test_figure
+from cifarpipe.lr_pick.rules import pick
 
 
 def main():
@@ -22,18 +22,16 @@ def main():
     cfg, lrmin_div, fixed = params["lr_pick"], params["schedule"]["lrmin_div"], params["optim"]["lr"]
     if fixed is not None:
         picked = {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div}
-        write_json(paths.LR_JSON, picked)
-        save_figure(fixed_lr_figure(picked["lr_max"], picked["lr_min"]), paths.LR_FIND_PNG)
+        write_json(paths.LR_PICK_JSON, picked)
+        save_figure(fixed_lr_figure(picked["lr_max"], picked["lr_min"]), paths.LR_PICK_PNG)
         print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / schedule.lrmin_div)")
         return
 
-    curve, test = pd.read_csv(paths.LR_RANGE_CSV), read_json(paths.LR_RANGE_JSON)
-    picked = pick(curve["lr"], curve["loss"], rule=cfg["rule"], min_div=cfg["min_div"], lrmin=cfg["lrmin"],
-                  lrmin_div=lrmin_div, fall_frac=cfg["fall_frac"], skip_start=cfg["skip_start"],
-                  skip_end=cfg["skip_end"])
+    curve, test = pd.read_csv(paths.LR_FIND_CSV), read_json(paths.LR_FIND_JSON)
+    picked = pick(curve["lr"], curve["loss"], cfg, lrmin_div)
     notes = picked.pop("notes")
-    write_json(paths.LR_JSON, {"source": "LR range test", **picked})
-    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]), paths.LR_FIND_PNG)
+    write_json(paths.LR_PICK_JSON, {"source": "LR range test", **picked})
+    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]), paths.LR_PICK_PNG)
     for note in notes:
         print(f"note: {note}")
     print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR {picked['loss_min_lr']:.3e}), "

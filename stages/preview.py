@@ -3,15 +3,16 @@ its output shape and parameters) and plots/train_samples.png (augmented training
 
     python -m stages.preview
 """
-from cifarpipe import paths
-from cifarpipe.artifacts import write_text
-from cifarpipe.augment import settings
-from cifarpipe.dataset import load_splits
-from cifarpipe.models import build_model
-from cifarpipe.params import stage_params
-from cifarpipe.reports.common import save_figure
-from cifarpipe.reports.preview import model_summary, samples_figure
-from cifarpipe.stage import run_stage
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import write_text
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.data.augment import settings
+from cifarpipe.data.dataset import load_splits
+from cifarpipe.figures.common import save_figure
+from cifarpipe.model.networks import build_model
+from cifarpipe.preview.figures import samples_figure
+from cifarpipe.preview.summary import model_summary
 
 
 def main():

@@ -4,11 +4,11 @@ Every later stage normalises with these numbers, so no CIFAR constants are hard-
 
     python -m stages.stats
 """
-from cifarpipe import paths
-from cifarpipe.artifacts import write_json
-from cifarpipe.dataset import channel_stats, load_dataset
-from cifarpipe.params import stage_params
-from cifarpipe.stage import run_stage
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import write_json
+from cifarpipe.core.params import stage_params
+from cifarpipe.core.stage import run_stage
+from cifarpipe.data.dataset import channel_stats, load_dataset
 
 
 def main():

@@ -1,24 +1,35 @@
 """Stage train@N: the one-cycle training run of seed N -> the weights and, through dvclive, the per-epoch metrics.
 
-LRMAX and LRMIN come from metrics/lr.json (stage lr_pick: the LR range test, or optim.lr when set). A killed
-run resumes from its last epoch when `dvc repro` runs again. With train.gpus > 1 the script starts one rank
-per GPU (cifarpipe.distributed); rank 0 writes the outputs. Pictures of the run are drawn by later stages,
-so restyling one never retrains the model. DVC runs it once per seed of train.seeds (a matrix stage).
+LRMAX and LRMIN come from metrics/lr_pick.json (stage lr_pick: the LR range test, or optim.lr when set). A
+killed run resumes from its last epoch when `dvc repro` runs again. With train.gpus > 1 the script starts one
+rank per GPU (cifarpipe/train/distributed.py); rank 0 writes the outputs. DVC runs it once per seed of
+train.seeds (a matrix stage).
 
     python -m stages.train --seed 0
 """
-from cifarpipe import paths
-from cifarpipe.paths import per_seed
-from cifarpipe.artifacts import read_json, torch_save
-from cifarpipe.dataset import load_splits
-from cifarpipe.device import compute_for
-from cifarpipe.distributed import SINGLE, join, launch, launched, leave, wrap
-from cifarpipe.loader import test_batches, train_batches
-from cifarpipe.models import build_model, count_parameters
-from cifarpipe.params import runtime_settings, stage_params
-from cifarpipe.stage import run_stage, seed_argument
-from cifarpipe.tracking import log_epoch, open_live
-from cifarpipe.training import compile_for_training, fingerprint, remove_checkpoint, train
+from cifarpipe.compute.device import compute_for
+from cifarpipe.compute.ranks import SINGLE
+from cifarpipe.core import paths
+from cifarpipe.core.artifacts import read_json, torch_save
+from cifarpipe.core.live import open_live
+from cifarpipe.core.params import runtime_settings, stage_params
+from cifarpipe.core.paths import per_seed
+from cifarpipe.core.stage import run_stage, seed_argument
+from cifarpipe.data.dataset import load_splits
+from cifarpipe.data.loader import test_batches, train_batches
+from cifarpipe.model.networks import build_model, count_parameters
+from cifarpipe.train.compile import compile_for_training
+from cifarpipe.train.distributed import join, launch, launched, leave, wrap
+from cifarpipe.train.loop import TrainConfig, fingerprint, remove_checkpoint, train
+
+
+def log_epoch(live, entry: dict) -> None:
+    """One epoch's metrics at step = its epoch number; dvclive updates the summary on disk at once."""
+    live.step = entry["epoch"]
+    for name, value in entry.items():
+        if name != "epoch":
+            live.log_metric(name, value)
+    live.next_step()
 
 
 def main():
@@ -27,31 +38,31 @@ def main():
     if cfg["gpus"] > 1 and not launched():  # start one rank per GPU; each runs main() again
         return launch(cfg["gpus"], "stages.train", cfg["device"], ["--seed", str(seed)])
     ranks, device = join(cfg["device"]) if launched() else (SINGLE, None)
-    compute = compute_for(cfg, seed=seed, device=device)
+    compute = compute_for(cfg, seed=seed, device=device, ranks=ranks)
     model = build_model(params["model"], compute)
-    lr = read_json(paths.LR_JSON)
+    lr = read_json(paths.LR_PICK_JSON)
     data, stats = load_splits(params["data"])
-    train_loader = train_batches(params, data, stats, compute, seed=seed, shard=(ranks.rank, ranks.world))
+    train_loader = train_batches(params, data, stats, compute, seed=seed)
     test_loader = test_batches(data, stats, compute, runtime["eval_batch_size"])
     if ranks.main:
-        print(f"seed {seed}, {params['model']['name']}: {count_parameters(model):,} parameters on "
-              f"{compute.describe()}{f' x {ranks.world} ranks' if ranks.world > 1 else ''}; LRMAX {lr['lr_max']:.3e}, "
+        print(f"seed {seed}, {params['model']['name']} (width {params['model']['width']}): "
+              f"{count_parameters(model):,} parameters on {compute.describe()}"
+              f"{f' x {ranks.world} ranks' if ranks.world > 1 else ''}; LRMAX {lr['lr_max']:.3e}, "
               f"LRMIN {lr['lr_min']:.3e} ({lr['source']}); {len(data['y_train'])} train / {len(data['y_test'])} test "
               "images")
 
-    step_model, compile_s = wrap(model, ranks, compute.device), 0.0
+    step_model, compile_s = wrap(model, compute), 0.0
     if cfg["compile"]:
         step_model, compile_s = compile_for_training(step_model, train_loader, compute, mode=cfg["compile_mode"])
         print(f"compiled for batch sizes {train_loader.batch_sizes()} in {compile_s:.1f} s")
 
     live = open_live(per_seed(paths.TRAIN_LIVE, seed)) if ranks.main else None  # per-epoch metrics, followed live
-    checkpoint = per_seed(paths.CHECKPOINT, seed) if runtime["checkpoint"] else None
-    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr["lr_max"],
-                    lr_min=lr["lr_min"], schedule=params["schedule"], generator=train_loader.generator,
-                    progress_updates=runtime["progress_updates"], step_model=step_model,
-                    checkpoint_path=checkpoint,
-                    fingerprint=fingerprint({k: params[k] for k in params}, seed, lr, stats),
-                    on_epoch=lambda history: log_epoch(live, history[-1]), ranks=ranks)
+    config = TrainConfig(optim=params["optim"], schedule=params["schedule"], lr=lr,
+                         progress_updates=runtime["progress_updates"],
+                         checkpoint=per_seed(paths.CHECKPOINT, seed) if runtime["checkpoint"] else None,
+                         fingerprint=fingerprint({k: params[k] for k in params}, seed, lr, stats))
+    history = train(model, train_loader, test_loader, compute, config, step_model=step_model,
+                    on_epoch=lambda history: log_epoch(live, history[-1]))
     leave()
     if not ranks.main:
         return
@@ -66,7 +77,7 @@ def main():
                          "epoch_s": round(train_s / len(history), 3), "compile_s": round(compile_s, 2),
                          "precision": compute.precision, "ranks": ranks.world})
     live.end()
-    remove_checkpoint(checkpoint)
+    remove_checkpoint(config.checkpoint)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import json
 import http.server
+import json
 import os
 import re
 import shutil
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cifarpipe.cli import read_overrides
+from cifarpipe.tools.cli import read_overrides
 from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,7 @@ TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), **read_overrides(ROOT
                "train.batch_size": 16}
 NARROW = {"name": "custom_resnet", "width": TINY_PARAMS["model.width"]}  # the custom ResNet the tests train
 SEEDS_NETWORK = {"name": "custom_resnet", "width": 64}  # the seeds' own
+CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "deterministic": False}  # for compute_for
 
 
 @pytest.fixture(autouse=True)

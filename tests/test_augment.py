@@ -1,9 +1,22 @@
 """The on-device batch augmentation draws from the same law as the albumentations reference."""
+import albumentations as A
 import numpy as np
 import pytest
 import torch
 
-from cifarpipe.augment import augment_batch, fill_rgb, reference_transform
+from cifarpipe.core.params import IMAGE_SIZE
+from cifarpipe.data.augment import augment_batch, fill_rgb
+
+
+def reference_transform(*, pad: int, crop: int, flip: float, cutout: int, fill: tuple[int, int, int]):
+    """The seeds' augmentation: an albumentations pipeline on one HWC uint8 image, the law augment_batch follows."""
+    steps = [A.PadIfNeeded(IMAGE_SIZE + 2 * pad, IMAGE_SIZE + 2 * pad, border_mode=0, fill=fill),
+             A.RandomCrop(crop, crop), A.HorizontalFlip(p=flip)]
+    if cutout > 0:
+        steps.append(A.CoarseDropout(num_holes_range=(1, 1), hole_height_range=(cutout, cutout),
+                                     hole_width_range=(cutout, cutout), fill=fill, p=1.0))
+    return A.Compose(steps)
+
 
 N = 3000
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def bench(*args, cwd=ROOT):
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "bench", *args], cwd=cwd, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *args], cwd=cwd, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -61,7 +61,7 @@ def test_train_speed_beside_the_seed_peer_reports_the_speedup_on_the_same_networ
     assert summary["speedup"] == round(peer["train_s"] / summary["median_train_s"], 2)
     assert summary["peer_test_acc"] == peer["test_acc"]
 
-    narrow = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "bench", *common, "--set", "model.width=8"],
+    narrow = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *common, "--set", "model.width=8"],
                             cwd=ROOT, capture_output=True, text=True)
     assert narrow.returncode != 0 and "a speed-up between two networks says nothing" in narrow.stderr
 

@@ -6,18 +6,18 @@ import sys
 import pytest
 import torch
 
-from cifarpipe.device import Compute, resolve_device, resolve_precision, setup_compute
-from cifarpipe.errors import PipelineError
-from conftest import ROOT
+from cifarpipe.compute.device import Compute, compute_for
+from cifarpipe.core.errors import PipelineError
+from conftest import CPU_TRAIN, ROOT
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no GPU")
 
 
 def test_auto_precision_is_fp32_on_the_cpu_and_explicit_choices_stand():
-    cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "fp32"
-    assert [resolve_precision(p, cpu) for p in ("bf16", "fp16", "fp32")] == ["bf16", "fp16", "fp32"]
-    assert setup_compute(device="cpu", precision="auto", channels_last=True).channels_last is False  # CUDA only
+    assert compute_for({**CPU_TRAIN, "precision": "auto"}).precision == "fp32"
+    assert [compute_for({**CPU_TRAIN, "precision": p}).precision for p in ("bf16", "fp16", "fp32")] == [
+        "bf16", "fp16", "fp32"]
+    assert compute_for({**CPU_TRAIN, "channels_last": True}).channels_last is False  # CUDA only
 
 
 def test_only_fp16_scales_the_loss():
@@ -29,7 +29,7 @@ def test_only_fp16_scales_the_loss():
 @no_gpu
 def test_asking_for_cuda_without_a_gpu_names_the_fix():
     with pytest.raises(PipelineError, match="train.device is cuda:1 but torch sees no CUDA GPU.*doctor"):
-        resolve_device("cuda:1")
+        compute_for({**CPU_TRAIN, "device": "cuda:1"})
 
 
 @no_gpu
@@ -38,8 +38,8 @@ def test_auto_falling_back_to_the_cpu_while_nvidia_smi_sees_a_gpu_warns_loudly(t
     fake.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 535.104.05'\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", "from cifarpipe.device import resolve_device; "
-                           "print(resolve_device('auto'))"], env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", "from cifarpipe.compute.device import compute_for; print(compute_for("
+                           "{'device': 'auto', 'precision': 'auto', 'channels_last': True, 'deterministic': False}).device)"], env=env, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "cpu"
     assert "WARNING: nvidia-smi sees NVIDIA H100 80GB HBM3, 535.104.05" in proc.stderr
     assert f"built for CUDA {torch.version.cuda or 'none'}" in proc.stderr and "will take hours" in proc.stderr
@@ -48,6 +48,7 @@ def test_auto_falling_back_to_the_cpu_while_nvidia_smi_sees_a_gpu_warns_loudly(t
 @no_gpu
 def test_no_warning_without_a_gpu(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(ROOT)}  # no nvidia-smi on PATH
-    proc = subprocess.run([sys.executable, "-c", "from cifarpipe.device import resolve_device; resolve_device('auto')"],
+    proc = subprocess.run([sys.executable, "-c", "from cifarpipe.compute.device import compute_for; compute_for("
+                           "{'device': 'auto', 'precision': 'auto', 'channels_last': True, 'deterministic': False})"],
                           env=env, capture_output=True, text=True, check=True)
     assert "WARNING" not in proc.stderr

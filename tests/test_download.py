@@ -1,5 +1,6 @@
 """The download stage against good, corrupt and malicious archives, served over loopback HTTP."""
 import hashlib
+import http.server
 import io
 import pickle
 import socket
@@ -8,15 +9,14 @@ import sys
 import tarfile
 import threading
 import time
-import http.server
 
 import numpy as np
 import pytest
 import yaml
 
-from cifarpipe.archive import parse_archive
-from cifarpipe.download import download
-from cifarpipe.errors import DataError
+from cifarpipe.core.errors import DataError
+from cifarpipe.download.archive import parse_archive
+from cifarpipe.download.fetch import download
 from conftest import ROOT, bare_env
 from synthetic_cifar import archive_files, batch_bytes, write_archive, write_tar_gz
 

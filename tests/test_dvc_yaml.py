@@ -1,11 +1,12 @@
-"""dvc.yaml tells the truth: each stage lists exactly the repository code it runs, paths.py names what it declares."""
+"""dvc.yaml tells the truth: each stage lists exactly the code it runs (its script and the package folders it
+imports), paths.py names what it declares."""
 import re
 
 import pytest
 import yaml
 
-from cifarpipe import paths
-from cifarpipe.reruns import stage_files
+from cifarpipe.core import paths
+from cifarpipe.tools.reruns import code_deps, code_deps_of, stage_files
 from conftest import ROOT
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -14,18 +15,37 @@ STAGES = DVC_YAML["stages"]
 
 @pytest.mark.parametrize("name", list(STAGES))
 def test_a_stage_lists_exactly_the_code_it_runs(name):
-    stage = STAGES[name]
-    assert stage["cmd"].startswith(f"python -m stages.{name}")
-    runs = stage_files(ROOT, f"stages.{name}")
-    listed = {d for d in stage["deps"] if d.endswith(".py")}
+    assert STAGES[name]["cmd"].startswith(f"python -m stages.{name}")
+    runs, listed = code_deps_of(ROOT, f"stages.{name}"), code_deps(ROOT)[name]
     assert not runs - listed, f"dvc.yaml stage {name} misses code it imports: {sorted(runs - listed)}"
     assert not listed - runs, f"dvc.yaml stage {name} lists code it no longer imports: {sorted(listed - runs)}"
+    assert all((ROOT / d).is_dir() or d in ("cifarpipe/__init__.py", f"stages/{name}.py") for d in listed), listed
+
+
+def test_the_folder_check_fails_on_a_folder_imported_but_not_listed_or_listed_but_not_imported(tmp_path):
+    """The check above can fail both ways: on a copy whose train stage imports the gradcam folder, then on one
+    whose dvc.yaml lists the gradcam folder for the train stage, which does not run it."""
+    import shutil
+
+    for name in ("cifarpipe", "stages"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
+    script = tmp_path / "stages/train.py"
+    script.write_text(script.read_text() + "\nfrom cifarpipe.gradcam.cams import explain\n")
+    assert code_deps_of(tmp_path, "stages.train") - code_deps(tmp_path)["train"] == {"cifarpipe/gradcam"}
+
+    shutil.copy(ROOT / "stages/train.py", script)
+    DVC_YAML["stages"]["train"]["deps"].append("cifarpipe/gradcam")
+    try:
+        (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
+    finally:
+        DVC_YAML["stages"]["train"]["deps"].remove("cifarpipe/gradcam")
+    assert code_deps(tmp_path)["train"] - code_deps_of(tmp_path, "stages.train") == {"cifarpipe/gradcam"}
 
 
 def test_the_import_walk_sees_relative_lazy_and_package_imports(tmp_path):
     (tmp_path / "stages").mkdir()
     (tmp_path / "cifarpipe" / "sub").mkdir(parents=True)
-    (tmp_path / "stages/__init__.py").write_text("")
     (tmp_path / "stages/s.py").write_text("from cifarpipe import a\n")
     (tmp_path / "cifarpipe/__init__.py").write_text("")
     (tmp_path / "cifarpipe/a.py").write_text("from .b import thing\ndef f():\n    import cifarpipe.c\n"
@@ -37,7 +57,7 @@ def test_the_import_walk_sees_relative_lazy_and_package_imports(tmp_path):
     (tmp_path / "cifarpipe/sub/e.py").write_text("y = 2\n")
     (tmp_path / "cifarpipe/unused.py").write_text("")
     assert stage_files(tmp_path, "stages.s") == {
-        "stages/__init__.py", "stages/s.py", "cifarpipe/__init__.py", "cifarpipe/a.py", "cifarpipe/b.py",
+        "stages/s.py", "cifarpipe/__init__.py", "cifarpipe/a.py", "cifarpipe/b.py",
         "cifarpipe/c.py", "cifarpipe/sub/__init__.py", "cifarpipe/sub/d.py", "cifarpipe/sub/e.py"}
 
 
@@ -68,7 +88,8 @@ def test_paths_py_names_exactly_what_dvc_yaml_declares():
     holds_outputs = {p for p in named if any(out.startswith(p + "/") for out in outputs)}  # dvclive's own folders
     assert named - outputs - under_an_output - holds_outputs == {paths.CHECKPOINT}  # not an output, on purpose
     assert outputs - named == set()
-    deps = {as_paths_py(d) for stage in STAGES.values() for d in stage["deps"] if not d.endswith(".py")}
+    code = {d for listed in code_deps(ROOT).values() for d in listed}
+    deps = {as_paths_py(d) for stage in STAGES.values() for d in stage["deps"] if d not in code}
     assert deps <= outputs | under_an_output | holds_outputs, deps - outputs  # every data dep: outputs of stages
 
 

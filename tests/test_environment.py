@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from setuptools import find_packages as setuptools_find_packages
 
 from conftest import ROOT
 
@@ -48,7 +49,7 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}"
                                  f"{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "doctor"], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "doctor"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -61,13 +62,13 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
 
 def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_the_cifarpipe_command():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"] == {"cifarpipe": "cifarpipe.cli:main"}
+    assert project["scripts"] == {"cifarpipe": "cifarpipe.tools.cli:main"}
     assert "dependencies" in project["dynamic"]
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools["dynamic"]["dependencies"] == {"file": ["requirements.in"]}
-    packages = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
-                for p in (ROOT / "cifarpipe").rglob("__init__.py")}
-    assert set(setuptools["packages"]) == packages  # every subpackage ships
+    folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "cifarpipe").rglob("*.py")}
+    found = setuptools_find_packages(str(ROOT), include=setuptools["packages"]["find"]["include"])
+    assert set(found) == folders  # every folder of code ships: each is a package setuptools finds itself
 
 
 @pytest.mark.skipif(not (Path(sys.executable).parent / "cifarpipe").exists(),

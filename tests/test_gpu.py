@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from cifarpipe.device import Compute, setup_compute
-from cifarpipe.gradcam import explain
-from cifarpipe.loader import DeviceLoader
-from cifarpipe.lr_finder import range_test
-from cifarpipe.models import build_model
-from cifarpipe.optim import make_optimizer
-from cifarpipe.params import load_params
-from cifarpipe.training import compile_for_training, train
+from cifarpipe.compute.device import Compute, compute_for
+from cifarpipe.core.params import load_params
+from cifarpipe.data.loader import DeviceLoader
+from cifarpipe.gradcam.cams import explain
+from cifarpipe.lr_find.range_test import range_test
+from cifarpipe.model.networks import build_model
+from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.compile import compile_for_training
+from cifarpipe.train.loop import TrainConfig, train
 from conftest import ROOT, SEEDS_NETWORK, dvc, live_history, set_params, tool_env
 from synthetic_cifar import make_images
 
@@ -31,16 +32,16 @@ def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
     rng = np.random.default_rng(seed)
     (x, y), (xt, yt) = make_images(n_train, rng), make_images(n_test, rng)
     gen = torch.Generator(device=compute.device).manual_seed(seed)
-    common = dict(mean=[0.5] * 3, std=[0.25] * 3, device=compute.device, channels_last=compute.channels_last)
-    return (DeviceLoader(x, y, batch_size=batch_size, augment=AUG, generator=gen, **common),
-            DeviceLoader(xt, yt, batch_size=64, **common), gen)
+    stats = {"mean": [0.5] * 3, "std": [0.25] * 3}
+    return (DeviceLoader(x, y, stats, compute, batch_size, augment=AUG, generator=gen),
+            DeviceLoader(xt, yt, stats, compute, 64), gen)
 
 
 def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
-    compute = setup_compute(device="cuda", precision=precision, channels_last=True, deterministic=deterministic,
-                            seed=0)
+    compute = compute_for({"device": "cuda", "precision": precision, "channels_last": True,
+                           "deterministic": deterministic}, seed=0)
     model = build_model(SEEDS_NETWORK).to(compute.device, memory_format=compute.memory_format)
-    train_loader, test_loader, gen = cuda_loaders(compute)
+    train_loader, test_loader, _ = cuda_loaders(compute)
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
 
@@ -48,9 +49,9 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
         if stop_after is not None and len(history) == stop_after:
             raise KeyboardInterrupt
 
-    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=0.003,
-                    lr_min=0.00003, schedule=params["schedule"], generator=gen, step_model=step_model,
-                    checkpoint_path=checkpoint, fingerprint="gpu", on_epoch=on_epoch)
+    config = TrainConfig(optim=params["optim"], schedule=params["schedule"], lr={"lr_max": 0.003, "lr_min": 0.00003},
+                         checkpoint=checkpoint, fingerprint="gpu")
+    history = train(model, train_loader, test_loader, compute, config, step_model=step_model, on_epoch=on_epoch)
     return model, history
 
 
@@ -67,7 +68,7 @@ def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_com
 
 
 def test_auto_precision_on_this_gpu():
-    compute = setup_compute(device="auto", precision="auto")
+    compute = compute_for({"device": "auto", "precision": "auto", "channels_last": True, "deterministic": False})
     assert compute.device.type == "cuda"
     assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16")
 

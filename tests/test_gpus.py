@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from cifarpipe.gpus import claim_gpu, claim_gpus, visible_devices
+from cifarpipe.compute.gpus import claim_gpus, visible_devices
 from conftest import ROOT
 
 HOLDER = """
 import sys, time
-from cifarpipe.gpus import claim_gpu, claim_gpus, visible_devices
-index, handle = claim_gpu(int(sys.argv[1]), poll_s=0.1)
+from cifarpipe.compute.gpus import claim_gpus
+index, handle = claim_gpus(1, int(sys.argv[1]), poll_s=0.1)[0]
 print(index, flush=True)
 time.sleep(600)  # holds its GPU until killed, like a training stage
 """
@@ -46,7 +46,7 @@ def test_n_concurrent_claims_get_n_distinct_gpus_a_kill_frees_one_and_the_next_w
         assert int(waiting.stdout.readline()) == claimed[2]  # the waiting stage gets the dead one's GPU...
         monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
         with pytest.raises(TimeoutError, match="all 4 GPUs stayed taken"):
-            claim_gpu(4, poll_s=0.05, timeout_s=0.3)  # ...and the box is full again
+            claim_gpus(1, 4, poll_s=0.05, timeout_s=0.3)  # ...and the box is full again
     finally:
         for p in holders:
             p.kill()
@@ -55,20 +55,20 @@ def test_n_concurrent_claims_get_n_distinct_gpus_a_kill_frees_one_and_the_next_w
 
 def test_a_claim_in_this_process_is_freed_when_its_handle_closes(env, monkeypatch):
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
-    index, handle = claim_gpu(1)
+    index, handle = claim_gpus(1, 1)[0]
     assert index == 0
     with pytest.raises(TimeoutError):
-        claim_gpu(1, poll_s=0.05, timeout_s=0.2)
+        claim_gpus(1, 1, poll_s=0.05, timeout_s=0.2)
     handle.close()
-    assert claim_gpu(1)[0] == 0
+    assert claim_gpus(1, 1)[0][0] == 0
 
 
 def test_a_process_claims_once_and_a_second_model_in_it_gets_the_same_gpu_without_waiting(env):
     """The benchmark trains one seed after another in one process, the tests build many models: the second
     claim must not wait for the lock the process itself holds (which stays taken for anyone else)."""
-    script = ("import sys; from cifarpipe.gpus import claim_for_this_process, claim_gpu\n"
+    script = ("import sys; from cifarpipe.compute.gpus import claim_for_this_process, claim_gpus\n"
               "print(claim_for_this_process(2), claim_for_this_process(2), flush=True)\n"
-              "print(claim_gpu(2, poll_s=0.05, timeout_s=5)[0], flush=True)\n")
+              "print(claim_gpus(1, 2, poll_s=0.05, timeout_s=5)[0][0], flush=True)\n")
     first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == ["0", "0", "1"]  # held GPU 0 twice, a plain claim then found GPU 1 free
@@ -85,7 +85,7 @@ def test_a_run_over_several_gpus_claims_them_all_at_once_and_shows_its_ranks_onl
         assert visible_devices([1, 2], None) == "1,2" and visible_devices([1, 2], "4,5,6,7") == "5,6"
         with pytest.raises(TimeoutError):  # two more are not free: none is kept while it waits
             claim_gpus(2, 4, poll_s=0.05, timeout_s=0.2)
-        assert claim_gpu(4, timeout_s=1)[0] == 3  # so GPU 3 stayed free for anyone
+        assert claim_gpus(1, 4, timeout_s=1)[0][0] == 3  # so GPU 3 stayed free for anyone
     finally:
         other.kill()
         other.wait()

@@ -3,10 +3,10 @@ import pytest
 import torch
 import torchvision
 
-from cifarpipe.errors import ParamsError
-from cifarpipe.gradcam import choose_layers
-from cifarpipe.models import block_output_shapes, build_model, count_parameters
-from cifarpipe.reports.preview import model_summary
+from cifarpipe.core.errors import ParamsError
+from cifarpipe.gradcam.cams import choose_layers
+from cifarpipe.model.networks import block_output_shapes, build_model, count_parameters
+from cifarpipe.preview.summary import model_summary
 from conftest import SEEDS_NETWORK
 
 RESNET18 = {"name": "resnet18", "width": 64}

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cifarpipe.noise import compare, summarize, target_verdict
-from cifarpipe.report import comparison_table
+from cifarpipe.aggregate.noise import compare, summarize, target_verdict
+from cifarpipe.tools.report import comparison_table
 
 T_975 = {2: 4.302653, 4: 2.776445}  # Student t, 97.5% quantile, by degrees of freedom (printed tables)
 BASE = [0.900, 0.905, 0.910, 0.902, 0.907]

@@ -5,14 +5,16 @@ import sys
 import pytest
 import yaml
 
-from cifarpipe.device import resolve_precision
-from cifarpipe.gradcam import check_methods
-from cifarpipe.lr_rules import pick
-from cifarpipe.models import build_model
-from cifarpipe.optim import make_optimizer
-from cifarpipe.params import ParamsError, load_params, restrict, runtime_settings, stage_params
-from cifarpipe.training import compile_for_training
-from conftest import NARROW, ROOT, bare_env
+from cifarpipe.compute.device import compute_for
+from cifarpipe.core.params import (ParamsError, load_params, restrict, runtime_settings, stage_params)
+from cifarpipe.gradcam.cams import check_methods
+from cifarpipe.lr_pick.rules import pick
+from cifarpipe.model.networks import build_model
+from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.compile import compile_for_training
+from conftest import CPU_TRAIN, NARROW, ROOT, bare_env
+
+LR_PICK = {**load_params(ROOT / "params.yaml")["lr_pick"], "skip_start": 0}
 
 
 def test_the_shipped_params_are_valid():
@@ -60,12 +62,10 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message
     ("model.name", "resnet50", lambda v: build_model({"name": v, "width": 64})),
     ("optim.name", "rmsprop", lambda v: make_optimizer(build_model(NARROW), {**load_params(
         ROOT / "params.yaml")["optim"], "name": v}, 0.1, __import__("torch").device("cpu"))),
-    ("train.precision", "fp8", lambda v: resolve_precision(v, __import__("torch").device("cpu"))),
+    ("train.precision", "fp8", lambda v: compute_for({**CPU_TRAIN, "precision": v})),
     ("train.compile_mode", "fast", lambda v: compile_for_training(build_model(NARROW), None, None, mode=v)),
-    ("lr_pick.rule", "suggest", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], rule=v, min_div=2, lrmin="divide",
-                                               lrmin_div=10, fall_frac=0.1, skip_start=0, skip_end=0)),
-    ("lr_pick.lrmin", "half", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], rule="minimum", min_div=2, lrmin=v,
-                                             lrmin_div=10, fall_frac=0.1, skip_start=0, skip_end=0)),
+    ("lr_pick.rule", "suggest", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], {**LR_PICK, "rule": v}, 10)),
+    ("lr_pick.lrmin", "half", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], {**LR_PICK, "lrmin": v}, 10)),
     ("gradcam.methods", "scorecam", lambda v: check_methods(["gradcam", v])),
 ])
 def test_a_name_is_checked_against_the_one_registry_that_implements_it(key, value, check):

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from cifarpipe.cli import read_overrides, set_args
-from cifarpipe.models import build_model, count_parameters
-from cifarpipe.reports.evaluation import CONFUSION_X, CONFUSION_Y
-from conftest import (NARROW, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran, run, run_queue,
-                      serving, set_params, tiny_archive_in)
+from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y
+from cifarpipe.model.networks import build_model, count_parameters
+from cifarpipe.tools.cli import read_overrides, set_args
+from cifarpipe.tools.reruns import reruns_table
+from conftest import (NARROW, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran,
+                      run, run_queue, serving, set_params, tiny_archive_in)
 
 STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -73,7 +74,7 @@ def test_the_preview_shows_the_network_and_its_augmented_inputs(built):
 
 def test_lrmax_and_lrmin_lie_in_the_descending_part_of_the_range_test(built):
     repo, _ = built
-    picked, test = read_json(repo, "metrics/lr.json"), read_json(repo, "metrics/lr_range_test.json")
+    picked, test = read_json(repo, "metrics/lr_pick.json"), read_json(repo, "metrics/lr_find.json")
     curve = pd.read_csv(repo / "plots/lr_find.csv")
     assert len(curve) == test["steps"] > 3 and test["last_lr"] == curve["lr"].iloc[-1]
     lrs, losses = curve["lr"].to_numpy(), curve["loss"].to_numpy()
@@ -83,7 +84,7 @@ def test_lrmax_and_lrmin_lie_in_the_descending_part_of_the_range_test(built):
     assert lrs[first] < picked["lr_min"] < picked["lr_max"] < picked["loss_min_lr"]
     at_lr_max = losses[np.searchsorted(lrs, picked["lr_max"])]
     assert at_lr_max < losses[first] - 0.5 * (losses[first] - losses.min())  # well into the fall
-    assert (repo / "plots/lr_find.png").read_bytes()[:8] == PNG_MAGIC
+    assert (repo / "plots/lr_pick.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
@@ -93,7 +94,7 @@ def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s"}
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
-    summary, picked = read_json(repo, "dvclive/train/seed0/metrics.json"), read_json(repo, "metrics/lr.json")
+    summary, picked = read_json(repo, "dvclive/train/seed0/metrics.json"), read_json(repo, "metrics/lr_pick.json")
     assert summary["step"] == epochs and summary["train_loss"] == float(history[-1]["train_loss"])
     assert summary["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in summary
     assert summary["steps_per_epoch"] == 256 // TINY_PARAMS["train.batch_size"]
@@ -165,7 +166,7 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     assert "Test accuracy over the seeds" in page and "Confusion matrix" in page and "LR range test" in page
     rendered = {p.name for p in (tmp_path / "page/static").iterdir()}
     grids = [p.stem for p in (repo / "plots/gradcam").iterdir()]
-    for picture in ["curves", "misclassified", "confusion", "lr_find", "train_samples"] + grids:
+    for picture in ["curves", "misclassified", "confusion", "lr_pick", "train_samples"] + grids:
         assert any(picture in name for name in rendered), picture
 
 
@@ -193,18 +194,43 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
 
 
 @pytest.mark.parametrize("module, expected", [
-    ("cifarpipe/schedule.py", ["aggregate", "train@0"]),
-    ("cifarpipe/predict.py", ["evaluate@0", "train@0"]),
-    ("cifarpipe/evaluation.py", ["evaluate@0"]),
-    ("cifarpipe/reports/curves.py", ["aggregate"]),
-    ("cifarpipe/noise.py", ["aggregate"]),
-    ("cifarpipe/lr_rules.py", ["lr_pick"]),
-    ("cifarpipe/download.py", ["download"]),
-    ("cifarpipe/device.py", ["evaluate@0", "gradcam", "lr_find", "train@0"]),
+    ("cifarpipe/train/loop.py", ["train@0"]),  # a training edit: the model alone retrains, nothing is redrawn
+    ("cifarpipe/evaluate/figures.py", ["evaluate@0"]),  # a figure edit: never a training
+    ("cifarpipe/figures/common.py", ["aggregate", "evaluate@0", "gradcam", "lr_pick", "preview"]),
+    ("cifarpipe/download/fetch.py", ["download"]),  # a download edit: neither the range test nor training
+    ("cifarpipe/schedule/one_cycle.py", ["aggregate", "train@0"]),
+    ("cifarpipe/scoring/predict.py", ["evaluate@0", "train@0"]),
+    ("cifarpipe/aggregate/noise.py", ["aggregate"]),
+    ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
+    ("cifarpipe/compute/device.py", ["evaluate@0", "gradcam", "lr_find", "train@0"]),
 ])
 def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, module, expected):
     (changed / module).write_text((changed / module).read_text() + "\n# an edit\n")
     assert changed_stages(changed) == expected
+
+
+def test_bytecode_python_writes_beside_the_code_changes_no_folders_hash(changed):
+    """Every stage run writes __pycache__/ into the folders it imports; .dvcignore keeps it out of their hashes."""
+    cache = changed / "cifarpipe/train/__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "loop.cpython-311.pyc").write_bytes(b"new bytecode")
+    (changed / "cifarpipe/core/stray.pyc").write_bytes(b"more")
+    assert changed_stages(changed) == []
+
+
+def test_an_edit_reruns_what_the_table_says(changed):
+    """`cifarpipe reruns` (docs/reruns.md) and the real dvc status agree, folder by folder."""
+    table = reruns_table(changed)
+    every = ["aggregate", "download", "evaluate@0", "gradcam", "lr_find", "lr_pick", "preview", "stats", "train@0"]
+    for code, reruns in zip(table["code"], table["an edit reruns"]):
+        folder = changed / code.strip("`/")
+        if folder.is_file() or reruns.startswith("no stage"):
+            continue
+        (folder / "__init__.py").write_text((folder / "__init__.py").read_text() + "# an edit\n")
+        said = every if reruns == "every stage" else sorted(s + "@0" if s in ("train", "evaluate") else s
+                                                            for s in reruns.split(", "))
+        assert changed_stages(changed) == said, code
+        run(["git", "checkout", "--", folder.relative_to(changed).as_posix()], changed)
 
 
 def test_a_gradcam_param_reruns_gradcam_alone(changed):
@@ -217,16 +243,16 @@ def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrm
     exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=changed)
     assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
     assert "optim.lr is 0.005: no LR range test" in exp.stdout
-    test = read_json(changed, "metrics/lr_range_test.json")
+    test = read_json(changed, "metrics/lr_find.json")
     assert test["steps"] == 0 and test["stopped"] == "skipped: optim.lr is set"
     assert list(pd.read_csv(changed / "plots/lr_find.csv").columns) == ["lr", "loss"]
-    picked = read_json(changed, "metrics/lr.json")
+    picked = read_json(changed, "metrics/lr_pick.json")
     assert picked == {"source": "optim.lr", "lr_max": 0.005, "lr_min": 0.005 / 100}
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=changed).stdout)
-    assert diff["metrics/lr.json"]["lr_max"]["new"] == 0.005
-    assert diff["metrics/lr.json"]["lr_max"]["old"] != 0.005
+    assert diff["metrics/lr_pick.json"]["lr_max"]["new"] == 0.005
+    assert diff["metrics/lr_pick.json"]["lr_max"]["old"] != 0.005
     dvc("exp", "run", "-S", "optim.lr=null", cwd=changed)  # back to the range test: restored from DVC's run-cache
-    assert read_json(changed, "metrics/lr_range_test.json")["steps"] > 3
+    assert read_json(changed, "metrics/lr_find.json")["steps"] > 3
 
 
 def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):

@@ -1,12 +1,15 @@
-"""Files are cut along what reruns: no picture is drawn by code the training stage imports, and the README's table
-of what reruns what is the one `cifarpipe reruns` prints from dvc.yaml."""
+"""Code is cut along what reruns: no picture is drawn by code the training stage imports, and the table of what
+reruns what (docs/reruns.md) is the one `cifarpipe reruns` prints from dvc.yaml."""
 import ast
 import re
+import shutil
 import subprocess
 import sys
 
-from cifarpipe.reruns import code_deps, reruns_table, stage_files
+from cifarpipe.tools.reruns import code_deps, reruns_table, stage_files
 from conftest import ROOT
+
+STAGE_FOLDERS = ["lr_find", "lr_pick", "evaluate", "gradcam", "preview", "aggregate"]  # a stage's own code
 
 
 def imports_matplotlib(path) -> bool:
@@ -19,44 +22,43 @@ def imports_matplotlib(path) -> bool:
 
 
 def test_no_module_the_train_stage_runs_draws_a_picture():
-    """Restyling a chart must never retrain the model: the train stage's files neither live in cifarpipe/reports/
-    nor import matplotlib, and every module that does import matplotlib is in cifarpipe/reports/."""
+    """Restyling a chart must never retrain the model: nothing the train stage runs imports matplotlib, and every
+    module that does is a `figures.py` of a stage's folder or the shared figures/ folder."""
     train = stage_files(ROOT, "stages.train")
-    assert not [f for f in train if f.startswith("cifarpipe/reports/")], train
     assert not [f for f in train if imports_matplotlib(f)], train
     drawing = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cifarpipe").rglob("*.py")
                if imports_matplotlib(p.relative_to(ROOT))}
-    assert drawing and all(f.startswith("cifarpipe/reports/") for f in drawing), drawing
+    assert drawing and all(f.startswith("cifarpipe/figures/") or f.endswith("/figures.py") for f in drawing), drawing
+    assert not {f.split("/")[1] for f in drawing} & {f.split("/")[1] for f in train if f.count("/") > 1}
 
 
 def test_the_figure_guard_fails_when_a_figure_module_enters_the_train_closure(tmp_path):
     """The check above can fail: the same walk over a copy whose training loop imports a figure module."""
-    import shutil
-
     copy = tmp_path / "copy"
     for name in ("cifarpipe", "stages"):
         shutil.copytree(ROOT / name, copy / name)
-    loop = copy / "cifarpipe/training.py"
-    loop.write_text("from .reports.curves import training_curves  # drawn per epoch\n" + loop.read_text())
-    assert "cifarpipe/reports/curves.py" in stage_files(copy, "stages.train")
+    loop = copy / "cifarpipe/train/loop.py"
+    loop.write_text("from ..aggregate.figures import training_curves  # drawn per epoch\n" + loop.read_text())
+    assert "cifarpipe/aggregate/figures.py" in stage_files(copy, "stages.train")
 
 
-def test_edits_to_the_download_and_figure_code_rerun_only_their_stages():
+def test_each_stage_folder_is_run_by_its_own_stage_only_and_tools_by_none():
     deps = code_deps(ROOT)
+    for folder in STAGE_FOLDERS:
+        assert [s for s, listed in deps.items() if f"cifarpipe/{folder}" in listed] == [folder], folder
+    assert not [s for s, listed in deps.items() if "cifarpipe/tools" in listed]
     reruns = {f: sorted(s for s, listed in deps.items() if f in listed) for f in
-              ["cifarpipe/download.py", "cifarpipe/archive.py", "cifarpipe/reports/evaluation.py",
-               "cifarpipe/reports/curves.py", "cifarpipe/evaluation.py", "cifarpipe/lr_rules.py"]}
-    assert reruns == {"cifarpipe/download.py": ["download"], "cifarpipe/archive.py": ["download"],
-                      "cifarpipe/reports/evaluation.py": ["evaluate"], "cifarpipe/reports/curves.py": ["aggregate"],
-                      "cifarpipe/evaluation.py": ["evaluate"], "cifarpipe/lr_rules.py": ["lr_pick"]}
+              ["cifarpipe/download", "cifarpipe/train", "cifarpipe/figures"]}
+    assert reruns == {"cifarpipe/download": ["download"], "cifarpipe/train": ["train"],
+                      "cifarpipe/figures": ["aggregate", "evaluate", "gradcam", "lr_pick", "preview"]}
 
 
-def test_the_readme_table_is_what_the_command_prints():
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.cli", "reruns"], cwd=ROOT, capture_output=True,
+def test_the_docs_table_is_what_the_command_prints():
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "reruns"], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     printed = proc.stdout.strip()
     assert printed == reruns_table(ROOT).to_markdown(index=False)
-    assert "| `cifarpipe/reports/curves.py`" in printed and "every stage" in printed
+    assert "| `cifarpipe/aggregate/`" in printed and "every stage" in printed
     docs = (ROOT / "docs/reruns.md").read_text()
     table = re.search(r"<!-- cifarpipe reruns -->\n(.*?)\n<!-- end -->", docs, re.S)
     assert table, "docs/reruns.md lacks the generated table"

@@ -77,7 +77,7 @@ def test_dvcs_default_page_draws_nothing_offline_which_is_why_the_template_exist
 
 
 def test_the_report_leads_with_the_verdicts_and_overlays_both_revisions(two_commits):
-    proc = run([sys.executable, "-m", "cifarpipe.cli", "report", "--base", "HEAD~1", "--out", "report.md"], two_commits)
+    proc = run([sys.executable, "-m", "cifarpipe.tools.cli", "report", "--base", "HEAD~1", "--out", "report.md"], two_commits)
     report = proc.stdout
     assert report.strip() == (two_commits / "report.md").read_text().strip()
     head = report.split("## Base and change overlaid")[0]
@@ -100,5 +100,5 @@ def test_the_report_leads_with_the_verdicts_and_overlays_both_revisions(two_comm
     schedule = json.loads((images / "lr_schedule_per_step.vl.json").read_text())["data"]["values"]
     peaks = {rev: max(float(r["lr"]) for r in schedule if r["rev"] == rev) for rev in ("HEAD~1", "workspace")}
     assert peaks["workspace"] == pytest.approx(0.005) and peaks["HEAD~1"] != pytest.approx(0.005)
-    for picture in ["confusion.png", "misclassified.png", "curves.png", "lr_find.png"]:
+    for picture in ["confusion.png", "misclassified.png", "curves.png", "lr_pick.png"]:
         assert (images / picture).read_bytes()[:4] == b"\x89PNG"

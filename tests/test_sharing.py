@@ -11,10 +11,10 @@ import sys
 import pytest
 import yaml
 
-from conftest import dvc, experiments, make_repo, ran, run, run_queue, set_params, tiny_archive_in
+from conftest import (dvc, experiments, make_repo, ran, run, run_queue, set_params, tiny_archive_in)
 
-OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_find.png",
-                         "metrics/lr.json", "models/seed0/model.pt", "models/seed1/model.pt", "plots/curves.png",
+OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_pick.png",
+                         "metrics/lr_pick.json", "models/seed0/model.pt", "models/seed1/model.pt", "plots/curves.png",
                          "metrics/aggregate.json", "dvclive/evaluate/seed0/metrics.json",
                          "plots/evaluate/seed0/confusion.png", "plots/evaluate/seed0/misclassified.png",
                          "plots/train_samples.png"]
@@ -102,7 +102,7 @@ def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(origin, p
     assert ran(dvc("repro", cwd=fresh).stdout) == []
 
     base = published[1]
-    report = run([sys.executable, "-m", "cifarpipe.cli", "report", "--base", base, "--out", "report.md"], fresh).stdout
+    report = run([sys.executable, "-m", "cifarpipe.tools.cli", "report", "--base", base, "--out", "report.md"], fresh).stdout
     # the base's numbers come from the base commit's outputs, which this clone read from the DVC remote
     assert f"- **base (`{base}`)**: test accuracy" in report and "no aggregate" not in report, report
     accuracy = next(line for line in report.splitlines() if line.startswith("| test accuracy |"))

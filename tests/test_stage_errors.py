@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from cifarpipe.models import build_model
-from cifarpipe.stage import producing_stage
+from cifarpipe.core.stage import producing_stage
+from cifarpipe.model.networks import build_model
 from conftest import ROOT, bare_env
 
 
@@ -27,7 +27,7 @@ def fresh_clone(tmp_path):
 
 
 @pytest.mark.parametrize("stage, missing, maker", [(["stats"], "data/cifar10.npz", "download"),
-                                                    (["train", "--seed", "0"], "metrics/lr.json", "lr_pick"),
+                                                    (["train", "--seed", "0"], "metrics/lr_pick.json", "lr_pick"),
                                                     (["aggregate"], "dvclive/evaluate/seed0/metrics.json", "evaluate")])
 def test_a_stage_run_before_its_inputs_exist_names_the_stage_to_run_first(fresh_clone, stage, missing, maker):
     proc = stage_by_hand(stage[0], fresh_clone, *stage[1:])

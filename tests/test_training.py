@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from cifarpipe.device import Compute
-from cifarpipe.errors import DivergedError
-from cifarpipe.loader import DeviceLoader
-from cifarpipe.lr_finder import range_test
-from cifarpipe.models import build_model
-from cifarpipe.optim import make_optimizer
-from cifarpipe.params import load_params
-from cifarpipe.training import compile_for_training, train
+from cifarpipe.compute.device import Compute
+from cifarpipe.core.errors import DivergedError
+from cifarpipe.core.params import load_params
+from cifarpipe.data.loader import DeviceLoader
+from cifarpipe.lr_find.range_test import range_test
+from cifarpipe.model.networks import build_model
+from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.compile import compile_for_training
+from cifarpipe.train.loop import TrainConfig, train
 from conftest import NARROW, ROOT
 from synthetic_cifar import make_images
 
@@ -19,14 +20,16 @@ AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
 CPU = Compute(torch.device("cpu"), "fp32")
 
 
+STATS = {"mean": [0.5] * 3, "std": [0.25] * 3}
+
+
 def loaders(n_train=64, n_test=32, seed=0, batch_size=32):
     rng = np.random.default_rng(seed)
     x, y = make_images(n_train, rng)
     xt, yt = make_images(n_test, rng)
-    stats = dict(mean=[0.5] * 3, std=[0.25] * 3, device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(seed)
-    return (DeviceLoader(x, y, batch_size=batch_size, augment=AUG, generator=gen, **stats),
-            DeviceLoader(xt, yt, batch_size=32, **stats), gen)
+    return (DeviceLoader(x, y, STATS, CPU, batch_size, augment=AUG, generator=gen),
+            DeviceLoader(xt, yt, STATS, CPU, 32), gen)
 
 
 def config(**schedule):
@@ -38,10 +41,10 @@ def run_training(params, lr, checkpoint=None, fingerprint="run", compute=CPU, n_
                  step_model=None, model=None):
     torch.manual_seed(0)
     model = build_model(NARROW) if model is None else model
-    train_loader, test_loader, gen = loaders(n_train=n_train, batch_size=batch_size)
-    history = train(model, train_loader, test_loader, compute=compute, optim=params["optim"], lr_max=lr,
-                    lr_min=lr / 100, schedule=params["schedule"], generator=gen, checkpoint_path=checkpoint,
-                    fingerprint=fingerprint, step_model=step_model)
+    train_loader, test_loader, _ = loaders(n_train=n_train, batch_size=batch_size)
+    config = TrainConfig(optim=params["optim"], schedule=params["schedule"], lr={"lr_max": lr, "lr_min": lr / 100},
+                         checkpoint=checkpoint, fingerprint=fingerprint)
+    history = train(model, train_loader, test_loader, compute, config, step_model=step_model)
     return model, history
 
 

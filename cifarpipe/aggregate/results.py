@@ -1,0 +1,40 @@
+"""Reading back what the train and evaluate stages wrote for each seed, as pandas tables."""
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..core import paths
+from ..core.paths import per_seed
+
+
+def read_history(folder: str | Path) -> pd.DataFrame:
+    """One row per epoch (column `epoch`, from dvclive's `step`) and one column per metric."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no dvclive history", str(folder))
+    tables = [pd.read_csv(tsv, sep="\t", usecols=["step", tsv.stem]).set_index("step")
+              for tsv in sorted(Path(folder).glob("*.tsv"))]
+    return pd.concat(tables, axis=1).rename_axis("epoch").reset_index()
+
+
+def histories(seeds: list[int]) -> pd.DataFrame:
+    """Every seed's per-epoch history, stacked, with a `seed` column."""
+    return pd.concat([read_history(per_seed(paths.TRAIN_HISTORY, s)).assign(seed=s) for s in seeds],
+                     ignore_index=True)
+
+
+def seed_table(seeds: list[int]) -> pd.DataFrame:
+    """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), train_s, epochs, steps_per_epoch (train),
+    then per_class_acc.<class> for each class."""
+    rows = []
+    for seed in seeds:
+        evaluated = json.loads(Path(per_seed(paths.EVALUATE_JSON, seed)).read_text())
+        trained = json.loads(Path(per_seed(paths.TRAIN_JSON, seed)).read_text())
+        rows.append({"seed": seed, "test_acc": evaluated["test_acc"], "test_loss": evaluated["test_loss"],
+                     "train_s": trained["train_s"], "epochs": trained["epochs"],
+                     "steps_per_epoch": trained["steps_per_epoch"],
+                     **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()}})
+    return pd.DataFrame(rows)

@@ -1,1 +1,0 @@
-"""Speed benchmarks, run beside the seed peer on one machine: `cifarpipe bench speed`, `cifarpipe bench profile`."""

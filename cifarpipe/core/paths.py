@@ -1,0 +1,46 @@
+"""Where each stage reads and writes. dvc.yaml declares the same paths (tests/test_dvc_yaml.py holds them equal).
+
+The train and evaluate stages run once per seed of train.seeds (DVC matrix stages train@N, evaluate@N): their
+paths hold `{seed}`, filled with `per_seed(path, seed)`, where dvc.yaml writes ${item.seed}.
+"""
+DATASET = "data/cifar10.npz"
+STATS = "data/stats.json"
+MODEL_SUMMARY = "models/summary.txt"
+SAMPLES_PNG = "plots/train_samples.png"
+LR_FIND_CSV = "plots/lr_find.csv"  # the range test's curve
+LR_FIND_JSON = "metrics/lr_find.json"  # how it ended
+LR_PICK_JSON = "metrics/lr_pick.json"  # LRMAX and LRMIN, read off the curve or from optim.lr
+LR_PICK_PNG = "plots/lr_pick.png"  # the curve with LRMAX and LRMIN marked
+
+# one per seed
+MODEL = "models/seed{seed}/model.pt"
+CHECKPOINT = ".checkpoints/train_seed{seed}.pt"  # not a DVC output: DVC would delete it before a rerun could resume
+TRAIN_LIVE = "dvclive/train/seed{seed}"  # dvclive: metrics.json (summary), plots/metrics/<name>.tsv (per epoch)
+TRAIN_JSON = "dvclive/train/seed{seed}/metrics.json"
+TRAIN_HISTORY = "dvclive/train/seed{seed}/plots/metrics"
+EVALUATE_LIVE = "dvclive/evaluate/seed{seed}"  # dvclive: metrics.json, plots/sklearn/confusion.json
+EVALUATE_JSON = "dvclive/evaluate/seed{seed}/metrics.json"
+PREDICTIONS = "models/seed{seed}/test_predictions.npz"
+EVALUATE_PLOTS = "plots/evaluate/seed{seed}"
+CONFUSION_PNG = "plots/evaluate/seed{seed}/confusion.png"
+PER_CLASS_PNG = "plots/evaluate/seed{seed}/per_class.png"
+MISCLASSIFIED_PNG = "plots/evaluate/seed{seed}/misclassified.png"
+
+# the first seed's model, explained
+GRADCAM_DIR = "plots/gradcam"
+
+# over the seeds
+TRAIN_RUNS = "dvclive/train"  # every seed's folder: the aggregate stage reads those of train.seeds
+EVALUATE_RUNS = "dvclive/evaluate"
+AGGREGATE_JSON = "metrics/aggregate.json"
+SEEDS_CSV = "metrics/seeds.csv"  # one row per seed: what `cifarpipe report` compares between two revisions
+BANDS = "plots/seeds"  # mean, min and max over the seeds, for `dvc plots`:
+TEST_ACC_BAND = "plots/seeds/test_acc.csv"  # per epoch
+TEST_LOSS_BAND = "plots/seeds/test_loss.csv"  # per epoch
+PER_CLASS_BAND = "plots/seeds/per_class.csv"  # per class
+CURVES_PNG = "plots/curves.png"
+LR_SCHEDULE_CSV = "plots/lr_schedule.csv"
+
+
+def per_seed(path: str, seed: int) -> str:
+    return path.format(seed=seed)

@@ -1,0 +1,85 @@
+"""Batches straight from a dataset that lives on the training device.
+
+CIFAR-10 is 180 MB as uint8, so the whole split sits on the GPU (or in RAM on the CPU); each batch is
+indexed, augmented (data/augment.py) and normalised where it lies. No DataLoader workers, no per-image
+Python, no host-to-device copies inside the training loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.profiler import record_function
+
+from .augment import augment_batch, normalize
+from .augment import settings as augment_settings
+
+BATCH_PART = "batch (index, augment, normalise)"  # how the step profile (cifarpipe bench profile) names it
+
+
+class DeviceLoader:
+    """Iterate (images, labels) batches: float images (B, 3, H, W) normalised with `stats`, and int64 labels, on
+    `compute`'s device and memory format.
+
+    With `augment` (the augment params, `fill` as RGB) and a `generator`, batches are shuffled and augmented from
+    the generator's stream, so a saved generator state replays the same epoch. In a run over several processes
+    (compute.ranks), every rank draws the same global batches and yields only its slice of each.
+    """
+
+    def __init__(self, x_nhwc: np.ndarray, y: np.ndarray, stats: dict, compute, batch_size: int, *,
+                 augment: dict | None = None, generator: torch.Generator | None = None):
+        device = compute.device
+        self.x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).to(device)
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
+        self.mean = torch.tensor(stats["mean"], dtype=torch.float32, device=device)
+        self.std = torch.tensor(stats["std"], dtype=torch.float32, device=device)
+        self.batch_size, self.augment, self.generator = batch_size, augment, generator
+        self.rank, self.world = compute.ranks.rank, compute.ranks.world
+        self.memory_format = compute.memory_format
+        n = len(self.y)
+        # BatchNorm cannot train on a batch of one image: a lone leftover image is skipped that epoch
+        self.stop = n - 1 if augment is not None and n % batch_size == 1 and n > 1 else n
+
+    def __len__(self) -> int:
+        return -(-self.stop // self.batch_size)
+
+    def batch_sizes(self) -> list[int]:
+        """The distinct sizes of the batches this rank yields in an epoch: the full one, then a partial one if any."""
+        sizes = {min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)}
+        return sorted({len(range(self.rank, size, self.world)) for size in sizes}, reverse=True)
+
+    def __iter__(self):
+        if self.augment is not None:
+            order = torch.randperm(len(self.y), device=self.y.device, generator=self.generator)
+        else:
+            order = torch.arange(len(self.y), device=self.y.device)
+        for start in range(0, self.stop, self.batch_size):
+            with record_function(BATCH_PART):
+                idx = order[start:start + self.batch_size]
+                x = self.x[idx]
+                if self.augment is not None:
+                    x = augment_batch(x, generator=self.generator, **self.augment)
+                y = self.y[idx]
+                if self.world > 1:  # the whole batch was drawn and augmented, so every rank's stream stays in step
+                    x, y = x[self.rank::self.world], y[self.rank::self.world]
+                x = normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+            yield x, y
+
+
+def train_batches(params: dict, data: dict, stats: dict, compute, *, seed: int) -> DeviceLoader:
+    """Shuffled, augmented training batches (train.batch_size, the augment params) from a generator seeded with
+    `seed`."""
+    generator = torch.Generator(device=compute.device).manual_seed(seed)
+    return DeviceLoader(data["x_train"], data["y_train"], stats, compute, params["train"]["batch_size"],
+                        augment=augment_settings(params["augment"], stats["mean"]), generator=generator)
+
+
+def test_batches(data: dict, stats: dict, compute, batch_size: int) -> DeviceLoader:
+    """The test images in order, normalised, unaugmented."""
+    return DeviceLoader(data["x_test"], data["y_test"], stats, compute, batch_size)
+
+
+def test_images(data: dict, stats: dict, compute, idx) -> torch.Tensor:
+    """The test images at `idx`, normalised, on the compute device."""
+    x = torch.from_numpy(data["x_test"][idx]).permute(0, 3, 1, 2).to(compute.device)
+    mean, std = (torch.tensor(stats[k], device=compute.device) for k in ("mean", "std"))
+    return normalize(x, mean, std).contiguous(memory_format=compute.memory_format)

@@ -1,0 +1,83 @@
+"""Fetch the CIFAR-10 archive over http(s) or from a file:// URL, with retries, limits and an md5 check.
+
+Nothing half-downloaded survives: the file is written beside its target and renamed only once its md5
+matches data.md5. No attempt may exceed runtime.download_max_mb, and all attempts together stop at
+runtime.download_deadline_s, so a wrong URL or a misbehaving server can neither fill the disk nor hang.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..core.artifacts import atomic_path
+from ..core.errors import DataError
+
+CHUNK = 1 << 20  # bytes read per call: how often the size limit and the deadline are checked
+
+
+def _local_hint(url: str) -> str:
+    return (f"Could not reach {url}. If this machine has no internet, copy or build the archive locally and "
+            "point the pipeline at it: dvc exp run -S data.url=file:///ABS/PATH/cifar-10-python.tar.gz "
+            "-S data.md5=<md5sum of that file> (or set data.url and data.md5 in params.yaml).")
+
+
+class _TooBig(DataError):
+    pass
+
+
+def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float) -> str:
+    """Stream `url` into `dest`; return the md5. Raises DataError on a short read, an oversized file or a deadline."""
+    md5, size = hashlib.md5(), 0
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out:
+        expected = resp.headers.get("Content-Length")
+        if expected is not None and int(expected) > max_bytes:
+            raise _TooBig(f"{url} is {int(expected) / 2**20:.0f} MiB, more than runtime.download_max_mb "
+                          f"({max_bytes / 2**20:.0f} MiB): it is not the CIFAR-10 archive (163 MiB). Check data.url")
+        while chunk := resp.read1(CHUNK):  # what has arrived, so the deadline is checked as data trickles in
+            md5.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) and was "
+                              "stopped: it is not the CIFAR-10 archive (163 MiB). Check data.url")
+            if time.monotonic() > deadline:
+                raise DataError(f"download of {url} passed its deadline (runtime.download_deadline_s) after "
+                                f"{size / 2**20:.1f} MiB")
+    if expected is not None and size != int(expected):
+        raise DataError(f"download of {url} stopped after {size} of {expected} bytes")
+    return md5.hexdigest()
+
+
+def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max_bytes: int = 2**30,
+             deadline_s: float = 3600, backoff_s: float = 1.0) -> None:
+    """Download `url` to `dest` (atomically), retrying with exponential backoff, then verify its md5.
+
+    No attempt may exceed `max_bytes`, and all attempts together stop at `deadline_s`: a wrong URL or a
+    misbehaving server can neither fill the disk nor hang the stage.
+    """
+    actual, last_error = None, None
+    deadline = time.monotonic() + deadline_s
+    with atomic_path(dest) as tmp:
+        for attempt in range(retries):
+            if attempt:
+                time.sleep(min(backoff_s * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic())))
+            if time.monotonic() > deadline:
+                break
+            try:
+                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline)
+                break
+            except _TooBig:
+                raise
+            except (urllib.error.URLError, OSError, DataError) as err:  # timeouts are OSErrors
+                last_error = err
+                if isinstance(err, urllib.error.HTTPError) and err.code == 404:
+                    break
+        if actual is None:
+            raise DataError(f"{_local_hint(url)} Last error after {attempt + 1} attempt(s): {last_error}")
+        if actual != md5.lower():
+            raise DataError(f"checksum mismatch for {url}: expected md5 {md5}, got {actual}. The file is "
+                            "corrupt or a different archive: download it again, or if you trust this file "
+                            f"set data.md5 to {actual}.")

@@ -1,0 +1,1 @@
+"""The optimizers of the `optim` params group (optimizers.py)."""

@@ -1,0 +1,156 @@
+"""Where a training step's time goes, measured on this machine with the pipeline's own training loop.
+
+    cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
+
+Builds the model and loaders as the train stage does (params.yaml, `--set` overrides) and runs the real loop
+(train/loop.py): one epoch of `--warmup` batches (cuDNN autotuning, CUDA graphs), then one of `--steps` batches
+under torch.profiler, which times the parts the loop and the loader name (`record_function`): the batch (index,
+augment, normalise on the device), forward+backward, the optimizer step with the LR schedule, and the epoch's
+test pass. Each part gets two numbers, the medians over its occurrences: device ms (the time of its GPU kernels)
+and host ms (Python's time issuing it). A part whose host ms reach its device ms is bound by kernel launches,
+which CUDA graphs remove (train.compile_mode: reduce-overhead). A last, unprofiled epoch gives a step's time back
+to back, as training runs it. The FLOPs of a step (torch.utils.flop_counter: convolutions and matmuls) give the
+achieved TFLOP/s against the rate of one large matrix product in the training precision (the ceiling). The last
+line is one JSON object with every number; the table before it is for reading. On the CPU, device ms are host ms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from ...compute.device import compute_for
+from ...data.dataset import channel_stats
+from ...data.loader import BATCH_PART, test_batches, train_batches
+from ...model.networks import build_model
+from ...train.compile import compile_for_training
+from ...train.loop import FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS, train
+from .train_speed import load_arrays, params_with, run_config
+
+PARTS = (BATCH_PART, FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS)
+
+
+def part_times(prof, cuda: bool) -> dict[str, dict[str, float]]:
+    """{part: {"device_ms", "host_ms"}}: medians over the host-side ranges the loop named."""
+    spans: dict[str, list] = {}
+    for event in prof.events():
+        if event.name in PARTS and event.device_type == DeviceType.CPU:
+            host = event.cpu_time_total / 1000
+            spans.setdefault(event.name, []).append((event.device_time_total / 1000 if cuda else host, host))
+    return {name: {"device_ms": round(statistics.median(d for d, _ in spans[name]), 3),
+                   "host_ms": round(statistics.median(h for _, h in spans[name]), 3)} for name in PARTS}
+
+
+def matmul_tflops(compute, n: int) -> float:
+    """The rate of an n x n x n matrix product in the training precision, on random data: the ceiling."""
+    a, b = (torch.randn(n, n, device=compute.device) for _ in range(2))
+    with compute.autocast():
+        a @ b
+        compute.synchronize()
+        started, reps = time.perf_counter(), 10
+        for _ in range(reps):
+            a @ b
+        compute.synchronize()
+    return 2 * n ** 3 * reps / (time.perf_counter() - started) / 1e12
+
+
+def step_flops(model, x, y, compute) -> tuple[float, float]:
+    """(training, test) FLOPs per image of one batch: forward+backward in the training precision, and eval."""
+    with FlopCounterMode(display=False) as counter:
+        with compute.autocast():
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    train_flops = counter.get_total_flops() / len(y)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(x)
+    model.train()
+    return train_flops, counter.get_total_flops() / len(y)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="cifarpipe bench profile", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    ap.add_argument("--steps", type=int, default=40, help="steps timed (after the warm-up)")
+    ap.add_argument("--warmup", type=int, default=15, help="steps run before timing (cuDNN autotuning, CUDA graphs)")
+    ap.add_argument("--matmul-size", type=int, default=None, help="size of the ceiling's matrix product "
+                    "(default 8192 on a GPU, 1024 on the CPU)")
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--test-subset", type=int, default=None)
+    args = ap.parse_args(argv)
+
+    params = params_with(args.set)
+    data = load_arrays(args.data, args.train_subset, args.test_subset)
+    batch, images = params["train"]["batch_size"], len(data["y_train"])
+    if max(args.steps, args.warmup) * batch > images:
+        raise SystemExit(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the {images} "
+                         "training images here: lower --steps or --warmup, or give more data")
+    stats = channel_stats(data["x_train"])
+    compute = compute_for(params["train"], seed=0)
+    cuda = compute.device.type == "cuda"
+    model = build_model(params["model"], compute)
+    tests = test_batches(data, stats, compute, params["runtime"]["eval_batch_size"])
+
+    def batches(steps):  # an epoch of exactly `steps` full batches
+        first = {**data, "x_train": data["x_train"][:steps * batch], "y_train": data["y_train"][:steps * batch]}
+        return train_batches(params, first, stats, compute, seed=0)
+
+    warmup, timed = batches(args.warmup), batches(args.steps)
+    step_model, compile_s = model, 0.0
+    if params["train"]["compile"]:
+        step_model, compile_s = compile_for_training(model, timed, compute, mode=params["train"]["compile_mode"])
+    config = run_config(params, params["optim"]["lr"] or 0.01, epochs=1)  # any LR: a step takes as long
+
+    def epoch(loader) -> dict:
+        return train(model, loader, tests, compute, config, step_model=step_model)[0]
+
+    epoch(warmup)
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        epoch(timed)
+    parts = part_times(prof, cuda)
+    step_ms = (1000 * epoch(timed)["epoch_s"] - parts[TEST_PASS]["host_ms"]) / args.steps
+
+    train_flops, test_flops = step_flops(model, *next(iter(timed)), compute)
+    ceiling = matmul_tflops(compute, args.matmul_size or (8192 if cuda else 1024))
+    steps_per_epoch = math.ceil(images / batch)
+    test_ms = parts[TEST_PASS]["device_ms"]
+    epoch_s = (steps_per_epoch * step_ms + test_ms) / 1000
+    achieved = train_flops * batch / (parts[FORWARD_BACKWARD]["device_ms"] / 1000) / 1e12
+    result = {"device": compute.describe(), "torch": torch.__version__, "model": params["model"],
+              "batch_size": batch, "compile": params["train"]["compile"] and params["train"]["compile_mode"],
+              "compile_s": round(compile_s, 2), "parts": parts, "step_ms": round(step_ms, 3),
+              "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
+              "epoch_s_estimate": round(epoch_s, 3),
+              "run_s_estimate": round(epoch_s * params["schedule"]["epochs"], 2),
+              "train_gflop_per_image": round(train_flops / 1e9, 4), "test_gflop_per_image": round(test_flops / 1e9, 4),
+              "fwd_bwd_tflops": round(achieved, 2), "matmul_ceiling_tflops": round(ceiling, 2),
+              "run_floor_s": round((train_flops * images + test_flops * len(data["y_test"]))
+                                   * params["schedule"]["epochs"] / (ceiling * 1e12), 2)}
+
+    print(f"{result['device']}, torch {result['torch']}, {params['model']['name']} (width "
+          f"{params['model']['width']}), batch {batch}, compile {result['compile']}")
+    print(f"{'part':38s} {'device ms':>10s} {'host ms':>10s} {'share':>7s}")
+    step_parts = sum(v["device_ms"] for k, v in parts.items() if k != TEST_PASS)
+    for name, v in parts.items():
+        share = f"{100 * v['device_ms'] / step_parts:.0f}%" if name != TEST_PASS else ""
+        print(f"{name:38s} {v['device_ms']:10.3f} {v['host_ms']:10.3f} {share:>7s}")
+    print(f"{'step, back to back':38s} {step_ms:10.3f} {'':10s} {'':7s}  {result['images_per_s']:,.0f} images/s")
+    print(f"epoch ~{epoch_s:.2f} s, {params['schedule']['epochs']} epochs ~{result['run_s_estimate']:.1f} s; "
+          f"fwd+bwd {achieved:.1f} TFLOP/s of a {ceiling:.1f} TFLOP/s matmul ceiling "
+          f"(floor for the run {result['run_floor_s']:.1f} s)")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

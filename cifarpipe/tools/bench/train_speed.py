@@ -1,0 +1,145 @@
+"""Time the pipeline's training loop (and optionally the seed peer) on one machine, in one invocation.
+
+    cifarpipe bench speed --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 --peer ../shared/peers/seed_baseline.py
+
+Reads params.yaml (override with --set key=value), trains on the given npz (x_train, y_train, x_test,
+y_test) or official-layout archive, and prints one JSON line per seed: images/s, seconds per epoch,
+total training seconds (the loop, per-epoch test passes included, as the peer counts them), test
+accuracy with the configured TTA. With --peer it runs the seed script on the same data afterwards and
+prints a summary line with the speed ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ...compute.device import compute_for
+from ...core.params import load_params
+from ...data.dataset import channel_stats
+from ...data.loader import test_batches, train_batches
+from ...download.archive import parse_archive
+from ...model.networks import build_model
+from ...scoring.predict import loss_and_accuracy, predict_logits
+from ...train.compile import compile_for_training
+from ...train.loop import TrainConfig, train
+
+PEER_NETWORK = {"name": "custom_resnet", "width": 64}  # what seed_baseline.py trains, whatever params.yaml says
+
+
+def params_with(sets: list[str]) -> dict:
+    """params.yaml with each `--set key=value` applied (the value read as YAML: 0.05, true, [0,1])."""
+    return load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)})
+
+
+def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
+    """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if asked."""
+    if path.suffix == ".npz":
+        with np.load(path) as z:
+            data = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    else:
+        data = parse_archive(path)
+    for split, n in (("train", train_subset), ("test", test_subset)):
+        if n:
+            data[f"x_{split}"], data[f"y_{split}"] = data[f"x_{split}"][:n], data[f"y_{split}"][:n]
+    return data
+
+
+def setup(params: dict, data: dict, seed: int):
+    """What the train stage builds, from params and arrays: (compute, model, train batches, test batches)."""
+    stats = channel_stats(data["x_train"])
+    compute = compute_for(params["train"], seed=seed)
+    model = build_model(params["model"], compute)
+    return (compute, model, train_batches(params, data, stats, compute, seed=seed),
+            test_batches(data, stats, compute, params["runtime"]["eval_batch_size"]))
+
+
+def run_config(params: dict, lr: float, epochs: int | None = None) -> TrainConfig:
+    """The TrainConfig of a benchmark run: LRMAX `lr`, LRMIN = lr / schedule.lrmin_div, no checkpoint."""
+    schedule = params["schedule"] if epochs is None else {**params["schedule"], "epochs": epochs}
+    return TrainConfig(optim=params["optim"], schedule=schedule,
+                       lr={"lr_max": lr, "lr_min": lr / params["schedule"]["lrmin_div"]},
+                       progress_updates=params["runtime"]["progress_updates"])
+
+
+def run_ours(params: dict, data: dict, lr: float, seed: int) -> dict:
+    compute, model, train_loader, test_loader = setup(params, data, seed)
+    step_model, compile_s = None, 0.0
+    if params["train"]["compile"]:
+        step_model, compile_s = compile_for_training(model, train_loader, compute, mode=params["train"]["compile_mode"])
+    started = time.perf_counter()
+    history = train(model, train_loader, test_loader, compute, run_config(params, lr), step_model=step_model)
+    compute.synchronize()
+    train_s = time.perf_counter() - started
+    _, acc = loss_and_accuracy(*predict_logits(model, test_loader, compute, tta_flip=params["evaluate"]["tta_flip"]))
+    epochs = len(history)
+    return {"run": "cifarpipe", "seed": seed, "model": params["model"]["name"],
+            "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
+            "compile_s": round(compile_s, 2), "epoch_s": round(train_s / epochs, 3),
+            "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
+            "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
+            "device": compute.describe(), "torch": torch.__version__,
+            "compile": params["train"]["compile"] and params["train"]["compile_mode"],
+            "deterministic": params["train"]["deterministic"]}
+
+
+def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "data.npz"
+        np.savez(npz, **{k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")})
+        proc = subprocess.run([sys.executable, str(script), "--npz", str(npz), "--epochs", str(epochs),
+                               "--max-lr", str(lr), "--workers", str(workers)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"peer failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="cifarpipe bench speed", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--lr", type=float, default=None, help="LRMAX (default: optim.lr, else 0.01 as the peer)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
+    ap.add_argument("--train-subset", type=int, default=None)
+    ap.add_argument("--test-subset", type=int, default=None)
+    ap.add_argument("--peer", type=Path, default=None, help="path to seed_baseline.py to run alongside")
+    ap.add_argument("--peer-workers", type=int, default=8)
+    args = ap.parse_args(argv)
+
+    params = params_with(args.set)
+    if args.peer and params["model"] != PEER_NETWORK:
+        raise SystemExit(f"--peer trains the seeds' custom ResNet at width 64, these params train {params['model']}: "
+                         "a speed-up between two networks says nothing. Drop --peer, or --set model.name=custom_resnet "
+                         "--set model.width=64")
+    data = load_arrays(args.data, args.train_subset, args.test_subset)
+
+    results = []
+    lr = args.lr or params["optim"]["lr"] or 0.01
+    for seed in args.seeds:
+        results.append(run_ours(params, data, lr, seed))
+        print(json.dumps(results[-1]), flush=True)
+    accs = [r["test_acc"] for r in results]
+    summary = {"summary": "cifarpipe", "seeds": args.seeds, "median_test_acc": statistics.median(accs),
+               "test_acc_range": [min(accs), max(accs)],
+               "test_acc_std": round(statistics.stdev(accs), 5) if len(accs) > 1 else 0.0,
+               "median_train_s": statistics.median(r["train_s"] for r in results)}
+    if args.peer:
+        peer = run_peer(args.peer, data, params["schedule"]["epochs"], lr, args.peer_workers)
+        print(json.dumps({"run": "seed_peer", **peer}), flush=True)
+        summary.update(peer_train_s=peer["train_s"], peer_test_acc=peer["test_acc"],
+                       speedup=round(peer["train_s"] / summary["median_train_s"], 2))
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
