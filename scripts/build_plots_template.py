@@ -66,7 +66,8 @@ __LIBRARIES__
 
 def fetch(name: str, version: str, member: str, workdir: Path) -> tuple[str, str]:
     """(the library's JavaScript, its licence text) from the npm registry."""
-    subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=workdir, check=True, capture_output=True)
+    subprocess.run(["npm", "pack", "--silent", f"{name}@{version}"], cwd=workdir, check=True,
+                   capture_output=True)
     with tarfile.open(workdir / f"{name}-{version}.tgz") as tar:
         js = tar.extractfile(f"package/{member}").read().decode()
         licence = tar.extractfile("package/LICENSE").read().decode()
@@ -86,7 +87,8 @@ def main() -> None:
             licences.append(f"{name}@{version}\n{'=' * (len(name) + len(version) + 1)}\n{licence.strip()}\n")
     (OUT / "offline.html").write_text(PAGE.replace("__LIBRARIES__", "\n".join(scripts)))
     (OUT / "LICENSES.txt").write_text("Libraries inlined in offline.html\n\n" + "\n\n".join(licences))
-    print(f"wrote {OUT / 'offline.html'} ({(OUT / 'offline.html').stat().st_size / 1e6:.2f} MB) and LICENSES.txt")
+    print(f"wrote {OUT / 'offline.html'} ({(OUT / 'offline.html').stat().st_size / 1e6:.2f} MB) and "
+          "LICENSES.txt")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Stage aggregate: what the seeds of train.seeds say together -> metrics/aggregate.json, metrics/seeds.csv, the
-curves over seeds (plots/seeds/, plots/curves.png) and the LR schedule (plots/lr_schedule.csv).
+"""Stage aggregate: what the seeds of train.seeds say together -> metrics/aggregate.json, metrics/seeds.csv,
+the curves over seeds (plots/seeds/, plots/curves.png) and the LR schedule (plots/lr_schedule.csv).
 
 For the test accuracy and loss, the training seconds and each class's accuracy: n, mean, std, min, max and the
 noise.confidence interval of the mean, then the target verdict those numbers support (cifarpipe/noise.py): met
@@ -21,7 +21,8 @@ from cifarpipe.schedule.one_cycle import one_cycle_lr, schedule_steps
 
 def main():
     params = stage_params("aggregate")
-    seeds, confidence, target = params["train"]["seeds"], params["noise"]["confidence"], params["evaluate"]["target"]
+    seeds, confidence = params["train"]["seeds"], params["noise"]["confidence"]
+    target = params["evaluate"]["target"]
     table, history = seed_table(seeds), histories(seeds)
 
     summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")}
@@ -45,7 +46,8 @@ def main():
     lr, first = read_json(paths.LR_PICK_JSON), table.iloc[0]
     total, peak = schedule_steps(params["schedule"]["epochs"], params["schedule"]["peak_epoch"],
                                  int(first["steps_per_epoch"]))
-    write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"], lr["lr_min"])}
+    write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"],
+                                                                     lr["lr_min"])}
                                       for s in range(total)])
     acc = summary["test_acc"]
     spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""

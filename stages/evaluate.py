@@ -26,7 +26,8 @@ def main():
     compute = compute_for(params["train"])
     model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
     data, stats = load_splits(params["data"], train=False)
-    logits, labels = predict_logits(model, test_batches(data, stats, compute, runtime_settings()["eval_batch_size"]),
+    logits, labels = predict_logits(model, test_batches(data, stats, compute,
+                                                        runtime_settings()["eval_batch_size"]),
                                     compute, tta_flip=params["evaluate"]["tta_flip"])
     test_loss, test_acc = loss_and_accuracy(logits, labels)
     probs = torch.softmax(logits, 1).cpu().numpy()
@@ -47,11 +48,12 @@ def main():
     save_figure(per_class_figure(per_class, classes, target), per_seed(paths.PER_CLASS_PNG, seed))
     wrong = np.flatnonzero(preds != labels)
     shown = wrong[:params["evaluate"]["gallery"]]
-    save_figure(misclassified_figure(data["x_test"][shown], labels[shown], preds[shown], probs[shown, preds[shown]],
-                                     classes, len(wrong)), per_seed(paths.MISCLASSIFIED_PNG, seed))
+    save_figure(misclassified_figure(data["x_test"][shown], labels[shown], preds[shown],
+                                     probs[shown, preds[shown]], classes, len(wrong)),
+                                     per_seed(paths.MISCLASSIFIED_PNG, seed))
     write_npz(per_seed(paths.PREDICTIONS, seed), labels=labels, preds=preds, probs=probs)
-    print(f"seed {seed}: test accuracy {test_acc:.4f} (target {target}: {'met' if test_acc >= target else 'NOT met'}), "
-          f"loss {test_loss:.4f}")
+    print(f"seed {seed}: test accuracy {test_acc:.4f} (target {target}: "
+          f"{'met' if test_acc >= target else 'NOT met'}), loss {test_loss:.4f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Stage gradcam: GradCAM and GradCAM++ on misclassified (and a few correct) test images -> plots/gradcam/.
 
-It explains the model of the first seed of train.seeds (dvc.yaml passes it). One PNG per image: the image, then
-an overlay per layer and method, for the predicted and the true class. Only blocks whose maps are at least
-gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
+It explains the model of the first seed of train.seeds (dvc.yaml passes it). One PNG per image: the image,
+then an overlay per layer and method, for the predicted and the true class. Only blocks whose maps are at
+least gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
 
     python -m stages.gradcam --seed 0
 """
@@ -27,7 +27,8 @@ def main():
     cfg = params["gradcam"]
     compute = compute_for(params["train"], precision="fp32")
     model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
-    layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])  # refused here, before the data
+    # refused here, before the data
+    layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])
     methods = check_methods(cfg["methods"])
     predictions = np.load(per_seed(paths.PREDICTIONS, seed))
     labels, preds = predictions["labels"], predictions["preds"]

@@ -24,18 +24,20 @@ def main():
         picked = {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div}
         write_json(paths.LR_PICK_JSON, picked)
         save_figure(fixed_lr_figure(picked["lr_max"], picked["lr_min"]), paths.LR_PICK_PNG)
-        print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / schedule.lrmin_div)")
+        print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / "
+              "schedule.lrmin_div)")
         return
 
     curve, test = pd.read_csv(paths.LR_FIND_CSV), read_json(paths.LR_FIND_JSON)
     picked = pick(curve["lr"], curve["loss"], cfg, lrmin_div)
     notes = picked.pop("notes")
     write_json(paths.LR_PICK_JSON, {"source": "LR range test", **picked})
-    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]), paths.LR_PICK_PNG)
+    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]),
+                paths.LR_PICK_PNG)
     for note in notes:
         print(f"note: {note}")
-    print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR {picked['loss_min_lr']:.3e}), "
-          f"LRMIN {picked['lr_min']:.3e} ({cfg['lrmin']})")
+    print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR "
+          f"{picked['loss_min_lr']:.3e}), LRMIN {picked['lr_min']:.3e} ({cfg['lrmin']})")
 
 
 if __name__ == "__main__":

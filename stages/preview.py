@@ -1,5 +1,6 @@
-"""Stage preview: what the network is and what it sees, before any training -> models/summary.txt (every layer,
-its output shape and parameters) and plots/train_samples.png (augmented training images as the model gets them).
+"""Stage preview: what the network is and what it sees, before any training -> models/summary.txt (every
+layer, its output shape and parameters) and plots/train_samples.png (augmented training images as the model
+gets them).
 
     python -m stages.preview
 """
@@ -22,10 +23,11 @@ def main():
 
     data, stats = load_splits(params["data"], test=False)
     augment = settings(params["augment"], stats["mean"])
-    save_figure(samples_figure(data["x_train"], data["y_train"], data["classes"], augment, cfg["samples"], cfg["seed"]),
+    save_figure(samples_figure(data["x_train"], data["y_train"], data["classes"], augment, cfg["samples"],
+                               cfg["seed"]),
                 paths.SAMPLES_PNG)
-    print(f"wrote {paths.MODEL_SUMMARY} ({params['model']['name']}) and {cfg['samples']} augmented samples to "
-          f"{paths.SAMPLES_PNG}")
+    print(f"wrote {paths.MODEL_SUMMARY} ({params['model']['name']}) and {cfg['samples']} augmented samples "
+          f"to {paths.SAMPLES_PNG}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stage train@N: the one-cycle training run of seed N -> the weights and, through dvclive, the per-epoch metrics.
+"""Stage train@N: the one-cycle training run of seed N -> the weights and, through dvclive, the per-epoch
+metrics.
 
 LRMAX and LRMIN come from metrics/lr_pick.json (stage lr_pick: the LR range test, or optim.lr when set). A
 killed run resumes from its last epoch when `dvc repro` runs again. With train.gpus > 1 the script starts one
@@ -48,15 +49,18 @@ def main():
         print(f"seed {seed}, {params['model']['name']} (width {params['model']['width']}): "
               f"{count_parameters(model):,} parameters on {compute.describe()}"
               f"{f' x {ranks.world} ranks' if ranks.world > 1 else ''}; LRMAX {lr['lr_max']:.3e}, "
-              f"LRMIN {lr['lr_min']:.3e} ({lr['source']}); {len(data['y_train'])} train / {len(data['y_test'])} test "
+              f"LRMIN {lr['lr_min']:.3e} ({lr['source']}); {len(data['y_train'])} train / "
+              f"{len(data['y_test'])} test "
               "images")
 
     step_model, compile_s = wrap(model, compute), 0.0
     if cfg["compile"]:
-        step_model, compile_s = compile_for_training(step_model, train_loader, compute, mode=cfg["compile_mode"])
+        step_model, compile_s = compile_for_training(step_model, train_loader, compute,
+                                                     mode=cfg["compile_mode"])
         print(f"compiled for batch sizes {train_loader.batch_sizes()} in {compile_s:.1f} s")
 
-    live = open_live(per_seed(paths.TRAIN_LIVE, seed)) if ranks.main else None  # per-epoch metrics, followed live
+    # per-epoch metrics, followed live
+    live = open_live(per_seed(paths.TRAIN_LIVE, seed)) if ranks.main else None
     config = TrainConfig(optim=params["optim"], schedule=params["schedule"], lr=lr,
                          progress_updates=runtime["progress_updates"],
                          checkpoint=per_seed(paths.CHECKPOINT, seed) if runtime["checkpoint"] else None,
@@ -69,13 +73,16 @@ def main():
 
     torch_save(model.state_dict(), per_seed(paths.MODEL, seed))
     train_s = sum(h["epoch_s"] for h in history)
-    # the summary holds the last epoch's metrics (its test numbers renamed: the evaluate stage's test_acc, with
-    # TTA, is the one that counts, and dvc exp show keeps plain names only where they are unique); then the run's
+    # the summary holds the last epoch's metrics (its test numbers renamed: the evaluate stage's test_acc,
+    # with
+    # TTA, is the one that counts, and dvc exp show keeps plain names only where they are unique); then the
+    # run's
     for name in ("test_loss", "test_acc"):
         live.summary[f"last_epoch_{name}"] = live.summary.pop(name)
-    live.summary.update({"epochs": len(history), "steps_per_epoch": len(train_loader), "train_s": round(train_s, 2),
-                         "epoch_s": round(train_s / len(history), 3), "compile_s": round(compile_s, 2),
-                         "precision": compute.precision, "ranks": ranks.world})
+    live.summary.update({"epochs": len(history), "steps_per_epoch": len(train_loader),
+                         "train_s": round(train_s, 2), "epoch_s": round(train_s / len(history), 3),
+                         "compile_s": round(compile_s, 2), "precision": compute.precision,
+                         "ranks": ranks.world})
     live.end()
     remove_checkpoint(config.checkpoint)
 

@@ -26,21 +26,23 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "smoke.yaml",
                  "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
 
-# The README's smoke run (the quick look on a narrow network), on the tests' tiny archives (256 training images):
+# The README's smoke run (the quick look on a narrow network), on the tests' tiny archives (256 training
+# images):
 # batches of 16, so that two epochs hold enough steps for BatchNorm's running statistics. A second of CPU
 # training; the network clearly beats chance.
 TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), **read_overrides(ROOT / "smoke.yaml"),
                "train.batch_size": 16}
 NARROW = {"name": "custom_resnet", "width": TINY_PARAMS["model.width"]}  # the custom ResNet the tests train
 SEEDS_NETWORK = {"name": "custom_resnet", "width": 64}  # the seeds' own
-CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "deterministic": False}  # for compute_for
+# for compute_for
+CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "deterministic": False}
 
 
 @pytest.fixture(autouse=True)
 def own_gpu_locks(tmp_path, monkeypatch):
     """Each test, and every stage it starts, claims GPUs in a folder of its own. On a GPU box the test process
-    keeps the GPU its first model claimed (cifarpipe.gpus); without this, a `dvc repro` started by a later test
-    would wait for that lock forever."""
+    keeps the GPU its first model claimed (cifarpipe.gpus); without this, a `dvc repro` started by a later
+    test would wait for that lock forever."""
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", str(tmp_path / "gpu-locks"))
 
 
@@ -51,7 +53,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serving(folder: Path):
-    """(folder, base URL): files put in the folder are served over real HTTP on 127.0.0.1 while the block runs."""
+    """(folder, base URL): files put in the folder are served over real HTTP on 127.0.0.1 while the block
+    runs."""
     folder.mkdir(parents=True, exist_ok=True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(_QuietHandler, directory=str(folder)))
@@ -91,8 +94,10 @@ def set_params(repo: Path, overrides: dict) -> None:
 
 
 def bare_env() -> dict:
-    """A stage run by hand with an empty PATH (no dvc, no git): only the project and the packages' import path."""
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "PATH": ""}
+    """A stage run by hand with an empty PATH (no dvc, no git): only the project and the packages' import
+    path."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "PATH": ""}
 
 
 def tool_env() -> dict:
@@ -179,6 +184,7 @@ def repo(tmp_path, tiny_archive):
 
 
 def copy_repo(built: Path, dest: Path) -> Path:
-    """A copy of a reproduced repo (git history, DVC cache and outputs included), for a test that changes it."""
+    """A copy of a reproduced repo (git history, DVC cache and outputs included), for a test that changes
+    it."""
     shutil.copytree(built, dest, symlinks=True)
     return dest

@@ -25,7 +25,8 @@ def make_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     palette = np.array([[200, 60, 60], [60, 200, 60], [60, 60, 200], [200, 200, 60], [128, 128, 128]], float)
     yy, xx = np.mgrid[0:32, 0:32]
     stripes = [np.sin(yy / 1.5), np.sin(xx / 1.5)]
-    images = palette[labels // 2][:, None, None, :] + 25 * np.stack([stripes[c % 2] for c in labels])[..., None]
+    images = palette[labels // 2][:, None, None, :] + 25 * np.stack([stripes[c % 2]
+                                                                     for c in labels])[..., None]
     images += rng.normal(0, 40, images.shape)
     return np.clip(images, 0, 255).astype(np.uint8), labels
 
@@ -43,7 +44,8 @@ def archive_files(n_train: int = 300, n_test: int = 100, seed: int = 0) -> dict[
     x_train, y_train = make_images(n_train, rng)
     x_test, y_test = make_images(n_test, rng)
     files = {"batches.meta": pickle.dumps({b"label_names": [c.encode() for c in CLASSES],
-                                           b"num_cases_per_batch": n_train // 5, b"num_vis": 3072}, protocol=2)}
+                                           b"num_cases_per_batch": n_train // 5, b"num_vis": 3072},
+                                           protocol=2)}
     for i, part in enumerate(np.array_split(np.arange(n_train), 5)):
         files[BATCHES[i]] = batch_bytes(x_train[part], y_train[part], f"training batch {i + 1} of 5")
     files["test_batch"] = batch_bytes(x_test, y_test, "testing batch 1 of 1")

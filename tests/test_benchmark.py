@@ -1,4 +1,5 @@
-"""The benchmarks run the real loop (and the seed peer, when present) through `cifarpipe bench` and print JSON."""
+"""The benchmarks run the real loop (and the seed peer, when present) through `cifarpipe bench` and print
+JSON."""
 import json
 import statistics
 import subprocess
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 
 def bench(*args, cwd=ROOT):
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *args], cwd=cwd, capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *args], cwd=cwd,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -38,7 +39,8 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
             "--set", f"model.width={NARROW['width']}"]
     lines = json_lines(bench(*args))
     ours = [r for r in lines if r.get("run") == "cifarpipe"]
-    assert [r["seed"] for r in ours] == [0, 1] and all(r["epochs"] == 6 and r["lr_max"] == 0.003 for r in ours)
+    assert [r["seed"] for r in ours] == [0, 1]
+    assert all(r["epochs"] == 6 and r["lr_max"] == 0.003 for r in ours)
     for r in ours:  # the numbers hang together: 64 images x 6 epochs in train_s seconds
         assert r["images_per_s"] == pytest.approx(64 * 6 / r["train_s"], rel=0.02)
         assert r["test_acc"] > 0.15  # 100 test images, chance is 0.10: the loop trained the network
@@ -46,37 +48,43 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
     accs = [r["test_acc"] for r in ours]
     assert summary["summary"] == "cifarpipe" and "speedup" not in summary
     assert summary["median_train_s"] == statistics.median(r["train_s"] for r in ours)
-    assert summary["test_acc_range"] == sorted(accs) and summary["test_acc_std"] == round(statistics.stdev(accs), 5)
+    assert summary["test_acc_range"] == sorted(accs)
+    assert summary["test_acc_std"] == round(statistics.stdev(accs), 5)
 
 
 @pytest.mark.skipif(not PEER.exists(), reason=f"no seed peer at {PEER}")
 def test_train_speed_beside_the_seed_peer_reports_the_speedup_on_the_same_network(tmp_path):
     npz = tiny_npz(tmp_path / "d.npz", 32)  # one batch of 32 an epoch, for both
-    common = ["speed", "--npz", npz, "--lr", "0.003", "--set", "schedule.epochs=6", "--set", "schedule.peak_epoch=5",
-              "--set", "train.batch_size=32", "--peer", str(PEER), "--peer-workers", "0"]
-    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the seeds' width-64 network
+    common = ["speed", "--npz", npz, "--lr", "0.003", "--set", "schedule.epochs=6", "--set",
+              "schedule.peak_epoch=5", "--set", "train.batch_size=32", "--peer", str(PEER), "--peer-workers",
+              "0"]
+    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the seeds' width-64
+    # network
     lines = json_lines(bench(*common, "--set", "model.width=64"))
     ours, peer, summary = lines[0], next(r for r in lines if r.get("run") == "seed_peer"), lines[-1]
     assert ours["run"] == "cifarpipe" and summary["median_train_s"] == ours["train_s"]
     assert summary["speedup"] == round(peer["train_s"] / summary["median_train_s"], 2)
     assert summary["peer_test_acc"] == peer["test_acc"]
 
-    narrow = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *common, "--set", "model.width=8"],
+    narrow = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "bench", *common, "--set",
+                             "model.width=8"],
                             cwd=ROOT, capture_output=True, text=True)
     assert narrow.returncode != 0 and "a speed-up between two networks says nothing" in narrow.stderr
 
 
 def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_flops(tmp_path):
-    out = bench("profile", "--npz", tiny_npz(tmp_path / "d.npz", 48, 16), "--set", "train.batch_size=16", "--steps", "3",
-                "--warmup", "1", "--matmul-size", "256")
+    out = bench("profile", "--npz", tiny_npz(tmp_path / "d.npz", 48, 16), "--set", "train.batch_size=16",
+                "--steps", "3", "--warmup", "1", "--matmul-size", "256")
     result = json.loads(out.strip().splitlines()[-1])
     assert set(result["parts"]) == {"batch (index, augment, normalise)", "forward+backward",
                                     "optimizer step + schedule", "test pass (per epoch)"}
     assert all(v["device_ms"] > 0 and v["host_ms"] > 0 for v in result["parts"].values())
-    assert result["steps_per_epoch"] == 3 and result["images_per_s"] == pytest.approx(16 / result["step_ms"] * 1000,
+    assert result["steps_per_epoch"] == 3
+    assert result["images_per_s"] == pytest.approx(16 / result["step_ms"] * 1000,
                                                                                       rel=0.01)
     # the custom ResNet's multiply-adds per image, by hand: prep 32*32*3*64*9; then five 3x3 convolutions of
-    # 75,497,472 each (layer1, its two-conv res block at 16x16, layer2, layer3, its res block at 4x4); fc 512*10
+    # 75,497,472 each (layer1, its two-conv res block at 16x16, layer2, layer3, its res block at 4x4); fc
+    # 512*10
     macs = 32 * 32 * 3 * 64 * 9 + 5 * 32 * 32 * 64 * 128 * 9 + 512 * 10
     assert result["test_gflop_per_image"] == round(2 * macs / 1e9, 4)
     # backward costs about twice the forward (the first conv needs no input gradient)

@@ -35,7 +35,8 @@ def test_download_over_http_verifies_and_parses(http_root, tmp_path):
 
 
 def test_pixels_keep_the_official_plane_order(tmp_path):
-    """Rows hold the R plane, then G, then B: pixel (0, 0) of image 0 is data[0, 0], data[0, 1024], data[0, 2048]."""
+    """Rows hold the R plane, then G, then B: pixel (0, 0) of image 0 is data[0, 0], data[0, 1024], data[0,
+    2048]."""
     files = archive_files(n_train=10, n_test=10)
     archive = tmp_path / "a.tar.gz"
     write_tar_gz(archive, files)
@@ -63,8 +64,8 @@ def test_no_network_says_how_to_use_a_local_copy(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DataError, match=r"data\.url=file:///.*2 attempt"):
-        download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "got.tar.gz", timeout_s=2, retries=2,
-                 backoff_s=0.01)
+        download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "got.tar.gz", timeout_s=2,
+                 retries=2, backoff_s=0.01)
     assert not (tmp_path / "got.tar.gz").exists()
 
 
@@ -88,8 +89,8 @@ def test_a_partial_download_is_retried_and_never_taken_for_complete(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with pytest.raises(DataError, match="3 attempt"):
-            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got", timeout_s=2,
-                     retries=3, backoff_s=0.01)
+            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got",
+                     timeout_s=2, retries=3, backoff_s=0.01)
     finally:
         server.shutdown()
         server.server_close()
@@ -181,8 +182,8 @@ def test_download_stage_exits_1_with_a_clear_line_and_writes_nothing(http_root, 
     params["runtime"].update(download_retries=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
-    proc = subprocess.run([sys.executable, "-m", "stages.download"], cwd=tmp_path, capture_output=True, text=True,
-                          env=bare_env())
+    proc = subprocess.run([sys.executable, "-m", "stages.download"], cwd=tmp_path, capture_output=True,
+                          text=True, env=bare_env())
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: checksum mismatch") and "set data.md5 to" in proc.stderr
     assert list((tmp_path / "data").iterdir()) == []
@@ -219,7 +220,8 @@ def serve(handler):
     return server
 
 
-@pytest.mark.parametrize("handler, message", [(_EndlessHandler, "sent more than"), (_HugeHandler, "is 5120 MiB")])
+@pytest.mark.parametrize("handler, message", [(_EndlessHandler, "sent more than"),
+                                              (_HugeHandler, "is 5120 MiB")])
 def test_a_download_stops_at_the_size_limit_and_leaves_nothing(tmp_path, handler, message):
     server = serve(handler)
     try:
@@ -256,8 +258,8 @@ def test_a_download_stops_at_its_overall_deadline(tmp_path):
     started = time.monotonic()
     try:
         with pytest.raises(DataError, match="deadline"):
-            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got", timeout_s=5,
-                     retries=3, deadline_s=1.0, backoff_s=0.01)
+            download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got",
+                     timeout_s=5, retries=3, deadline_s=1.0, backoff_s=0.01)
     finally:
         server.shutdown()
         server.server_close()

@@ -18,8 +18,9 @@ def test_a_stage_lists_exactly_the_code_it_runs(name):
     assert STAGES[name]["cmd"].startswith(f"python -m stages.{name}")
     runs, listed = code_deps_of(ROOT, f"stages.{name}"), code_deps(ROOT)[name]
     assert not runs - listed, f"dvc.yaml stage {name} misses code it imports: {sorted(runs - listed)}"
-    assert not listed - runs, f"dvc.yaml stage {name} lists code it no longer imports: {sorted(listed - runs)}"
-    assert all((ROOT / d).is_dir() or d in ("cifarpipe/__init__.py", f"stages/{name}.py") for d in listed), listed
+    assert not listed - runs, f"dvc.yaml stage {name} lists code it does not import: {sorted(listed - runs)}"
+    assert all((ROOT / d).is_dir() or d in ("cifarpipe/__init__.py", f"stages/{name}.py")
+               for d in listed), listed
 
 
 def test_the_folder_check_fails_on_a_folder_imported_but_not_listed_or_listed_but_not_imported(tmp_path):
@@ -67,7 +68,8 @@ def test_no_stage_declares_a_runtime_setting():
 
 
 def as_paths_py(path: str) -> str:
-    """A dvc.yaml path in paths.py's spelling: a per-seed ${item.seed} or the first seed ${train.seeds.0} is {seed}."""
+    """A dvc.yaml path in paths.py's spelling: a per-seed ${item.seed} or the first seed ${train.seeds.0} is
+    {seed}."""
     return re.sub(r"\$\{(item\.seed|train\.seeds\.0)\}", "{seed}", path)
 
 
@@ -75,22 +77,27 @@ def declared_outputs() -> set[str]:
     found = set()
     for stage in STAGES.values():
         for kind in ("outs", "metrics"):
-            found.update(as_paths_py(next(iter(o)) if isinstance(o, dict) else o) for o in stage.get(kind, []))
+            found.update(as_paths_py(next(iter(o)) if isinstance(o, dict) else o)
+                         for o in stage.get(kind, []))
     return found
 
 
 def test_paths_py_names_exactly_what_dvc_yaml_declares():
-    """Every path a stage writes through cifarpipe.paths is a declared output (else DVC would not cache it), and
-    every declared output has its name in paths.py (else a stage writes it under a second spelling)."""
+    """Every path a stage writes through cifarpipe.paths is a declared output (else DVC would not cache it),
+    and every declared output has its name in paths.py (else a stage writes it under a second spelling)."""
     named = {value for key, value in vars(paths).items() if key.isupper()}
     outputs = declared_outputs()
-    under_an_output = {p for p in named if any(p.startswith(out + "/") for out in outputs)}  # inside a folder out
-    holds_outputs = {p for p in named if any(out.startswith(p + "/") for out in outputs)}  # dvclive's own folders
-    assert named - outputs - under_an_output - holds_outputs == {paths.CHECKPOINT}  # not an output, on purpose
+    # inside a folder out
+    under_an_output = {p for p in named if any(p.startswith(out + "/") for out in outputs)}
+    # dvclive's own folders
+    holds_outputs = {p for p in named if any(out.startswith(p + "/") for out in outputs)}
+    # not an output, on purpose
+    assert named - outputs - under_an_output - holds_outputs == {paths.CHECKPOINT}
     assert outputs - named == set()
     code = {d for listed in code_deps(ROOT).values() for d in listed}
     deps = {as_paths_py(d) for stage in STAGES.values() for d in stage["deps"] if d not in code}
-    assert deps <= outputs | under_an_output | holds_outputs, deps - outputs  # every data dep: outputs of stages
+    # every data dep: outputs of stages
+    assert deps <= outputs | under_an_output | holds_outputs, deps - outputs
 
 
 def test_the_trained_model_is_a_registered_artifact_the_first_seeds():
@@ -100,8 +107,9 @@ def test_the_trained_model_is_a_registered_artifact_the_first_seeds():
 
 
 def test_only_the_aggregate_declares_the_seed_list():
-    """Adding a seed must run only that seed's stages: a stage that declared train.seeds (or the whole train group)
-    would rerun whenever the list changes."""
-    declaring = [name for name, stage in STAGES.items() if {"train", "train.seeds"} & set(stage.get("params", []))]
+    """Adding a seed must run only that seed's stages: a stage that declared train.seeds (or the whole train
+    group) would rerun whenever the list changes."""
+    declaring = [name for name, stage in STAGES.items() if {"train",
+                                                            "train.seeds"} & set(stage.get("params", []))]
     assert declaring == ["aggregate"]
     assert STAGES["train"]["matrix"] == STAGES["evaluate"]["matrix"] == {"seed": "${train.seeds}"}

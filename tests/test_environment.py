@@ -1,5 +1,5 @@
-"""The environment is rebuilt from one list: requirements.in -> requirements.txt (pip-compile), and the package
-installs on top of it with its `cifarpipe` command; the doctor says what this machine will use."""
+"""The environment is rebuilt from one list: requirements.in -> requirements.txt (pip-compile), and the
+package installs on top of it with its `cifarpipe` command; the doctor says what this machine will use."""
 import os
 import re
 import shutil
@@ -44,20 +44,21 @@ def test_the_lock_is_pip_compiled_from_the_direct_dependencies():
 
 def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path):
     fake = tmp_path / "nvidia-smi"  # a driver that sees a GPU torch cannot use (torch here is a CPU run)
-    fake.write_text("#!/bin/sh\nif [ \"$1\" = \"\" ]; then echo '| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05"
-                    "   CUDA Version: 12.2 |'; else echo 'NVIDIA H100 80GB HBM3, 535.104.05'; fi\n")
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = \"\" ]; then echo '| NVIDIA-SMI 535.104.05   Driver Version: "
+                    "535.104.05   CUDA Version: 12.2 |'; else echo 'NVIDIA H100 80GB HBM3, 535.104.05'; fi\n")
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}"
                                  f"{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "doctor"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "doctor"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"torch       {torch.__version__}" in out and "dvc         3." in out and "remotes:" in out
     assert "train.precision auto ->" in out and "packages" in out
     if not torch.cuda.is_available():
         assert "NVIDIA H100 80GB HBM3, 535.104.05; supports CUDA up to 12.2" in out
-        assert "PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA 12.2" in out
+        assert ("PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA "
+                "12.2") in out
 
 
 def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_the_cifarpipe_command():
@@ -66,7 +67,8 @@ def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_th
     assert "dependencies" in project["dynamic"]
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools["dynamic"]["dependencies"] == {"file": ["requirements.in"]}
-    folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "cifarpipe").rglob("*.py")}
+    folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
+               for p in (ROOT / "cifarpipe").rglob("*.py")}
     found = setuptools_find_packages(str(ROOT), include=setuptools["packages"]["find"]["include"])
     assert set(found) == folders  # every folder of code ships: each is a package setuptools finds itself
 

@@ -1,5 +1,6 @@
 """Every CUDA branch on tiny data: autocast training in bf16 and fp16 with channels_last, fused optimizers and
-torch.compile; kill-and-resume on CUDA; the range test under autocast; GradCAM on a CUDA model; CUDA generators.
+torch.compile; kill-and-resume on CUDA; the range test under autocast; GradCAM on a CUDA model; CUDA
+generators.
 
 Marked `gpu` and skipped where torch sees no CUDA GPU (CI has none): run them on a GPU box with
 `python -m pytest -q -m gpu`.
@@ -45,13 +46,15 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
 
-    def on_epoch(history):  # called before the epoch's checkpoint is saved: like a kill at the end of that epoch
+    # called before the epoch's checkpoint is saved: like a kill at the end of that epoch
+    def on_epoch(history):
         if stop_after is not None and len(history) == stop_after:
             raise KeyboardInterrupt
 
-    config = TrainConfig(optim=params["optim"], schedule=params["schedule"], lr={"lr_max": 0.003, "lr_min": 0.00003},
-                         checkpoint=checkpoint, fingerprint="gpu")
-    history = train(model, train_loader, test_loader, compute, config, step_model=step_model, on_epoch=on_epoch)
+    config = TrainConfig(optim=params["optim"], schedule=params["schedule"],
+                         lr={"lr_max": 0.003, "lr_min": 0.00003}, checkpoint=checkpoint, fingerprint="gpu")
+    history = train(model, train_loader, test_loader, compute, config, step_model=step_model,
+                    on_epoch=on_epoch)
     return model, history
 
 
@@ -68,9 +71,11 @@ def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_com
 
 
 def test_auto_precision_on_this_gpu():
-    compute = compute_for({"device": "auto", "precision": "auto", "channels_last": True, "deterministic": False})
+    compute = compute_for({"device": "auto", "precision": "auto", "channels_last": True,
+                           "deterministic": False})
     assert compute.device.type == "cuda"
-    assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16")
+    assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False)
+                                 else "fp16")
 
 
 def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_deterministic(tmp_path):
@@ -86,7 +91,8 @@ def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_determinist
             keys = ["train_loss", "train_acc", "test_loss", "test_acc", "lr"]
             assert [{k: h[k] for k in keys} for h in resumed] == [{k: h[k] for k in keys} for h in unbroken]
         else:  # cuDNN autotuning and atomics: close, not equal. Tolerance: 15% of the final train loss
-            assert abs(resumed[-1]["train_loss"] - unbroken[-1]["train_loss"]) <= 0.15 * unbroken[-1]["train_loss"]
+            assert abs(resumed[-1]["train_loss"]
+                       - unbroken[-1]["train_loss"]) <= 0.15 * unbroken[-1]["train_loss"]
     torch.use_deterministic_algorithms(False)
 
 
@@ -96,9 +102,10 @@ def test_range_test_under_cuda_autocast_restores_the_model(precision):
     model = build_model(SEEDS_NETWORK).to("cuda", memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader, _, _ = cuda_loaders(compute)
-    opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}, 1e-5,
-                         compute.device)
-    result = range_test(model, opt, loader, compute, start_lr=1e-5, end_lr=10, iterations=30, smooth=0.05, diverge=1.5)
+    opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True},
+                         1e-5, compute.device)
+    result = range_test(model, opt, loader, compute, start_lr=1e-5, end_lr=10, iterations=30, smooth=0.05,
+                        diverge=1.5)
     assert 3 <= len(result["lr"]) <= 30 and all(np.isfinite(result["loss"]))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -123,8 +130,9 @@ def test_the_nccl_path_runs_with_one_rank(repo):
     """torchrun with one process on one GPU: NCCL process group, DistributedDataParallel, SyncBatchNorm."""
     set_params(repo, {"optim.lr": 0.003})
     dvc("repro", "lr_pick", cwd=repo)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-                           "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(), capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                           "1", "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(),
+                           capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((repo / "dvclive/train/seed0/metrics.json").read_text())

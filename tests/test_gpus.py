@@ -1,4 +1,5 @@
-"""GPU claims for a queued grid, on the CPU with a faked GPU count: distinct GPUs, freed by a kill, waiting when full."""
+"""GPU claims for a queued grid, on the CPU with a faked GPU count: distinct GPUs, freed by a kill, waiting
+when full."""
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ def env(tmp_path):
     return {**os.environ, "CIFARPIPE_GPU_LOCKS": str(tmp_path / "locks"), "PYTHONPATH": str(ROOT)}
 
 
-def test_n_concurrent_claims_get_n_distinct_gpus_a_kill_frees_one_and_the_next_waits(env, tmp_path, monkeypatch):
+def test_n_concurrent_claims_get_n_distinct_gpus_a_kill_frees_one_and_the_next_waits(env, monkeypatch):
     holders = [holder(4, env) for _ in range(4)]
     try:
         claimed = [int(p.stdout.readline()) for p in holders]
@@ -69,13 +70,15 @@ def test_a_process_claims_once_and_a_second_model_in_it_gets_the_same_gpu_withou
     script = ("import sys; from cifarpipe.compute.gpus import claim_for_this_process, claim_gpus\n"
               "print(claim_for_this_process(2), claim_for_this_process(2), flush=True)\n"
               "print(claim_gpus(1, 2, poll_s=0.05, timeout_s=5)[0][0], flush=True)\n")
-    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                           timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout.split() == ["0", "0", "1"]  # held GPU 0 twice, a plain claim then found GPU 1 free
 
 
 def test_a_run_over_several_gpus_claims_them_all_at_once_and_shows_its_ranks_only_those(env, monkeypatch):
-    """The launcher of a train.gpus > 1 run takes free GPUs only, all or none, and its ranks see just those."""
+    """The launcher of a train.gpus > 1 run takes free GPUs only, all or none, and its ranks see just
+    those."""
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
     other = holder(4, env)  # a queued single-GPU stage holds GPU 0
     try:

@@ -15,7 +15,8 @@ from cifarpipe.core.errors import PipelineError
 from cifarpipe.lr_pick.rules import LRMIN_RULES, RULES, pick, valley_index
 
 RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"
-DEFAULTS = dict(rule="minimum", min_div=2, lrmin="fall_start", fall_frac=0.1, skip_start=10, skip_end=0)  # lr_pick
+# lr_pick
+DEFAULTS = dict(rule="minimum", min_div=2, lrmin="fall_start", fall_frac=0.1, skip_start=10, skip_end=0)
 LRMIN_DIV = 100  # schedule.lrmin_div
 
 
@@ -28,8 +29,9 @@ def recorded_curve():
 
 def synthetic_curve(*, fall_at, min_at, start=1e-5, end=10.0, steps=120, noise=0.0, diverges=True, seed=0,
                     smooth=0.05):
-    """A range test's curve as torch-lr-finder records it: a raw loss that falls from 2.3 around `fall_at`, bottoms
-    out near `min_at` and blows up past it, plus noise, then smoothed by the same exponential average."""
+    """A range test's curve as torch-lr-finder records it: a raw loss that falls from 2.3 around `fall_at`,
+    bottoms out near `min_at` and blows up past it, plus noise, then smoothed by the same exponential
+    average."""
     lrs = np.geomspace(start, end, steps)
     x = np.log10(lrs)
     centre = (np.log10(fall_at) + np.log10(min_at)) / 2
@@ -49,7 +51,8 @@ def test_the_minimum_rule_gives_an_lrmax_where_this_network_trains_well_on_the_r
     got = pick(lrs, losses, DEFAULTS, LRMIN_DIV)
     # measured on an H100 (shared/lr-curves/README.md): 0.005 -> 91.5%, 0.01 -> 91.2%, 0.02 -> 90.5%
     assert 3e-3 <= got["lr_max"] <= 1.1e-2
-    assert got["loss_min_lr"] == pytest.approx(1.0723e-2, rel=1e-3) and got["loss_min"] == pytest.approx(1.8301, rel=1e-3)
+    assert got["loss_min_lr"] == pytest.approx(1.0723e-2, rel=1e-3)
+    assert got["loss_min"] == pytest.approx(1.8301, rel=1e-3)
     assert got["lr_max"] == pytest.approx(got["loss_min_lr"] / 2)
     # LRMIN: where the loss starts to fall, two decades under LRMAX
     assert lrs[10] < got["lr_min"] < got["lr_max"] / 30
@@ -73,7 +76,8 @@ def test_fastais_valley_takes_the_middle_of_the_longest_fall():
     losses = np.array([3.0, 3.1, 2.9, 2.7, 2.5, 2.3, 2.1, 1.9, 1.7, 1.5, 2.0, 4.0])
     assert 4 <= valley_index(losses) <= 6
     lrs, curve = recorded_curve()
-    assert pick(lrs, curve, {**DEFAULTS, "rule": "valley"}, LRMIN_DIV)["lr_max"] < 1e-3  # why it is not the default here
+    # why it is not the default here
+    assert pick(lrs, curve, {**DEFAULTS, "rule": "valley"}, LRMIN_DIV)["lr_max"] < 1e-3
 
 
 def test_every_rule_params_yaml_allows_is_implemented():

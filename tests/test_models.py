@@ -27,16 +27,16 @@ def test_resnet18_is_torchvisions_with_the_cifar_stem():
     assert count_parameters(model) == 11_173_962  # the seeds' count
     stock = torchvision.models.resnet18(num_classes=10)  # 7x7 stem: 64 * 3 * (49 - 9) weights more
     assert count_parameters(stock) - count_parameters(model) == 64 * 3 * (49 - 9)
-    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and isinstance(model.maxpool,
-                                                                                              torch.nn.Identity)
-    assert block_output_shapes(model) == {"layer1": (64, 32, 32), "layer2": (128, 16, 16), "layer3": (256, 8, 8),
-                                          "layer4": (512, 4, 4)}
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert isinstance(model.maxpool, torch.nn.Identity)
+    assert block_output_shapes(model) == {"layer1": (64, 32, 32), "layer2": (128, 16, 16),
+                                          "layer3": (256, 8, 8), "layer4": (512, 4, 4)}
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 def custom_resnet_parameters(w: int) -> int:
-    """The custom ResNet's parameters at width w, by hand: 3x3 convolutions without bias, BatchNorm's weight and
-    bias per channel, the classifier's weights and biases."""
+    """The custom ResNet's parameters at width w, by hand: 3x3 convolutions without bias, BatchNorm's weight
+    and bias per channel, the classifier's weights and biases."""
     def conv_bn(c_in, c_out):
         return 9 * c_in * c_out + 2 * c_out
     return (conv_bn(3, w) + conv_bn(w, 2 * w) + 2 * conv_bn(2 * w, 2 * w) + conv_bn(2 * w, 4 * w)
@@ -53,7 +53,8 @@ def test_a_narrower_network_scales_every_layer_with_the_width(width):
     resnet = build_model({"name": "resnet18", "width": width})
     assert block_output_shapes(resnet) == {"layer1": (width, 32, 32), "layer2": (2 * width, 16, 16),
                                            "layer3": (4 * width, 8, 8), "layer4": (8 * width, 4, 4)}
-    assert resnet.conv1.out_channels == resnet.bn1.num_features == width and resnet.fc.in_features == 8 * width
+    assert resnet.conv1.out_channels == resnet.bn1.num_features == width
+    assert resnet.fc.in_features == 8 * width
     # torchvision's initialisation: He-normal convolutions (fan_out), BatchNorm at weight 1 and bias 0
     conv = resnet.layer2[0].conv1.weight
     assert conv.std().item() == pytest.approx((2 / (9 * conv.shape[0])) ** 0.5, rel=0.2)
@@ -78,5 +79,6 @@ def test_gradcam_layers_auto_are_the_deepest_at_least_8x8(name, deepest, expecte
 def test_gradcam_refuses_a_layer_smaller_than_min_size_or_one_the_model_lacks():
     with pytest.raises(ParamsError, match="layer3.*4x4"):
         choose_layers(build_model(SEEDS_NETWORK), ["layer3"], 8, 2)
-    with pytest.raises(ParamsError, match="'prep_layer', which ResNet18 lacks; its blocks are layer1, layer2"):
+    with pytest.raises(ParamsError,
+                       match="'prep_layer', which ResNet18 lacks; its blocks are layer1, layer2"):
         choose_layers(build_model(RESNET18), ["prep_layer"], 8, 2)

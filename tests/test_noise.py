@@ -1,5 +1,5 @@
-"""The statistics of seed groups against values computed here by hand (Student t table values, Welch's formulas), and
-the report's verdicts on made-up groups."""
+"""The statistics of seed groups against values computed here by hand (Student t table values, Welch's
+formulas), and the report's verdicts on made-up groups."""
 import math
 import statistics
 
@@ -22,8 +22,8 @@ def test_a_summary_is_the_mean_std_range_and_the_student_t_interval_of_the_mean(
     assert (got["min"], got["max"]) == (0.900, 0.910)
     assert got["ci_low"] == pytest.approx(mean - half, abs=1e-6)
     assert got["ci_high"] == pytest.approx(mean + half, abs=1e-6)
-    assert summarize([0.9], 0.95) == {"n": 1, "mean": 0.9, "std": None, "min": 0.9, "max": 0.9, "ci_low": None,
-                                      "ci_high": None}
+    assert summarize([0.9], 0.95) == {"n": 1, "mean": 0.9, "std": None, "min": 0.9, "max": 0.9,
+                                      "ci_low": None, "ci_high": None}
 
 
 @pytest.mark.parametrize("values, verdict", [
@@ -57,7 +57,8 @@ def test_two_groups_get_welchs_interval_and_a_verdict(change, higher_is_better, 
     got = compare(BASE, change, 0.95, 0.8, higher_is_better)
     diff, low, high, detectable = welch_by_hand(BASE, change, 0.95, 0.8)
     assert got["diff"] == pytest.approx(diff) and got["ci_low"] == pytest.approx(low, rel=1e-6)
-    assert got["ci_high"] == pytest.approx(high, rel=1e-6) and got["detectable"] == pytest.approx(detectable, rel=1e-6)
+    assert got["ci_high"] == pytest.approx(high, rel=1e-6)
+    assert got["detectable"] == pytest.approx(detectable, rel=1e-6)
     assert got["verdict"] == verdict and (got["n_base"], got["n_change"]) == (5, len(change))
 
 
@@ -82,4 +83,5 @@ def test_the_report_table_gives_each_metric_its_groups_difference_and_verdict():
     assert "**better**" in by_metric["test accuracy"] and "**better**" in by_metric["test loss"]  # lower loss
     assert "**no detectable difference**" in by_metric["training seconds"]  # the same seconds on both sides
     rows = comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8)
-    assert "90.00% (1 seed)" in rows[2] and "**within noise (one run on a side" in rows[2] and rows[2].endswith("n/a |")
+    assert "90.00% (1 seed)" in rows[2] and "**within noise (one run on a side" in rows[2]
+    assert rows[2].endswith("n/a |")

@@ -1,4 +1,5 @@
-"""params.yaml is checked before a stage does any work; each stage sees only the params dvc.yaml declares for it."""
+"""params.yaml is checked before a stage does any work; each stage sees only the params dvc.yaml declares for
+it."""
 import subprocess
 import sys
 
@@ -30,7 +31,8 @@ def test_the_shipped_params_are_valid():
     ({"train.batch_size": -1}, "train.batch_size = -1"),
     ({"schedule.peak_epoch": 24}, "it should be less than schedule.epochs = 24"),
     ({"augment.cutout": 40}, "at most the crop size"),
-    ({"augment.fill": 300}, "augment.fill = 300 is not allowed: it should be 'mean' or it should be less than or equal "
+    ({"augment.fill": 300},
+     "augment.fill = 300 is not allowed: it should be 'mean' or it should be less than or equal "
                             "to 255"),
     ({"optim.lr": -0.1}, "optim.lr = -0.1"),
     ({"optim.lr": 0}, "optim.lr = 0 is not allowed: it should be greater than 0"),
@@ -47,8 +49,10 @@ def test_the_shipped_params_are_valid():
     ({"gradcam.methods": []}, "a non-empty list of method names"),
     ({"gradcam.layers": "deep"}, "auto or a non-empty list of block names"),
     ({"augment.flip": 1.5}, "less than or equal to 1"),
-    ({"train.seeds": []}, "train.seeds = [] is not allowed: it should be a non-empty list of distinct integers >= 0"),
-    ({"train.seeds": [0, 1, 0]}, "train.seeds = [0, 1, 0] is not allowed: it should be a list of distinct seeds"),
+    ({"train.seeds": []},
+     "train.seeds = [] is not allowed: it should be a non-empty list of distinct integers >= 0"),
+    ({"train.seeds": [0, 1, 0]},
+     "train.seeds = [0, 1, 0] is not allowed: it should be a list of distinct seeds"),
     ({"noise.confidence": 95}, "noise.confidence = 95 is not allowed: it should be less than 1"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
@@ -69,8 +73,10 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message
     ("gradcam.methods", "scorecam", lambda v: check_methods(["gradcam", v])),
 ])
 def test_a_name_is_checked_against_the_one_registry_that_implements_it(key, value, check):
-    """Each list of names lives once, beside what it names; the error has the same shape as params.yaml's own."""
-    with pytest.raises(ParamsError, match=rf"^params.yaml: {key} = '{value}' is not allowed: it should be one of "):
+    """Each list of names lives once, beside what it names; the error has the same shape as params.yaml's
+    own."""
+    with pytest.raises(ParamsError,
+                       match=rf"^params.yaml: {key} = '{value}' is not allowed: it should be one of "):
         check(value)
 
 
@@ -86,17 +92,19 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["optim"]["lrr"] = 0.1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True, text=True,
-                          env=bare_env())
+    proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True,
+                          text=True, env=bare_env())
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: params.yaml: unknown key optim.lrr") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: params.yaml: unknown key optim.lrr")
+    assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]  # nothing written
 
 
 def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
     params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
     assert params["evaluate"]["tta_flip"] is True and params["train"]["precision"] == "auto"
-    with pytest.raises(KeyError, match="stage evaluate read params.yaml key train.seeds, which its dvc.yaml entry "
+    with pytest.raises(KeyError,
+                       match="stage evaluate read params.yaml key train.seeds, which its dvc.yaml entry "
                                        "does not declare"):
         params["train"]["seeds"]
     with pytest.raises(KeyError, match="key optim, which"):

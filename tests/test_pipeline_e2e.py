@@ -19,14 +19,16 @@ from cifarpipe.tools.reruns import reruns_table
 from conftest import (NARROW, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran,
                       run, run_queue, serving, set_params, tiny_archive_in)
 
-STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
+STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam",
+          "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(repo, what `dvc repro` printed): the project reproduced once from scratch, its archive fetched over HTTP."""
+    """(repo, what `dvc repro` printed): the project reproduced once from scratch, its archive fetched over
+    HTTP."""
     root = tmp_path_factory.mktemp("e2e")
     with serving(root / "www") as (folder, base):
         repo = make_repo(root / "repo", f"{base}/cifar-10-python.tar.gz", tiny_archive_in(folder))
@@ -49,7 +51,8 @@ def read_json(repo, path):
 def test_repro_runs_every_stage_once_and_then_nothing(built):
     repo, output = built
     assert sorted(ran(output)) == sorted(STAGES) and len(ran(output)) == len(STAGES)
-    assert ran(output).index("download") == 0 and ran(output).index("train@0") < ran(output).index("evaluate@0")
+    assert ran(output).index("download") == 0
+    assert ran(output).index("train@0") < ran(output).index("evaluate@0")
     assert "up to date" in dvc("status", cwd=repo).stdout
     assert ran(dvc("repro", cwd=repo).stdout) == []
 
@@ -58,7 +61,8 @@ def test_the_archive_becomes_arrays_and_channel_stats(built):
     repo, _ = built
     data = np.load(repo / "data/cifar10.npz")
     assert data["x_train"].shape == (256, 32, 32, 3) and data["x_train"].dtype == np.uint8
-    assert data["x_test"].shape == (100, 32, 32, 3) and list(data["classes"])[:2] == ["airplane", "automobile"]
+    assert data["x_test"].shape == (100, 32, 32, 3)
+    assert list(data["classes"])[:2] == ["airplane", "automobile"]
     stats = read_json(repo, "data/stats.json")
     pixels = data["x_train"].reshape(-1, 3) / 255
     assert stats["images"] == 256 and stats["mean"] == pytest.approx(pixels.mean(0), abs=1e-6)
@@ -68,7 +72,8 @@ def test_the_archive_becomes_arrays_and_channel_stats(built):
 def test_the_preview_shows_the_network_and_its_augmented_inputs(built):
     repo, _ = built
     summary = (repo / "models/summary.txt").read_text()
-    assert summary.startswith("CustomResNet") and f"Total params: {count_parameters(build_model(NARROW)):,}" in summary
+    assert summary.startswith("CustomResNet")
+    assert f"Total params: {count_parameters(build_model(NARROW)):,}" in summary
     assert (repo / "plots/train_samples.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -94,13 +99,15 @@ def test_training_logs_every_epoch_and_follows_the_one_cycle_schedule(built):
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_s"}
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
-    summary, picked = read_json(repo, "dvclive/train/seed0/metrics.json"), read_json(repo, "metrics/lr_pick.json")
+    summary, picked = read_json(repo,
+                                "dvclive/train/seed0/metrics.json"), read_json(repo, "metrics/lr_pick.json")
     assert summary["step"] == epochs and summary["train_loss"] == float(history[-1]["train_loss"])
     assert summary["last_epoch_test_acc"] == float(history[-1]["test_acc"]) and "test_acc" not in summary
     assert summary["steps_per_epoch"] == 256 // TINY_PARAMS["train.batch_size"]
     schedule = pd.read_csv(repo / "plots/lr_schedule.csv")["lr"]  # drawn by aggregate from what train used
     assert len(schedule) == epochs * summary["steps_per_epoch"]
-    assert schedule.max() == pytest.approx(picked["lr_max"]) and schedule.iloc[0] == pytest.approx(picked["lr_min"])
+    assert schedule.max() == pytest.approx(picked["lr_max"])
+    assert schedule.iloc[0] == pytest.approx(picked["lr_min"])
     assert schedule.iloc[-1] == pytest.approx(picked["lr_min"])
     assert float(history[-1]["lr"]) == pytest.approx(schedule.iloc[-1])  # the LR the last step ran at
     state = torch.load(repo / "models/seed0/model.pt", weights_only=True)
@@ -117,7 +124,8 @@ def test_evaluate_scores_the_test_set_against_the_target(built):
     predictions = np.load(repo / "models/seed0/test_predictions.npz")
     labels, preds = predictions["labels"], predictions["preds"]
     assert metrics["test_acc"] == pytest.approx((preds == labels).mean(), abs=1e-6)
-    per_class = {c: round(float((preds[labels == i] == i).mean()), 4) for i, c in enumerate(metrics["per_class_acc"])}
+    per_class = {c: round(float((preds[labels == i] == i).mean()), 4) for i,
+                 c in enumerate(metrics["per_class_acc"])}
     assert per_class == metrics["per_class_acc"]
     pairs = read_json(repo, "dvclive/evaluate/seed0/plots/sklearn/confusion.json")
     assert len(pairs) == 100 and set(pairs[0]) == {"actual", "predicted"}
@@ -130,9 +138,11 @@ def test_one_seed_aggregates_to_its_own_numbers_and_a_plain_verdict(built):
     metrics = read_json(repo, "dvclive/evaluate/seed0/metrics.json")
     aggregate = read_json(repo, "metrics/aggregate.json")
     assert aggregate["seeds"] == [0] and aggregate["n"] == 1
-    assert aggregate["test_acc"] == {"n": 1, "mean": metrics["test_acc"], "std": None, "min": metrics["test_acc"],
-                                     "max": metrics["test_acc"], "ci_low": None, "ci_high": None}
-    assert aggregate["target_verdict"] == "not met (one run: seed noise not measured)"  # the tiny run is far below
+    assert aggregate["test_acc"] == {"n": 1, "mean": metrics["test_acc"], "std": None,
+                                     "min": metrics["test_acc"], "max": metrics["test_acc"], "ci_low": None,
+                                     "ci_high": None}
+    # the tiny run is far below
+    assert aggregate["target_verdict"] == "not met (one run: seed noise not measured)"
 
 
 def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
@@ -210,7 +220,8 @@ def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, modul
 
 
 def test_bytecode_python_writes_beside_the_code_changes_no_folders_hash(changed):
-    """Every stage run writes __pycache__/ into the folders it imports; .dvcignore keeps it out of their hashes."""
+    """Every stage run writes __pycache__/ into the folders it imports; .dvcignore keeps it out of their
+    hashes."""
     cache = changed / "cifarpipe/train/__pycache__"
     cache.mkdir(exist_ok=True)
     (cache / "loop.cpython-311.pyc").write_bytes(b"new bytecode")
@@ -221,7 +232,8 @@ def test_bytecode_python_writes_beside_the_code_changes_no_folders_hash(changed)
 def test_an_edit_reruns_what_the_table_says(changed):
     """`cifarpipe reruns` (docs/reruns.md) and the real dvc status agree, folder by folder."""
     table = reruns_table(changed)
-    every = ["aggregate", "download", "evaluate@0", "gradcam", "lr_find", "lr_pick", "preview", "stats", "train@0"]
+    every = ["aggregate", "download", "evaluate@0", "gradcam", "lr_find", "lr_pick", "preview", "stats",
+             "train@0"]
     for code, reruns in zip(table["code"], table["an edit reruns"]):
         folder = changed / code.strip("`/")
         if folder.is_file() or reruns.startswith("no stage"):
@@ -251,12 +263,14 @@ def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrm
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=changed).stdout)
     assert diff["metrics/lr_pick.json"]["lr_max"]["new"] == 0.005
     assert diff["metrics/lr_pick.json"]["lr_max"]["old"] != 0.005
-    dvc("exp", "run", "-S", "optim.lr=null", cwd=changed)  # back to the range test: restored from DVC's run-cache
+    # back to the range test: restored from DVC's run-cache
+    dvc("exp", "run", "-S", "optim.lr=null", cwd=changed)
     assert read_json(changed, "metrics/lr_find.json")["steps"] > 3
 
 
 def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
-    """`dvc exp run $(cifarpipe overrides quick-look.yaml)`: DVC accepts every argument and sets every value."""
+    """`dvc exp run $(cifarpipe overrides quick-look.yaml)`: DVC accepts every argument and sets every
+    value."""
     overrides = {**read_overrides(ROOT / "quick-look.yaml"), "schedule.epochs": 3}
     printed = run(["cifarpipe", "overrides", str(ROOT / "quick-look.yaml")], changed).stdout.split()
     assert printed == set_args(read_overrides(ROOT / "quick-look.yaml"))
@@ -270,7 +284,7 @@ def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
 
 def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=changed)
-    status = run_queue(changed)
+    status = run_queue(changed, jobs=2)  # side by side, as on a box with two GPUs
     assert status.count("Success") == 2, status
     grid = experiments(changed)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]

@@ -1,5 +1,5 @@
-"""Code is cut along what reruns: no picture is drawn by code the training stage imports, and the table of what
-reruns what (docs/reruns.md) is the one `cifarpipe reruns` prints from dvc.yaml."""
+"""Code is cut along what reruns: no picture is drawn by code the training stage imports, and the table of
+what reruns what (docs/reruns.md) is the one `cifarpipe reruns` prints from dvc.yaml."""
 import ast
 import re
 import shutil
@@ -22,13 +22,14 @@ def imports_matplotlib(path) -> bool:
 
 
 def test_no_module_the_train_stage_runs_draws_a_picture():
-    """Restyling a chart must never retrain the model: nothing the train stage runs imports matplotlib, and every
-    module that does is a `figures.py` of a stage's folder or the shared figures/ folder."""
+    """Restyling a chart must never retrain the model: nothing the train stage runs imports matplotlib, and
+    every module that does is a `figures.py` of a stage's folder or the shared figures/ folder."""
     train = stage_files(ROOT, "stages.train")
     assert not [f for f in train if imports_matplotlib(f)], train
     drawing = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cifarpipe").rglob("*.py")
                if imports_matplotlib(p.relative_to(ROOT))}
-    assert drawing and all(f.startswith("cifarpipe/figures/") or f.endswith("/figures.py") for f in drawing), drawing
+    assert drawing and all(f.startswith("cifarpipe/figures/") or f.endswith("/figures.py")
+                           for f in drawing), drawing
     assert not {f.split("/")[1] for f in drawing} & {f.split("/")[1] for f in train if f.count("/") > 1}
 
 
@@ -54,12 +55,12 @@ def test_each_stage_folder_is_run_by_its_own_stage_only_and_tools_by_none():
 
 
 def test_the_docs_table_is_what_the_command_prints():
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "reruns"], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "reruns"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
     printed = proc.stdout.strip()
     assert printed == reruns_table(ROOT).to_markdown(index=False)
     assert "| `cifarpipe/aggregate/`" in printed and "every stage" in printed
     docs = (ROOT / "docs/reruns.md").read_text()
     table = re.search(r"<!-- cifarpipe reruns -->\n(.*?)\n<!-- end -->", docs, re.S)
     assert table, "docs/reruns.md lacks the generated table"
-    assert table.group(1).strip() == printed, "docs/reruns.md is stale: paste the output of `cifarpipe reruns`"
+    assert table.group(1).strip() == printed, "docs/reruns.md is stale: paste what `cifarpipe reruns` prints"

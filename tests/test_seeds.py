@@ -1,5 +1,5 @@
-"""Seeds as a dimension of the pipeline, under the real `dvc repro`: one train@N and evaluate@N per seed, each cached
-on its own, and one aggregate over them whose numbers match the per-seed files."""
+"""Seeds as a dimension of the pipeline, under the real `dvc repro`: one train@N and evaluate@N per seed,
+each cached on its own, and one aggregate over them whose numbers match the per-seed files."""
 from __future__ import annotations
 
 import json
@@ -25,7 +25,8 @@ def two_seeds(tmp_path_factory):
     """(repo, what `dvc repro` printed) with train.seeds = [0, 1], reproduced and committed."""
     root = tmp_path_factory.mktemp("seeds")
     archive = root / "www" / "cifar-10-python.tar.gz"
-    repo = make_repo(root / "repo", archive.as_uri(), tiny_archive_in(archive.parent), {"train.seeds": [0, 1]})
+    repo = make_repo(root / "repo", archive.as_uri(), tiny_archive_in(archive.parent),
+                     {"train.seeds": [0, 1]})
     output = dvc("repro", cwd=repo).stdout
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "two seeds"], repo)
@@ -35,7 +36,8 @@ def two_seeds(tmp_path_factory):
 def test_two_seeds_train_two_models_and_aggregate_once(two_seeds):
     repo, output = two_seeds
     assert per_seed_stages(output) == ["evaluate@0", "evaluate@1", "train@0", "train@1"]
-    assert ran(output).count("aggregate") == 1 and ran(output).count("lr_find") == 1 and "gradcam" in ran(output)
+    assert ran(output).count("aggregate") == 1 and ran(output).count("lr_find") == 1
+    assert "gradcam" in ran(output)
     assert (repo / "models/seed0/model.pt").exists() and (repo / "models/seed1/model.pt").exists()
     assert (repo / "models/seed0/model.pt").read_bytes() != (repo / "models/seed1/model.pt").read_bytes()
     assert "seed 0's model" in output  # gradcam explains the first seed's
@@ -43,8 +45,10 @@ def test_two_seeds_train_two_models_and_aggregate_once(two_seeds):
 
 def test_the_aggregate_matches_the_per_seed_metrics(two_seeds):
     repo, _ = two_seeds
-    accs = [json.loads((repo / f"dvclive/evaluate/seed{s}/metrics.json").read_text())["test_acc"] for s in (0, 1)]
-    seconds = [json.loads((repo / f"dvclive/train/seed{s}/metrics.json").read_text())["train_s"] for s in (0, 1)]
+    accs = [json.loads((repo / f"dvclive/evaluate/seed{s}/metrics.json").read_text())["test_acc"]
+            for s in (0, 1)]
+    seconds = [json.loads((repo / f"dvclive/train/seed{s}/metrics.json").read_text())["train_s"]
+               for s in (0, 1)]
     aggregate = json.loads((repo / "metrics/aggregate.json").read_text())
     mean, sd = statistics.mean(accs), statistics.stdev(accs)
     half = T_975_DF1 * sd / math.sqrt(2)
@@ -56,7 +60,8 @@ def test_the_aggregate_matches_the_per_seed_metrics(two_seeds):
     assert acc["ci_high"] == pytest.approx(mean + half, abs=1e-5)
     assert aggregate["train_s"]["mean"] == pytest.approx(statistics.mean(seconds))
     assert aggregate["target_met_seeds"] == sum(a >= 0.9 for a in accs)
-    expected = ("met" if mean - half >= 0.9 else "missed" if mean + half < 0.9 else "undecided: run more seeds")
+    expected = ("met" if mean - half >= 0.9 else "missed" if mean + half < 0.9
+                else "undecided: run more seeds")
     assert aggregate["target_verdict"].startswith(expected)
     per_class = {s: json.loads((repo / f"dvclive/evaluate/seed{s}/metrics.json").read_text())["per_class_acc"]
                  for s in (0, 1)}
@@ -65,9 +70,11 @@ def test_the_aggregate_matches_the_per_seed_metrics(two_seeds):
     seeds = pd.read_csv(repo / "metrics/seeds.csv")
     assert seeds["seed"].tolist() == [0, 1] and seeds["test_acc"].tolist() == accs
     band = pd.read_csv(repo / "plots/seeds/test_acc.csv")
-    last = [pd.read_csv(repo / f"dvclive/train/seed{s}/plots/metrics/test_acc.tsv", sep="\t")["test_acc"].iloc[-1]
+    last = [pd.read_csv(repo / f"dvclive/train/seed{s}/plots/metrics/test_acc.tsv",
+                        sep="\t")["test_acc"].iloc[-1]
             for s in (0, 1)]
-    assert band.iloc[-1]["min"] == pytest.approx(min(last)) and band.iloc[-1]["max"] == pytest.approx(max(last))
+    assert band.iloc[-1]["min"] == pytest.approx(min(last))
+    assert band.iloc[-1]["max"] == pytest.approx(max(last))
 
 
 def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_seeds, tmp_path):
@@ -79,7 +86,8 @@ def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_
     assert per_seed_stages(output) == ["evaluate@2", "train@2"] and "aggregate" in ran(output)
     assert json.loads((repo / "metrics/aggregate.json").read_text())["n"] == 3
 
-    set_params(repo, {"train.seeds": [0, 1]})  # back: nothing to train, the aggregate reads seeds 0 and 1 again
+    # back: nothing to train, the aggregate reads seeds 0 and 1 again
+    set_params(repo, {"train.seeds": [0, 1]})
     output = dvc("repro", cwd=repo).stdout
     assert ran(output) == ["aggregate"]
     assert json.loads((repo / "metrics/aggregate.json").read_text()) == json.loads(
@@ -89,8 +97,8 @@ def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_
 def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_seeds, tmp_path):
     repo = copy_repo(two_seeds[0], tmp_path / "repo")
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
-    for column in ["n", "test_acc.mean", "test_acc.std", "test_acc.ci_low", "test_acc.ci_high", "target_met_seeds",
-                   "target_verdict", "per_class_acc.cat.mean", "train.seeds"]:
+    for column in ["n", "test_acc.mean", "test_acc.std", "test_acc.ci_low", "test_acc.ci_high",
+                   "target_met_seeds", "target_verdict", "per_class_acc.cat.mean", "train.seeds"]:
         assert column in columns, column
     dvc("exp", "run", "-S", "train.seeds=[0,1,2]", cwd=repo)
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)["metrics/aggregate.json"]
@@ -102,12 +110,15 @@ def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_s
 
 def test_the_report_compares_the_seed_groups_of_two_revisions(two_seeds, tmp_path):
     repo = copy_repo(two_seeds[0], tmp_path / "repo")
-    dvc("exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "augment.cutout=0", cwd=repo)  # a change, over three seeds
-    report = run([sys.executable, "-m", "cifarpipe.tools.cli", "report", "--base", "HEAD", "--out", "report.md"], repo).stdout
+    # a change, over three seeds
+    dvc("exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "augment.cutout=0", cwd=repo)
+    report = run([sys.executable, "-m", "cifarpipe.tools.cli", "report", "--base", "HEAD", "--out",
+                  "report.md"], repo).stdout
     table = report.split("| metric | base | change |")[1].split("\n\n")[0]
     accuracy = next(line for line in table.splitlines() if line.startswith("| test accuracy |"))
     assert "(n=2)" in accuracy and "(n=3)" in accuracy and " points [" in accuracy
     assert any(f"**{word}" in accuracy for word in ("better", "worse", "no detectable difference"))
-    assert "- **base (`HEAD`)**: test accuracy" in report and "over 2 seed(s)" in report and "over 3 seed(s)" in report
+    assert "- **base (`HEAD`)**: test accuracy" in report and "over 2 seed(s)" in report
+    assert "over 3 seed(s)" in report
     assert "Seeds: base [0, 1], change [0, 1, 2]" in report
     assert (repo / "report_images/test_accuracy_over_the_seeds.png").read_bytes()[:4] == b"\x89PNG"

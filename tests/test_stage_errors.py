@@ -14,8 +14,8 @@ from conftest import ROOT, bare_env
 
 
 def stage_by_hand(name, cwd, *args):
-    return subprocess.run([sys.executable, "-m", f"stages.{name}", *args], cwd=cwd, capture_output=True, text=True,
-                          env=bare_env())
+    return subprocess.run([sys.executable, "-m", f"stages.{name}", *args], cwd=cwd, capture_output=True,
+                          text=True, env=bare_env())
 
 
 @pytest.fixture
@@ -27,14 +27,16 @@ def fresh_clone(tmp_path):
 
 
 @pytest.mark.parametrize("stage, missing, maker", [(["stats"], "data/cifar10.npz", "download"),
-                                                    (["train", "--seed", "0"], "metrics/lr_pick.json", "lr_pick"),
-                                                    (["aggregate"], "dvclive/evaluate/seed0/metrics.json", "evaluate")])
+                                                    (["train", "--seed", "0"], "metrics/lr_pick.json",
+                                                     "lr_pick"),
+                                                    (["aggregate"], "dvclive/evaluate/seed0/metrics.json",
+                                                     "evaluate")])
 def test_a_stage_run_before_its_inputs_exist_names_the_stage_to_run_first(fresh_clone, stage, missing, maker):
     proc = stage_by_hand(stage[0], fresh_clone, *stage[1:])
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip() == (f"error: {missing} does not exist yet: stage {maker} makes it. Run `dvc repro "
-                                   f"{maker}` first (it also runs the stages before it), or `dvc repro` for the whole "
-                                   "pipeline.")
+    assert proc.stderr.strip() == (f"error: {missing} does not exist yet: stage {maker} makes it. Run `dvc "
+                                   f"repro {maker}` first (it also runs the stages before it), or `dvc "
+                                   "repro` for the whole pipeline.")
 
 
 def test_the_stage_that_makes_a_path_is_read_from_dvc_yaml(tmp_path):
@@ -42,9 +44,10 @@ def test_the_stage_that_makes_a_path_is_read_from_dvc_yaml(tmp_path):
         "a": {"cmd": "x", "outs": ["data/a.npz", {"plots/pics": {"cache": True}}], "metrics": ["m/a.json"]},
         "b": {"matrix": {"seed": [0, 1]}, "cmd": "y", "outs": ["models/seed${item.seed}/model.pt"]}}}))
     found = {path: producing_stage(path, tmp_path / "dvc.yaml") for path in
-             ["data/a.npz", "plots/pics/one.png", "m/a.json", "models/seed7/model.pt", "data/other.npz", "plots/pic"]}
-    assert found == {"data/a.npz": "a", "plots/pics/one.png": "a", "m/a.json": "a", "models/seed7/model.pt": "b",
-                     "data/other.npz": None, "plots/pic": None}
+             ["data/a.npz", "plots/pics/one.png", "m/a.json", "models/seed7/model.pt", "data/other.npz",
+              "plots/pic"]}
+    assert found == {"data/a.npz": "a", "plots/pics/one.png": "a", "m/a.json": "a",
+                     "models/seed7/model.pt": "b", "data/other.npz": None, "plots/pic": None}
 
 
 def test_a_gradcam_layer_the_model_lacks_is_refused_before_any_data_loads(fresh_clone):
@@ -56,5 +59,5 @@ def test_a_gradcam_layer_the_model_lacks_is_refused_before_any_data_loads(fresh_
     torch.save(build_model(params["model"]).state_dict(), fresh_clone / "models/seed0/model.pt")
     proc = stage_by_hand("gradcam", fresh_clone, "--seed", "0")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.startswith("error: gradcam.layers names 'layer9', which CustomResNet lacks; its blocks are "
-                                  "prep_layer, layer1, layer2, layer3")
+    assert proc.stderr.startswith("error: gradcam.layers names 'layer9', which CustomResNet lacks; its "
+                                  "blocks are prep_layer, layer1, layer2, layer3")

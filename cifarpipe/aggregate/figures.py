@@ -11,7 +11,8 @@ def training_curves(history: pd.DataFrame):
     seeds = history["seed"].nunique()
     over = history.groupby("epoch")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = ((axes[0], ["train_loss", "test_loss"], "loss"), (axes[1], ["train_acc", "test_acc"], "accuracy"),
+    panels = ((axes[0], ["train_loss", "test_loss"], "loss"), (axes[1], ["train_acc", "test_acc"],
+                                                               "accuracy"),
               (axes[2], ["lr"], "learning rate (last step of the epoch)"))
     for ax, metrics, label in panels:
         for metric in metrics:
@@ -23,6 +24,7 @@ def training_curves(history: pd.DataFrame):
         ax.set_ylabel(label)
         if len(metrics) > 1:
             ax.legend()
-    fig.suptitle(f"mean over {seeds} seeds, shaded from the lowest to the highest" if seeds > 1 else "one seed")
+    fig.suptitle(f"mean over {seeds} seeds, shaded from the lowest to the highest" if seeds > 1
+                 else "one seed")
     fig.tight_layout()
     return fig

@@ -1,12 +1,15 @@
-"""Telling a real change from seed noise: a metric over seeds, the target verdict it supports, two groups compared.
+"""Telling a real change from seed noise: a metric over seeds, the target verdict it supports, two groups
+compared.
 
-One run of this recipe varies by about 0.15 points of test accuracy from seed to seed, as much as the changes a
-pull request argues about, so a single number says little. Over n seeds:
+One run of this recipe varies by about 0.15 points of test accuracy from seed to seed, as much as the changes
+a pull request argues about, so a single number says little. Over n seeds:
 
-- `summarize`: n, mean, std, min, max and the confidence interval of the mean (Student t, n - 1 degrees of freedom).
+- `summarize`: n, mean, std, min, max and the confidence interval of the mean (Student t, n - 1 degrees of
+  freedom).
 - `target_verdict`: "met" only when the interval's lower end clears the target, "missed" when its upper end is
   below it, else "undecided"; one seed gives the plain met / not met, marked as one run.
-- `compare`: the change's mean minus the base's with the interval of that difference (Welch's t-test, which does
+- `compare`: the change's mean minus the base's with the interval of that difference (Welch's t-test, which
+  does
   not assume equal spreads), a verdict (better / worse / no detectable difference) and the smallest difference
   that groups of this size and spread would detect (two-sided, at noise.power).
 
@@ -31,7 +34,8 @@ def summarize(values, confidence: float) -> dict:
                "ci_low": None, "ci_high": None}
     if n > 1:
         std = float(x.std(ddof=1))
-        low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n)) if std > 0 else (mean, mean)
+        low, high = stats.t.interval(confidence, n - 1, loc=mean,
+                                     scale=std / math.sqrt(n)) if std > 0 else (mean, mean)
         summary.update(std=std, ci_low=float(low), ci_high=float(high))
     return summary
 
@@ -48,26 +52,30 @@ def target_verdict(summary: dict, target: float) -> str:
 
 
 def compare(base, change, confidence: float, power: float, higher_is_better: bool = True) -> dict:
-    """The change's group against the base's: difference of means, its interval (Welch), verdict, detectable size.
+    """The change's group against the base's: difference of means, its interval (Welch), verdict, detectable
+    size.
 
     Returns {"n_base", "n_change", "base_mean", "change_mean", "diff", "ci_low", "ci_high", "p_value",
     "detectable", "verdict"}; with one value on either side there is no interval and the verdict says so.
     """
     a, b = np.asarray(base, dtype=float), np.asarray(change, dtype=float)
     out = {"n_base": len(a), "n_change": len(b), "base_mean": float(a.mean()), "change_mean": float(b.mean()),
-           "diff": float(b.mean() - a.mean()), "ci_low": None, "ci_high": None, "p_value": None, "detectable": None}
+           "diff": float(b.mean() - a.mean()), "ci_low": None, "ci_high": None, "p_value": None,
+           "detectable": None}
     if len(a) < 2 or len(b) < 2:
         out["verdict"] = "within noise (one run on a side: seed noise not measured)"
         return out
     var_a, var_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(var_a + var_b)
     if se == 0:  # identical runs on both sides (a deterministic CPU): the difference is exact
-        out.update(ci_low=out["diff"], ci_high=out["diff"], p_value=1.0 if out["diff"] == 0 else 0.0, detectable=0.0)
+        out.update(ci_low=out["diff"], ci_high=out["diff"], p_value=1.0 if out["diff"] == 0 else 0.0,
+                   detectable=0.0)
     else:
         test = stats.ttest_ind(b, a, equal_var=False)  # its df: Welch-Satterthwaite's
         low, high = test.confidence_interval(confidence)
         detectable = (stats.t.ppf(1 - (1 - confidence) / 2, test.df) + stats.t.ppf(power, test.df)) * se
-        out.update(ci_low=float(low), ci_high=float(high), p_value=float(test.pvalue), detectable=float(detectable))
+        out.update(ci_low=float(low), ci_high=float(high), p_value=float(test.pvalue),
+                   detectable=float(detectable))
     if out["ci_low"] > 0 or out["ci_high"] < 0:
         out["verdict"] = "better" if (out["ci_low"] > 0) == higher_is_better else "worse"
     else:

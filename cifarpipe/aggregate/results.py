@@ -27,8 +27,8 @@ def histories(seeds: list[int]) -> pd.DataFrame:
 
 
 def seed_table(seeds: list[int]) -> pd.DataFrame:
-    """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), train_s, epochs, steps_per_epoch (train),
-    then per_class_acc.<class> for each class."""
+    """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), train_s, epochs, steps_per_epoch
+    (train), then per_class_acc.<class> for each class."""
     rows = []
     for seed in seeds:
         evaluated = json.loads(Path(per_seed(paths.EVALUATE_JSON, seed)).read_text())

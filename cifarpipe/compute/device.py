@@ -69,15 +69,15 @@ class Compute:
         return f"{self.device} ({name}), {self.precision}" + (", channels_last" if self.channels_last else "")
 
 
-def compute_for(train: dict, *, seed: int | None = None, precision: str | None = None, device: str | None = None,
-                ranks: Ranks = SINGLE, claim: bool = True) -> Compute:
+def compute_for(train: dict, *, seed: int | None = None, precision: str | None = None,
+                device: str | None = None, ranks: Ranks = SINGLE, claim: bool = True) -> Compute:
     """The Compute the train params ask for (train.device, .precision, .channels_last, .deterministic).
 
     `precision` and `device` override train.precision and train.device, which are then not read: a stage that
     does not declare them in dvc.yaml may not read them (GradCAM computes in fp32; a rank of a distributed run
-    trains on its own GPU). `auto` and `cuda` claim a free GPU for this process (compute/gpus.py; `claim=False`
-    only says which one, for the doctor), so stages run side by side by `dvc queue start --jobs N` spread over
-    the box's GPUs; `cuda:K` pins GPU K by hand. torch is seeded with `seed` when given.
+    trains on its own GPU). `auto` and `cuda` claim a free GPU for this process (compute/gpus.py;
+    `claim=False` only says which one, for the doctor), so stages run side by side by `dvc queue start --jobs
+    N` spread over the box's GPUs; `cuda:K` pins GPU K by hand. torch is seeded with `seed` when given.
     """
     name = device or train["device"]
     if name == "auto" and not torch.cuda.is_available():
@@ -116,7 +116,8 @@ def compute_for(train: dict, *, seed: int | None = None, precision: str | None =
         torch.backends.cudnn.conv.fp32_precision = "tf32"
     if seed is not None:
         torch.manual_seed(seed)
-    return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train["channels_last"], ranks=ranks)
+    return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train["channels_last"],
+                   ranks=ranks)
 
 
 def nvidia_smi(*args: str) -> str | None:
@@ -139,7 +140,8 @@ def visible_nvidia_gpus() -> list[str]:
 
 def cpu_fallback_warning(gpus: list[str]) -> str:
     return ("\n" + "!" * 100 + "\nWARNING: nvidia-smi sees " + "; ".join(gpus) + ", but torch cannot use it "
-            f"(torch {torch.__version__} is built for CUDA {torch.version.cuda or 'none (a CPU-only build)'}). "
-            "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version the "
-            "driver supports (docs/dependencies.md), check with `cifarpipe doctor`, or set train.device: cpu to "
-            "silence this.\n" + "!" * 100 + "\n")
+            f"(torch {torch.__version__} is built for CUDA "
+            f"{torch.version.cuda or 'none (a CPU-only build)'}). "
+            "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version "
+            "the driver supports (docs/dependencies.md), check with `cifarpipe doctor`, or set train.device: "
+            "cpu to silence this.\n" + "!" * 100 + "\n")

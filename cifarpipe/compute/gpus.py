@@ -39,11 +39,13 @@ def _try_lock(path: Path):
     return handle
 
 
-def claim_gpus(n: int, count: int, poll_s: float = 2.0, timeout_s: float | None = None) -> list[tuple[int, object]]:
+def claim_gpus(n: int, count: int, poll_s: float = 2.0,
+               timeout_s: float | None = None) -> list[tuple[int, object]]:
     """[(index, lock handle)] of `n` free GPUs among `count`; waits while fewer than `n` are free.
 
-    All or none: a run that held some GPUs while waiting for the rest could block another run waiting for those.
-    Keep the handles referenced for as long as the GPUs are used: closing them (or the process ending) frees them.
+    All or none: a run that held some GPUs while waiting for the rest could block another run waiting for
+    those. Keep the handles referenced for as long as the GPUs are used: closing them (or the process ending)
+    frees them.
     """
     folder = lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,15 +63,16 @@ def claim_gpus(n: int, count: int, poll_s: float = 2.0, timeout_s: float | None 
         if timeout_s is not None and time.monotonic() - started > timeout_s:
             raise TimeoutError(f"all {count} GPUs stayed taken for {timeout_s:.0f} s ({folder})")
         if not told:
-            busy = f"all {count} GPU(s) are taken" if n == 1 else f"fewer than {n} of the {count} GPUs are free"
+            busy = (f"all {count} GPU(s) are taken" if n == 1 else
+                    f"fewer than {n} of the {count} GPUs are free")
             print(f"{busy} by other cifarpipe stages ({folder}); waiting", file=sys.stderr, flush=True)
             told = True
         time.sleep(poll_s)
 
 
 def visible_devices(indices: list[int], visible: str | None) -> str:
-    """CUDA_VISIBLE_DEVICES for child processes that may use only the GPUs at `indices` of those this process sees
-    (`visible`: this process's own CUDA_VISIBLE_DEVICES, if set)."""
+    """CUDA_VISIBLE_DEVICES for child processes that may use only the GPUs at `indices` of those this process
+    sees (`visible`: this process's own CUDA_VISIBLE_DEVICES, if set)."""
     ids = [v.strip() for v in visible.split(",")] if visible else None
     return ",".join(ids[i] if ids else str(i) for i in indices)
 

@@ -41,7 +41,8 @@ def read_json(path):
 
 
 def write_csv(target, rows: list[dict], fields: list[str] | None = None) -> None:
-    """Rows of equal keys (`fields`, default the first row's) to a CSV file with a header, as `dvc plots` reads it."""
+    """Rows of equal keys (`fields`, default the first row's) to a CSV file with a header, as `dvc plots`
+    reads it."""
     with atomic_path(target) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields or list(rows[0]))
         writer.writeheader()

@@ -1,4 +1,5 @@
-"""Failures a user can fix. Each message names the problem and the fix; stages print it without a traceback."""
+"""Failures a user can fix. Each message names the problem and the fix; stages print it without a
+traceback."""
 
 
 class PipelineError(RuntimeError):

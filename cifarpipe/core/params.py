@@ -35,8 +35,10 @@ class Group(BaseModel):
 
 
 class Data(Group):
-    url: Annotated[str, Field(pattern=r"^(https?|file)://.+", description="an http://, https:// or file:// URL")]
-    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hexadecimal digits (the archive's md5)")]
+    url: Annotated[str, Field(pattern=r"^(https?|file)://.+",
+                              description="an http://, https:// or file:// URL")]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$",
+                              description="32 hexadecimal digits (the archive's md5)")]
     train_subset: Count | None
     test_subset: Count | None
 
@@ -71,7 +73,8 @@ class Schedule(Group):
 
 class Train(Group):
     batch_size: Count
-    seeds: Annotated[list[CountOrZero], Field(min_length=1, description="a non-empty list of distinct integers >= 0")]
+    seeds: Annotated[list[CountOrZero], Field(min_length=1,
+                                              description="a non-empty list of distinct integers >= 0")]
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                                  description="auto, cpu, cuda or cuda:K (a GPU index)")]
     precision: Name
@@ -196,11 +199,13 @@ def _check_together(p: dict) -> None:
     """The rules that tie keys to each other."""
     aug, sched, lrf, pick = p["augment"], p["schedule"], p["lr_find"], p["lr_pick"]
     if aug["crop"] > IMAGE_SIZE + 2 * aug["pad"]:
-        _fail("augment.crop", aug["crop"], f"it should be at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
+        _fail("augment.crop", aug["crop"],
+              f"it should be at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
     if aug["cutout"] > aug["crop"]:
         _fail("augment.cutout", aug["cutout"], f"it should be at most the crop size {aug['crop']}")
     if not sched["peak_epoch"] < sched["epochs"]:
-        _fail("schedule.peak_epoch", sched["peak_epoch"], f"it should be less than schedule.epochs = {sched['epochs']}")
+        _fail("schedule.peak_epoch", sched["peak_epoch"],
+              f"it should be less than schedule.epochs = {sched['epochs']}")
     if not lrf["start_lr"] < lrf["end_lr"]:
         _fail("lr_find.start_lr", lrf["start_lr"], f"it should be less than lr_find.end_lr = {lrf['end_lr']}")
     if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
@@ -209,14 +214,16 @@ def _check_together(p: dict) -> None:
     if len(set(p["train"]["seeds"])) < len(p["train"]["seeds"]):
         _fail("train.seeds", p["train"]["seeds"], "it should be a list of distinct seeds")
     if p["train"]["gpus"] > 1 and p["train"]["device"].startswith("cuda:"):
-        _fail("train.device", p["train"]["device"], "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
+        _fail("train.device", p["train"]["device"],
+              "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
               "trains on the K-th GPU it claims)")
 
 
 def validate(params: dict) -> dict:
     """Check `params` against the models above and the rules that tie keys together; return it unchanged."""
     if not isinstance(params, dict):
-        raise ParamsError(f"params.yaml must be a mapping of groups (data, model, ...); got {type(params).__name__}")
+        raise ParamsError("params.yaml must be a mapping of groups (data, model, ...); got "
+                          f"{type(params).__name__}")
     try:
         Params.model_validate(params)
     except ValidationError as err:
@@ -229,7 +236,8 @@ def validate(params: dict) -> dict:
 
 
 def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
-    """Load and validate params.yaml. `overrides` maps dotted keys to values (used by tests and benchmarks)."""
+    """Load and validate params.yaml. `overrides` maps dotted keys to values (used by tests and
+    benchmarks)."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -251,9 +259,10 @@ class DeclaredParams(dict):
         self.stage, self.prefix = stage, prefix
 
     def __missing__(self, key):
-        raise KeyError(f"stage {self.stage} read params.yaml key {self.prefix}{key}, which its dvc.yaml entry does "
-                       f"not declare: a change to it would not rerun the stage. Add {self.prefix}{key} to the "
-                       f"stage's params in dvc.yaml (if it can change the stage's outputs) or move it to runtime")
+        raise KeyError(f"stage {self.stage} read params.yaml key {self.prefix}{key}, which its dvc.yaml "
+                       "entry does not declare: a change to it would not rerun the stage. Add "
+                       f"{self.prefix}{key} to the stage's params in dvc.yaml (if it can change the stage's "
+                       "outputs) or move it to runtime")
 
 
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
@@ -261,10 +270,12 @@ def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
     try:
         entry = yaml.safe_load(Path(dvc_yaml).read_text())["stages"][stage]
     except (FileNotFoundError, KeyError, TypeError):
-        raise ParamsError(f"{dvc_yaml} has no stage {stage!r}: run the stage from the repository root") from None
+        raise ParamsError(f"{dvc_yaml} has no stage {stage!r}: run the stage from the repository "
+                          "root") from None
     declared = entry.get("params", [])
     if not all(isinstance(k, str) for k in declared):
-        raise ParamsError(f"{dvc_yaml}: stage {stage} declares params of another file; all params live in params.yaml")
+        raise ParamsError(f"{dvc_yaml}: stage {stage} declares params of another file; all params live in "
+                          "params.yaml")
     return declared
 
 
@@ -284,7 +295,8 @@ def restrict(params: dict, declared: list[str], stage: str) -> DeclaredParams:
     return DeclaredParams(view, stage)
 
 
-def stage_params(stage: str, path: str | Path = "params.yaml", dvc_yaml: str | Path = "dvc.yaml") -> DeclaredParams:
+def stage_params(stage: str, path: str | Path = "params.yaml",
+                 dvc_yaml: str | Path = "dvc.yaml") -> DeclaredParams:
     """Validate the whole params.yaml, then return only the params dvc.yaml declares for `stage`.
 
     A stage that reads a key it does not declare fails at once, in the tests, instead of reusing a stale

@@ -1,4 +1,5 @@
-"""Where each stage reads and writes. dvc.yaml declares the same paths (tests/test_dvc_yaml.py holds them equal).
+"""Where each stage reads and writes. dvc.yaml declares the same paths (tests/test_dvc_yaml.py holds them
+equal).
 
 The train and evaluate stages run once per seed of train.seeds (DVC matrix stages train@N, evaluate@N): their
 paths hold `{seed}`, filled with `per_seed(path, seed)`, where dvc.yaml writes ${item.seed}.
@@ -14,8 +15,10 @@ LR_PICK_PNG = "plots/lr_pick.png"  # the curve with LRMAX and LRMIN marked
 
 # one per seed
 MODEL = "models/seed{seed}/model.pt"
-CHECKPOINT = ".checkpoints/train_seed{seed}.pt"  # not a DVC output: DVC would delete it before a rerun could resume
-TRAIN_LIVE = "dvclive/train/seed{seed}"  # dvclive: metrics.json (summary), plots/metrics/<name>.tsv (per epoch)
+# not a DVC output: DVC would delete it before a rerun could resume
+CHECKPOINT = ".checkpoints/train_seed{seed}.pt"
+# dvclive: metrics.json (summary), plots/metrics/<name>.tsv (per epoch)
+TRAIN_LIVE = "dvclive/train/seed{seed}"
 TRAIN_JSON = "dvclive/train/seed{seed}/metrics.json"
 TRAIN_HISTORY = "dvclive/train/seed{seed}/plots/metrics"
 EVALUATE_LIVE = "dvclive/evaluate/seed{seed}"  # dvclive: metrics.json, plots/sklearn/confusion.json

@@ -41,7 +41,8 @@ def producing_stage(path: str, dvc_yaml: str | Path = "dvc.yaml") -> str | None:
 
 
 def seed_argument(stage: str) -> int:
-    """The seed a per-seed stage runs for: `python -m stages.<stage> --seed N` (dvc.yaml passes ${item.seed})."""
+    """The seed a per-seed stage runs for: `python -m stages.<stage> --seed N` (dvc.yaml passes
+    ${item.seed})."""
     parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}")
     parser.add_argument("--seed", type=int, required=True, help="one of train.seeds")
     return parser.parse_args().seed
@@ -59,6 +60,6 @@ def run_stage(main) -> None:
         stage = producing_stage(missing) if missing else None
         if stage is None:
             raise
-        print(f"error: {missing} does not exist yet: stage {stage} makes it. Run `dvc repro {stage}` first (it also "
-              "runs the stages before it), or `dvc repro` for the whole pipeline.", file=sys.stderr)
+        print(f"error: {missing} does not exist yet: stage {stage} makes it. Run `dvc repro {stage}` first "
+              "(it also runs the stages before it), or `dvc repro` for the whole pipeline.", file=sys.stderr)
         sys.exit(1)

@@ -1,9 +1,9 @@
 """Training augmentation, done on whole batches of uint8 images on whatever device holds them.
 
 The law is the seeds' albumentations pipeline (pad, random crop, flip, one cutout square; rebuilt in
-tests/test_augment.py): for every image, crop offsets uniform over 0..2*pad on each axis, a flip with probability
-`flip`, and exactly one `cutout`x`cutout` square placed uniformly inside the crop, filled with `fill`.
-`augment_batch` draws the same distributions with torch ops, so the CPU and the GPU run one code path
+tests/test_augment.py): for every image, crop offsets uniform over 0..2*pad on each axis, a flip with
+probability `flip`, and exactly one `cutout`x`cutout` square placed uniformly inside the crop, filled with
+`fill`. `augment_batch` draws the same distributions with torch ops, so the CPU and the GPU run one code path
 and a GPU never waits for per-image Python work. tests/test_augment.py compares the two statistically.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ def settings(augment: dict, mean: list[float]) -> dict:
     return {**augment, "fill": fill_rgb(augment["fill"], mean)}
 
 
-def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: int, fill: tuple[int, int, int],
-                  generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: int,
+                  fill: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
     """Augment a batch of uint8 images (B, C, H, W) -> (B, C, crop, crop), all random draws per image."""
     b, c, h, w = x.shape
     dev = x.device
@@ -36,8 +36,8 @@ def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: 
     ox = torch.randint(0, w + 2 * pad - crop + 1, (b,), device=dev, generator=generator)
     span = torch.arange(crop, device=dev)
     rows, cols = (oy[:, None] + span)[:, None, :, None], (ox[:, None] + span)[:, None, None, :]
-    out = padded[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-                 rows, cols]
+    out = padded[torch.arange(b, device=dev)[:, None, None, None],
+                 torch.arange(c, device=dev)[None, :, None, None], rows, cols]
 
     flipped = torch.rand(b, device=dev, generator=generator) < flip
     out = torch.where(flipped[:, None, None, None], out.flip(3), out)

@@ -17,12 +17,12 @@ BATCH_PART = "batch (index, augment, normalise)"  # how the step profile (cifarp
 
 
 class DeviceLoader:
-    """Iterate (images, labels) batches: float images (B, 3, H, W) normalised with `stats`, and int64 labels, on
-    `compute`'s device and memory format.
+    """Iterate (images, labels) batches: float images (B, 3, H, W) normalised with `stats`, and int64 labels,
+    on `compute`'s device and memory format.
 
-    With `augment` (the augment params, `fill` as RGB) and a `generator`, batches are shuffled and augmented from
-    the generator's stream, so a saved generator state replays the same epoch. In a run over several processes
-    (compute.ranks), every rank draws the same global batches and yields only its slice of each.
+    With `augment` (the augment params, `fill` as RGB) and a `generator`, batches are shuffled and augmented
+    from the generator's stream, so a saved generator state replays the same epoch. In a run over several
+    processes (compute.ranks), every rank draws the same global batches and yields only its slice of each.
     """
 
     def __init__(self, x_nhwc: np.ndarray, y: np.ndarray, stats: dict, compute, batch_size: int, *,
@@ -43,7 +43,8 @@ class DeviceLoader:
         return -(-self.stop // self.batch_size)
 
     def batch_sizes(self) -> list[int]:
-        """The distinct sizes of the batches this rank yields in an epoch: the full one, then a partial one if any."""
+        """The distinct sizes of the batches this rank yields in an epoch: the full one, then a partial one
+        if any."""
         sizes = {min(self.batch_size, self.stop - start) for start in range(0, self.stop, self.batch_size)}
         return sorted({len(range(self.rank, size, self.world)) for size in sizes}, reverse=True)
 
@@ -59,15 +60,16 @@ class DeviceLoader:
                 if self.augment is not None:
                     x = augment_batch(x, generator=self.generator, **self.augment)
                 y = self.y[idx]
-                if self.world > 1:  # the whole batch was drawn and augmented, so every rank's stream stays in step
+                # the whole batch was drawn and augmented, so every rank's stream stays in step
+                if self.world > 1:
                     x, y = x[self.rank::self.world], y[self.rank::self.world]
                 x = normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
             yield x, y
 
 
 def train_batches(params: dict, data: dict, stats: dict, compute, *, seed: int) -> DeviceLoader:
-    """Shuffled, augmented training batches (train.batch_size, the augment params) from a generator seeded with
-    `seed`."""
+    """Shuffled, augmented training batches (train.batch_size, the augment params) from a generator seeded
+    with `seed`."""
     generator = torch.Generator(device=compute.device).manual_seed(seed)
     return DeviceLoader(data["x_train"], data["y_train"], stats, compute, params["train"]["batch_size"],
                         augment=augment_settings(params["augment"], stats["mean"]), generator=generator)

@@ -32,12 +32,14 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
                ("numpy._core.multiarray", "scalar"),
-               ("_codecs", "encode")}  # protocol-2 pickles written by Python 3 wrap raw bytes in codecs.encode
+               # protocol-2 pickles written by Python 3 wrap raw bytes in codecs.encode
+               ("_codecs", "encode")}
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise DataError(f"archive batch wants to load {module}.{name}: refused (only numpy arrays are allowed)")
+        raise DataError(f"archive batch wants to load {module}.{name}: refused (only numpy arrays are "
+                        "allowed)")
 
 
 def _unpickle(raw: bytes, name: str) -> dict:
@@ -74,7 +76,8 @@ def read_archive_members(archive: Path) -> dict[str, bytes]:
                     found[member.name.split("/", 1)[1]] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DataError(f"{archive.name} is truncated or not a gzip-compressed tar archive ({err}). "
-                        "Delete it and download again, or check data.url points at cifar-10-python.tar.gz.") from None
+                        "Delete it and download again, or check data.url points at "
+                        "cifar-10-python.tar.gz.") from None
     missing = sorted(set(n.split("/", 1)[1] for n in wanted) - set(found))
     if missing:
         raise DataError(f"archive is missing {', '.join(f'{ROOT}/{m}' for m in missing)}: "
@@ -107,5 +110,6 @@ def parse_archive(archive: Path) -> dict[str, np.ndarray]:
     classes = np.array([n.decode() if isinstance(n, bytes) else str(n) for n in names])
     train = [_images_labels(_unpickle(members[b], b), b, len(classes)) for b in TRAIN_BATCHES]
     x_test, y_test = _images_labels(_unpickle(members[TEST_BATCH], TEST_BATCH), TEST_BATCH, len(classes))
-    return {"x_train": np.concatenate([x for x, _ in train]), "y_train": np.concatenate([y for _, y in train]),
-            "x_test": np.ascontiguousarray(x_test), "y_test": y_test, "classes": classes}
+    return {"x_train": np.concatenate([x for x, _ in train]),
+            "y_train": np.concatenate([y for _, y in train]), "x_test": np.ascontiguousarray(x_test),
+            "y_test": y_test, "classes": classes}

@@ -29,20 +29,22 @@ class _TooBig(DataError):
 
 
 def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float) -> str:
-    """Stream `url` into `dest`; return the md5. Raises DataError on a short read, an oversized file or a deadline."""
+    """Stream `url` into `dest`; return the md5. Raises DataError on a short read, an oversized file or a
+    deadline."""
     md5, size = hashlib.md5(), 0
     with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out:
         expected = resp.headers.get("Content-Length")
         if expected is not None and int(expected) > max_bytes:
             raise _TooBig(f"{url} is {int(expected) / 2**20:.0f} MiB, more than runtime.download_max_mb "
-                          f"({max_bytes / 2**20:.0f} MiB): it is not the CIFAR-10 archive (163 MiB). Check data.url")
+                          f"({max_bytes / 2**20:.0f} MiB): it is not the CIFAR-10 archive (163 MiB). Check "
+                          "data.url")
         while chunk := resp.read1(CHUNK):  # what has arrived, so the deadline is checked as data trickles in
             md5.update(chunk)
             out.write(chunk)
             size += len(chunk)
             if size > max_bytes:
-                raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) and was "
-                              "stopped: it is not the CIFAR-10 archive (163 MiB). Check data.url")
+                raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) "
+                              "and was stopped: it is not the CIFAR-10 archive (163 MiB). Check data.url")
             if time.monotonic() > deadline:
                 raise DataError(f"download of {url} passed its deadline (runtime.download_deadline_s) after "
                                 f"{size / 2**20:.1f} MiB")

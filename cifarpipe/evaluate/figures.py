@@ -1,4 +1,5 @@
-"""The evaluate stage's pictures: confusion matrix, per-class accuracy, the gallery of misclassified images."""
+"""The evaluate stage's pictures: confusion matrix, per-class accuracy, the gallery of misclassified
+images."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,6 +40,8 @@ def per_class_figure(accuracy: np.ndarray, classes: list[str], target: float):
 
 
 def misclassified_figure(images: np.ndarray, labels, preds, probs, classes: list[str], wrong_in_all: int):
-    """The first misclassified test images, each with its true class, the predicted one and its probability."""
+    """The first misclassified test images, each with its true class, the predicted one and its
+    probability."""
     titles = [f"true {classes[t]}\npred {classes[p]} ({q:.0%})" for t, p, q in zip(labels, preds, probs)]
-    return image_grid(images, titles, cols=5, suptitle=f"misclassified test images ({len(images)} of {wrong_in_all})")
+    return image_grid(images, titles, cols=5,
+                      suptitle=f"misclassified test images ({len(images)} of {wrong_in_all})")

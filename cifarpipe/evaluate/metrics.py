@@ -1,4 +1,5 @@
-"""The numbers the evaluate stage reads off the test predictions: the confusion matrix and per-class accuracy."""
+"""The numbers the evaluate stage reads off the test predictions: the confusion matrix and per-class
+accuracy."""
 from __future__ import annotations
 
 import numpy as np

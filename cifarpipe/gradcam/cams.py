@@ -28,7 +28,8 @@ def check_methods(methods: list[str]) -> list[str]:
 
 
 def choose_layers(model, layers, min_size: int, deepest: int) -> list[str]:
-    """The blocks to explain: the `deepest` deepest with maps >= min_size (layers: auto), or the named ones."""
+    """The blocks to explain: the `deepest` deepest with maps >= min_size (layers: auto), or the named
+    ones."""
     shapes = block_output_shapes(model)
     large = [name for name, (_, h, w) in shapes.items() if min(h, w) >= min_size]
     if layers == "auto":
@@ -38,15 +39,17 @@ def choose_layers(model, layers, min_size: int, deepest: int) -> list[str]:
             raise ParamsError(f"gradcam.layers names {name!r}, which {type(model).__name__} lacks; "
                              f"its blocks are {', '.join(shapes)}")
         if name not in large:
-            raise ParamsError(f"gradcam.layers names {name!r}, whose maps are {shapes[name][1]}x{shapes[name][2]}, "
-                             f"smaller than gradcam.min_size = {min_size}: choose from {', '.join(large)}")
+            raise ParamsError(f"gradcam.layers names {name!r}, whose maps are "
+                             f"{shapes[name][1]}x{shapes[name][2]}, smaller than gradcam.min_size = "
+                             f"{min_size}: choose from {', '.join(large)}")
     return list(layers)
 
 
 def explain(model, images: torch.Tensor, classes: list[int], layer: str, method: str) -> np.ndarray:
     """(N, H, W) heat maps in 0..1 of why `model` would predict `classes[i]` for `images[i]`."""
     model.eval()
-    with choose(METHODS, "gradcam.methods", method)(model=model, target_layers=[getattr(model, layer)]) as cam:
+    with choose(METHODS, "gradcam.methods", method)(model=model,
+                                                    target_layers=[getattr(model, layer)]) as cam:
         return cam(input_tensor=images.float(), targets=[ClassifierOutputTarget(int(c)) for c in classes])
 
 

@@ -32,7 +32,8 @@ def range_test(model, optimizer, loader, compute: Compute, *, start_lr: float, e
     """
     amp = {}
     if compute.amp_dtype is not None:
-        amp = {"amp_backend": "torch", "amp_config": {"device_type": compute.device.type, "dtype": compute.amp_dtype},
+        amp = {"amp_backend": "torch", "amp_config": {"device_type": compute.device.type,
+                                                      "dtype": compute.amp_dtype},
                "grad_scaler": compute.grad_scaler()}
     finder = LRFinder(model, optimizer, _criterion, device=compute.device, **amp)
     stopped = "completed"

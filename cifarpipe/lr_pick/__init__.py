@@ -1,2 +1,2 @@
-"""The lr_pick stage's code: the rules that read LRMAX and LRMIN off the range test (rules.py), and its picture
-(figures.py)."""
+"""The lr_pick stage's code: the rules that read LRMAX and LRMIN off the range test (rules.py), and its
+picture (figures.py)."""

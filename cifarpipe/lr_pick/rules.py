@@ -66,7 +66,8 @@ def valley_index(losses: np.ndarray) -> int:
 
 
 def fall_start_index(losses: np.ndarray, fall_frac: float) -> int:
-    """The first point by which the loss has made `fall_frac` of its drop from the first point to the minimum."""
+    """The first point by which the loss has made `fall_frac` of its drop from the first point to the
+    minimum."""
     drop = losses[0] - losses.min()
     return int(np.flatnonzero(losses <= losses[0] - fall_frac * drop)[0])
 
@@ -101,14 +102,16 @@ def pick(lrs, losses, cfg: dict, lrmin_div: float) -> dict:
     rule, lrmin, skip_start, skip_end = cfg["rule"], cfg["lrmin"], cfg["skip_start"], cfg["skip_end"]
     lrs, losses = trim(lrs, losses, skip_start, skip_end)
     if len(lrs) < 3 or not np.all(np.isfinite(losses)):
-        raise PipelineError(f"the LR range test left {len(lrs)} usable points after skipping {skip_start} at the "
-                            f"start and {skip_end} at the end: too few to read an LR off. Raise lr_find.iterations, "
-                            "lower lr_pick.skip_start or lr_pick.skip_end, or set optim.lr to a number")
+        raise PipelineError(f"the LR range test left {len(lrs)} usable points after skipping {skip_start} at "
+                            f"the start and {skip_end} at the end: too few to read an LR off. Raise "
+                            "lr_find.iterations, lower lr_pick.skip_start or lr_pick.skip_end, or set "
+                            "optim.lr to a number")
     low = minimum_index(losses)
     if low == 0:
-        raise PipelineError(f"the loss never fell during the LR range test: it was lowest at its first kept LR, "
-                            f"{lrs[0]:.2e}, and only rose after. The test started above any LR this network trains "
-                            "at: lower lr_find.start_lr (e.g. by 100x), or set optim.lr to a number")
+        raise PipelineError("the loss never fell during the LR range test: it was lowest at its first kept "
+                            f"LR, {lrs[0]:.2e}, and only rose after. The test started above any LR this "
+                            "network trains at: lower lr_find.start_lr (e.g. by 100x), or set optim.lr to a "
+                            "number")
     suggestions = {name: float(lrs[r.index(losses)]) for name, r in RULES.items()}
     suggestions["minimum"] /= cfg["min_div"]
     lr_max = suggestions[rule]
@@ -116,13 +119,14 @@ def pick(lrs, losses, cfg: dict, lrmin_div: float) -> dict:
     notes = []
     still_falling = low == len(lrs) - 1
     if still_falling:
-        notes.append(f"the loss was still falling at the last LR tested ({lrs[-1]:.2e}): this network may train "
-                     "at higher LRs. Raise lr_find.end_lr to see where the loss turns up.")
+        notes.append(f"the loss was still falling at the last LR tested ({lrs[-1]:.2e}): this network may "
+                     "train at higher LRs. Raise lr_find.end_lr to see where the loss turns up.")
     if lrmin == "fall_start":
         lr_min = float(lrs[fall_start_index(losses, cfg["fall_frac"])])
         if lr_min >= lr_max:
             lr_min = lr_max / lrmin_div
-            notes.append("the loss starts to fall at or above LRMAX; LRMIN = LRMAX / schedule.lrmin_div instead")
+            notes.append("the loss starts to fall at or above LRMAX; LRMIN = LRMAX / schedule.lrmin_div "
+                         "instead")
     else:
         lr_min = lr_max / lrmin_div
     return {"rule": rule, "lr_max": lr_max, "lr_min": lr_min, "loss_min_lr": float(lrs[low]),

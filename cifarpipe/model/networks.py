@@ -1,8 +1,8 @@
 """The two networks of the seeds: the custom ResNet (6,573,130 parameters) and ResNet18 for CIFAR (11,173,962,
 in model/resnet18.py).
 
-`model.width` is the first layer's channels, which every later layer doubles from (64 in both seeds' networks);
-a narrower network runs the same code in a fraction of the time: the tests and the smoke run use 8.
+`model.width` is the first layer's channels, which every later layer doubles from (64 in both seeds'
+networks); a narrower network runs the same code in a fraction of the time: the tests and the smoke run use 8.
 Both return logits; the softmax of the seeds' diagram lives in the loss (CrossEntropyLoss) and in the
 evaluate stage's probabilities, which is numerically the same and stabler than a softmax layer.
 Each model lists its `blocks`: the named stages whose outputs GradCAM can explain.
@@ -70,8 +70,9 @@ class CustomResNet(nn.Module):
 
 
 def resnet18(num_classes: int = 10, width: int = 64) -> nn.Module:
-    """torchvision's ResNet18 in its CIFAR variant (model/resnet18.py). torchvision is imported here, when this
-    network is built, not at the top: importing it costs every stage that starts one and a half seconds."""
+    """torchvision's ResNet18 in its CIFAR variant (model/resnet18.py). torchvision is imported here, when
+    this network is built, not at the top: importing it costs every stage that starts one and a half
+    seconds."""
     from .resnet18 import ResNet18
 
     return ResNet18(num_classes, width)
@@ -81,8 +82,8 @@ MODELS = {"custom_resnet": CustomResNet, "resnet18": resnet18}  # model.name
 
 
 def build_model(model: dict, compute=None, num_classes: int = 10) -> nn.Module:
-    """A fresh network as the `model` params group describes it (name, width), on `compute`'s device and memory
-    format when given."""
+    """A fresh network as the `model` params group describes it (name, width), on `compute`'s device and
+    memory format when given."""
     network = choose(MODELS, "model.name", model["name"])(num_classes, width=model["width"])
     if compute is not None:
         network = network.to(compute.device, memory_format=compute.memory_format)
@@ -101,7 +102,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def probe(model: nn.Module, modules: dict[str, nn.Module], image_size: int = IMAGE_SIZE) -> dict[str, tuple[nn.Module, tuple]]:
+def probe(model: nn.Module, modules: dict[str, nn.Module],
+          image_size: int = IMAGE_SIZE) -> dict[str, tuple[nn.Module, tuple]]:
     """{name: (module, output shape without the batch)} from one eval-mode pass of a blank image."""
     seen, hooks = {}, []
     for name, module in modules.items():

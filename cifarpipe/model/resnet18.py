@@ -16,7 +16,8 @@ class ResNet18(torchvision.models.ResNet):
         block = torchvision.models.resnet.BasicBlock
         super().__init__(block, [2, 2, 2, 2], num_classes=num_classes)
         self.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
-        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision's own stem
+        # as torchvision's own stem
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.maxpool = nn.Identity()
         if width != 64:
             self.bn1, self.inplanes = nn.BatchNorm2d(width), width

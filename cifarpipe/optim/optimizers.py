@@ -1,4 +1,5 @@
-"""The optimizers of the recipe: Adam (the seeds' choice) or SGD with Nesterov momentum; fused kernels on CUDA."""
+"""The optimizers of the recipe: Adam (the seeds' choice) or SGD with Nesterov momentum; fused kernels on
+CUDA."""
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,8 @@ def sgd(params, optim: dict, lr: float, fused: dict) -> torch.optim.Optimizer:
 OPTIMIZERS = {"adam": adam, "sgd": sgd}
 
 
-def make_optimizer(model: torch.nn.Module, optim: dict, lr: float, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, optim: dict, lr: float,
+                   device: torch.device) -> torch.optim.Optimizer:
     """The optim.name optimizer over the model's parameters, at `lr` (the schedule sets it per step)."""
     build = choose(OPTIMIZERS, "optim.name", optim["name"])
     return build(model.parameters(), optim, lr, {"fused": True} if device.type == "cuda" else {})

@@ -8,8 +8,8 @@ from ..figures.common import image_grid
 
 
 def samples_figure(x_train, y_train, classes: list[str], augment: dict, n: int, seed: int):
-    """`n` training images (uint8 NHWC) after the training augmentation (`augment`: data.augment.settings), drawn
-    from their own random stream: what the model gets, before normalisation."""
+    """`n` training images (uint8 NHWC) after the training augmentation (`augment`: data.augment.settings),
+    drawn from their own random stream: what the model gets, before normalisation."""
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(y_train), generator=g)[:n].numpy()
     x = augment_batch(torch.from_numpy(x_train[idx]).permute(0, 3, 1, 2), generator=g, **augment)

@@ -3,8 +3,8 @@
     cifarpipe doctor                    what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
     cifarpipe report --base main        report.md for a pull request: this change against a base revision
     cifarpipe reruns                    which stages an edit of each module reruns (from dvc.yaml)
-    cifarpipe overrides quick-look.yaml [smoke.yaml]   params files of dotted keys as `dvc exp run -S` arguments
-    cifarpipe bench speed ...           training time and accuracy beside the seeds' own script
+    cifarpipe overrides quick-look.yaml [smoke.yaml]   params files of dotted keys as `dvc exp run -S`
+    arguments cifarpipe bench speed ...           training time and accuracy beside the seeds' own script
     cifarpipe bench profile ...         where a training step's time goes
 
 Each subcommand imports only what it needs, so `cifarpipe doctor` answers without loading the others.
@@ -27,7 +27,8 @@ def read_overrides(path: str | Path) -> dict:
 
 
 def set_args(overrides: dict) -> list[str]:
-    """`-S key=value` arguments for dvc exp run, one per override, the value in YAML flow style without spaces."""
+    """`-S key=value` arguments for dvc exp run, one per override, the value in YAML flow style without
+    spaces."""
     args = []
     for key, value in overrides.items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))

@@ -42,14 +42,16 @@ def _dvc_remotes() -> str:
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"could not ask dvc ({err})"
     if out.returncode != 0:
-        return f"could not ask dvc: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"
+        said = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode
+        return f"could not ask dvc: {said}"
     lines = [" ".join(line.split()) for line in out.stdout.splitlines() if line.strip()]
     return "; ".join(lines) if lines else "none configured (docs/sharing.md)"
 
 
 def report(params_path: str = "params.yaml", requirements: str = "requirements.txt") -> list[str]:
     lines = [f"python      {platform.python_version()} ({sys.executable})",
-             f"torch       {torch.__version__}, built for CUDA {torch.version.cuda or 'none (CPU-only build)'}"]
+             f"torch       {torch.__version__}, built for CUDA "
+             f"{torch.version.cuda or 'none (CPU-only build)'}"]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
@@ -59,12 +61,13 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
         lines.append("gpu         none that torch can use")
     gpus = visible_nvidia_gpus()
     driver_cuda = _driver_cuda()
-    lines.append("driver      " + ("; ".join(gpus) + (f"; supports CUDA up to {driver_cuda}" if driver_cuda else "")
+    lines.append("driver      " + ("; ".join(gpus) + (f"; supports CUDA up to {driver_cuda}" if driver_cuda
+                                                      else "")
                                    if gpus else "no nvidia-smi, or it lists no GPU"))
     if gpus and not torch.cuda.is_available():
         newest = driver_cuda or "the driver's version"
-        lines.append(f"PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA "
-                     f"{newest} or older (docs/dependencies.md)")
+        lines.append("PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build "
+                     f"for CUDA {newest} or older (docs/dependencies.md)")
     if Path(params_path).exists():
         train = load_params(params_path)["train"]
         compute = compute_for(train, claim=False)

@@ -3,13 +3,14 @@
     cifarpipe report --base main --out report.md
 
 It compares groups, not single runs: each side's seeds (metrics/seeds.csv: the base's read through DVC at the
-base revision, from the local cache or the DVC remote; the change's from this workspace). At the top, the target
-verdict of each side (cifarpipe.noise: met only when the interval of the mean clears it); then, per key metric
-and per class, base and change as mean ± the half-width of the noise.confidence interval, the difference with its
-interval (Welch's t), a verdict (better / worse / no detectable difference) and the smallest difference groups of
-this size and spread would detect. With one seed on a side it says the comparison is within noise and how to run
-seeds. Then the plots of both revisions overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their
-Vega-Lite specs), the full `dvc metrics diff` and `dvc params diff`, and the change's own pictures.
+base revision, from the local cache or the DVC remote; the change's from this workspace). At the top, the
+target verdict of each side (cifarpipe.noise: met only when the interval of the mean clears it); then, per
+key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
+difference with its interval (Welch's t), a verdict (better / worse / no detectable difference) and the
+smallest difference groups of this size and spread would detect. With one seed on a side it says the
+comparison is within noise and how to run seeds. Then the plots of both revisions overlaid (`dvc plots diff`,
+rendered to PNG by vl-convert beside their Vega-Lite specs), the full `dvc metrics diff` and `dvc params
+diff`, and the change's own pictures.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from ..core.paths import per_seed
 # metric: (what the report calls it, higher is better, how its numbers read)
 KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("test loss", False, "plain"),
                "train_s": ("training seconds", False, "seconds")}
-OVERLAID = ["Test accuracy over the seeds", "Test loss over the seeds", "LR schedule per step", "LR range test",
-            "Per-class accuracy, mean over the seeds"]
+OVERLAID = ["Test accuracy over the seeds", "Test loss over the seeds", "LR schedule per step",
+            "LR range test", "Per-class accuracy, mean over the seeds"]
 
 
 def dvc(*args: str) -> str:
@@ -44,11 +45,13 @@ def dvc(*args: str) -> str:
     return proc.stdout
 
 
-KINDS = {"points": (100, ".2f", "%"), "seconds": (1, ".1f", " s"), "plain": (1, ".4f", "")}  # scale, format, unit
+# scale, format, unit
+KINDS = {"points": (100, ".2f", "%"), "seconds": (1, ".1f", " s"), "plain": (1, ".4f", "")}
 
 
 def fmt(value, kind: str, *, difference: bool = False, signed: bool = False, unit: bool = True) -> str:
-    """A metric's number as a reviewer reads it: accuracy in percent (a difference of accuracies in points)."""
+    """A metric's number as a reviewer reads it: accuracy in percent (a difference of accuracies in
+    points)."""
     if value is None:
         return "n/a"
     scale, spec, suffix = KINDS[kind]
@@ -69,7 +72,8 @@ def group(values: pd.Series, kind: str, confidence: float) -> str:
 
 def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float) -> list[str]:
     """Markdown rows comparing the key metrics and every class's accuracy, seed groups against seed groups."""
-    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | verdict | smallest detectable |",
+    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | verdict | smallest detectable "
+            "|",
             "| --- | --- | --- | --- | --- | --- |"]
     metrics = [(column, *KEY_METRICS[column]) for column in KEY_METRICS]
     metrics += [(column, f"{column.split('.', 1)[1]} accuracy", True, "points")
@@ -82,13 +86,15 @@ def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float
         if r["ci_low"] is not None:
             diff += (f" [{fmt(r['ci_low'], kind, signed=True, unit=False)}, "
                      f"{fmt(r['ci_high'], kind, signed=True, unit=False)}]")
-        rows.append(f"| {name} | {group(base[column], kind, confidence)} | {group(change[column], kind, confidence)} "
-                    f"| {diff} | **{r['verdict']}** | {fmt(r['detectable'], kind, difference=True)} |")
+        rows.append(f"| {name} | {group(base[column], kind, confidence)} | "
+                    f"{group(change[column], kind, confidence)} | {diff} | **{r['verdict']}** | "
+                    f"{fmt(r['detectable'], kind, difference=True)} |")
     return rows
 
 
 def read_at(rev: str, path: str) -> str | None:
-    """A file of the pipeline's outputs at git revision `rev`, through DVC (cache or remote); None if it has none."""
+    """A file of the pipeline's outputs at git revision `rev`, through DVC (cache or remote); None if it has
+    none."""
     import dvc.api
 
     try:
@@ -106,9 +112,9 @@ def verdicts(base: str, base_aggregate: dict | None, change_aggregate: dict) -> 
         acc = aggregate["test_acc"]
         spread = (f", {aggregate['confidence']:.0%} CI {100 * acc['ci_low']:.2f}–{100 * acc['ci_high']:.2f}%"
                   if acc["ci_low"] is not None else "")
-        lines.append(f"- **{side}**: test accuracy {100 * acc['mean']:.2f}% over {aggregate['n']} seed(s){spread}, "
-                     f"{aggregate['target_met_seeds']} of {aggregate['n']} at the target: target "
-                     f"{aggregate['target']:.0%} **{aggregate['target_verdict']}**")
+        lines.append(f"- **{side}**: test accuracy {100 * acc['mean']:.2f}% over {aggregate['n']} "
+                     f"seed(s){spread}, {aggregate['target_met_seeds']} of {aggregate['n']} at the target: "
+                     f"target {aggregate['target']:.0%} **{aggregate['target_verdict']}**")
     return lines
 
 
@@ -116,7 +122,8 @@ def overlaid_plots(base: str, images: Path) -> list[str]:
     """The Vega plots of both revisions, one PNG (and its Vega-Lite spec) each, from `dvc plots diff`."""
     import vl_convert
 
-    with tempfile.TemporaryDirectory() as tmp:  # dvc plots diff --json also writes the images of both revisions
+    # dvc plots diff --json also writes the images of both revisions
+    with tempfile.TemporaryDirectory() as tmp:
         plots = json.loads(dvc("plots", "diff", base, "--json", "-o", tmp))["data"]
     lines = []
     for title in OVERLAID:
@@ -144,26 +151,28 @@ def build_report(base: str, out: Path) -> str:
     lines = [f"# cifarpipe report: this change vs `{base}`", "", "## Verdicts", "",
              *verdicts(base, json.loads(base_json) if base_json else None, change_aggregate), ""]
     if base_csv is None:
-        lines += [f"The base has no per-seed results (`{paths.SEEDS_CSV}`) in the DVC cache or remote: run it with "
-                  "seeds and push (the pull-request workflow does), then report again.", ""]
+        lines += [f"The base has no per-seed results (`{paths.SEEDS_CSV}`) in the DVC cache or remote: run "
+                  "it with seeds and push (the pull-request workflow does), then report again.", ""]
     else:
         base_seeds = pd.read_csv(io.StringIO(base_csv))
         if min(len(base_seeds), len(change_seeds)) < 2:
-            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any difference below "
-                      f"is within seed noise (about 0.15 points of accuracy per run). To measure it, {MORE_SEEDS} on "
+            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
+                      "difference below is within seed noise (about 0.15 points of accuracy per run). To "
+                      f"measure it, {MORE_SEEDS} on "
                       "both sides (the workflow's `seeds` input does).", ""]
         lines += comparison_table(base_seeds, change_seeds, noise["confidence"], noise["power"]) + [
-            "", f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A verdict is "
-                f"better or worse only when the {noise['confidence']:.0%} interval of the difference (Welch's t) "
-                "excludes zero; the last column is the difference these groups would detect with probability "
-                f"{noise['power']:.0%}.", ""]
+            "",
+            f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A verdict "
+                f"is better or worse only when the {noise['confidence']:.0%} interval of the difference "
+                "(Welch's t) excludes zero; the last column is the difference these groups would detect with "
+                f"probability {noise['power']:.0%}.", ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
               "## Pictures of this change (first seed)", ""]
     first = change_aggregate["seeds"][0]
-    for plot in [per_seed(paths.CONFUSION_PNG, first), per_seed(paths.MISCLASSIFIED_PNG, first), paths.CURVES_PNG,
-                 paths.LR_PICK_PNG]:
+    for plot in [per_seed(paths.CONFUSION_PNG, first), per_seed(paths.MISCLASSIFIED_PNG, first),
+                 paths.CURVES_PNG, paths.LR_PICK_PNG]:
         if Path(plot).exists():
             shutil.copy2(plot, images / Path(plot).name)
             lines.append(f"![{Path(plot).stem}]({images.name}/{Path(plot).name})")

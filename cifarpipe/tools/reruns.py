@@ -28,7 +28,8 @@ def _module_file(root: Path, dotted: str) -> Path | None:
 
 
 def _imports(root: Path, path: Path) -> set[str]:
-    """Dotted names of the repo modules `path` imports (packages included, as importing runs their __init__)."""
+    """Dotted names of the repo modules `path` imports (packages included, as importing runs their
+    __init__)."""
     package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
     if path.name == "__init__.py":
         package = ".".join(path.relative_to(root).parts[:-1])
@@ -71,13 +72,15 @@ def stage_files(root: Path, module: str) -> set[str]:
 
 
 def code_dep(path: str) -> str:
-    """The dvc.yaml dep that covers a file: its folder for a file inside cifarpipe/<folder>/, else the file."""
+    """The dvc.yaml dep that covers a file: its folder for a file inside cifarpipe/<folder>/, else the
+    file."""
     parts = path.split("/")
     return "/".join(parts[:2]) if parts[0] == "cifarpipe" and len(parts) > 2 else path
 
 
 def code_deps_of(root: Path, module: str) -> set[str]:
-    """The code deps `python -m <module>` needs in dvc.yaml: its files, a package folder standing for its files."""
+    """The code deps `python -m <module>` needs in dvc.yaml: its files, a package folder standing for its
+    files."""
     return {code_dep(path) for path in stage_files(root, module)}
 
 
@@ -98,7 +101,8 @@ def reruns_table(root: Path) -> pd.DataFrame:
         stages = [name for name, listed in deps.items() if entry in listed]
         reruns = ("no stage (a tool, not run by the pipeline)" if not stages else
                   "every stage" if len(stages) == len(deps) else ", ".join(stages))
-        rows.append({"code": f"`{entry}/`" if not entry.endswith(".py") else f"`{entry}`", "an edit reruns": reruns})
+        rows.append({"code": f"`{entry}/`" if not entry.endswith(".py") else f"`{entry}`",
+                     "an edit reruns": reruns})
     return pd.DataFrame(rows)
 
 

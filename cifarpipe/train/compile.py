@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from ..compute.device import Compute
 from ..core.params import choose
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")  # torch.compile's modes
+# torch.compile's modes
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
 def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode: str = "default",
                          backend: str = "inductor"):
-    """torch.compile `model` and compile it now for every batch shape the loader yields; return (compiled, seconds).
+    """torch.compile `model` and compile it now for every batch shape the loader yields; return (compiled,
+    seconds).
 
     Each shape (the full batch and the epoch's last, partial one: 50,000 = 97 x 512 + 336) gets one static
     graph here, forward and backward, so no epoch pays a recompile and the compile time is measured apart
@@ -29,7 +31,8 @@ def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode:
     started = time.perf_counter()
     scaler = compute.grad_scaler()
     for size in loader.batch_sizes():
-        x = torch.zeros(size, *loader.x.shape[1:], device=compute.device).contiguous(memory_format=compute.memory_format)
+        x = torch.zeros(size, *loader.x.shape[1:],
+                        device=compute.device).contiguous(memory_format=compute.memory_format)
         y = torch.zeros(size, dtype=torch.long, device=compute.device)
         with compute.autocast():
             loss = F.cross_entropy(compiled(x), y)

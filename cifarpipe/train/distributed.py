@@ -1,4 +1,5 @@
-"""One training run over several processes: torch's own launcher (torchrun's machinery) and DistributedDataParallel.
+"""One training run over several processes: torch's own launcher (torchrun's machinery) and
+DistributedDataParallel.
 
 With `train.gpus: N > 1` the train stage starts N copies of itself through torch's elastic launcher, as
 `torchrun --standalone` does: a c10d rendezvous on a free local port with a fresh run id, so two runs on
@@ -31,10 +32,12 @@ def launched() -> bool:
 
 
 def launch(nproc: int, module: str, device: str, args: list[str] = ()) -> None:
-    """Run `python -m <module> <args>` as `nproc` ranks on this machine; raise PipelineError if any rank fails.
+    """Run `python -m <module> <args>` as `nproc` ranks on this machine; raise PipelineError if any rank
+    fails.
 
-    On GPUs, the launcher first claims `nproc` free GPUs (compute/gpus.py, held until it ends, however it ends) and
-    shows the ranks only those, so rank K's cuda:K is the K-th claimed GPU and no queued stage lands on them.
+    On GPUs, the launcher first claims `nproc` free GPUs (compute/gpus.py, held until it ends, however it
+    ends) and shows the ranks only those, so rank K's cuda:K is the K-th claimed GPU and no queued stage
+    lands on them.
     """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -42,14 +45,15 @@ def launch(nproc: int, module: str, device: str, args: list[str] = ()) -> None:
     claimed = []  # the lock handles: referenced until the ranks are done
     if device != "cpu" and torch.cuda.is_available():
         if nproc > torch.cuda.device_count():
-            raise PipelineError(f"train.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): lower "
-                                "train.gpus")
+            raise PipelineError(f"train.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): "
+                                "lower train.gpus")
         claimed = claim_gpus(nproc, torch.cuda.device_count())
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices([i for i, _ in claimed],
                                                              os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.5)
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+                          monitor_interval=0.5)
     try:
         elastic_launch(config, sys.executable)("-m", module, *args)
     except ChildFailedError as err:
@@ -79,13 +83,15 @@ def join(device: str) -> tuple[Ranks, str]:
 
 
 def wrap(model: torch.nn.Module, compute) -> torch.nn.Module:
-    """The model the training steps call: DistributedDataParallel (SyncBatchNorm on CUDA) in a launched run."""
+    """The model the training steps call: DistributedDataParallel (SyncBatchNorm on CUDA) in a launched
+    run."""
     if not dist.is_initialized():
         return model
     cuda = compute.device.type == "cuda"
     if cuda:  # replaces the BatchNorm layers inside `model` itself, so the weights saved are the trained ones
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[compute.device.index] if cuda else None)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[compute.device.index] if cuda
+                                                     else None)
 
 
 def leave() -> None:

@@ -31,15 +31,19 @@ from ..scoring.predict import loss_and_accuracy, predict_logits
 
 # In fp16, the loss scaler skips the optimizer step when the gradients overflow (the first steps, while it
 # finds its scale); the LR schedule still advances with the step count, on purpose. torch warns about that.
-warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
+warnings.filterwarnings("ignore",
+                        message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
 
-FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS = "forward+backward", "optimizer step + schedule", "test pass (per epoch)"
+# the parts of a step as torch.profiler names them (record_function), read by `cifarpipe bench profile`
+FORWARD_BACKWARD, OPTIMIZER_STEP = "forward+backward", "optimizer step + schedule"
+TEST_PASS = "test pass (per epoch)"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What a run follows besides its model and data: the optim and schedule params groups as params.yaml holds
-    them, the LRs lr_pick chose (metrics/lr_pick.json: lr_max, lr_min), and how the run reports and resumes."""
+    """What a run follows besides its model and data: the optim and schedule params groups as params.yaml
+    holds them, the LRs lr_pick chose (metrics/lr_pick.json: lr_max, lr_min), and how the run reports and
+    resumes."""
 
     optim: dict
     schedule: dict
@@ -67,12 +71,13 @@ def train(model, train_loader, test_loader, compute: Compute, config: TrainConfi
     step_model = model if step_model is None else step_model
     ranks, epochs, steps = compute.ranks, config.schedule["epochs"], len(train_loader)
     optimizer = make_optimizer(model, config.optim, config.lr["lr_max"], compute.device)
-    scheduler = build_scheduler(optimizer, lr_max=config.lr["lr_max"], lr_min=config.lr["lr_min"], epochs=epochs,
-                                peak_epoch=config.schedule["peak_epoch"], steps_per_epoch=steps)
+    scheduler = build_scheduler(optimizer, lr_max=config.lr["lr_max"], lr_min=config.lr["lr_min"],
+                                epochs=epochs, peak_epoch=config.schedule["peak_epoch"],
+                                steps_per_epoch=steps)
     scaler, generator = compute.grad_scaler(), train_loader.generator
     sync_every = max(1, math.ceil(steps / config.progress_updates))
-    start_epoch, history = resume(config, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                                  generator=generator)
+    start_epoch, history = resume(config, model=model, optimizer=optimizer, scheduler=scheduler,
+                                  scaler=scaler, generator=generator)
     on_epoch = on_epoch if ranks.main else None
     if on_epoch is not None:  # on_epoch sees every epoch once, those restored first
         for done in range(1, len(history) + 1):
@@ -85,7 +90,8 @@ def train(model, train_loader, test_loader, compute: Compute, config: TrainConfi
         correct = torch.zeros((), device=compute.device, dtype=torch.long)
         first_bad_step = torch.full((), -1, device=compute.device, dtype=torch.long)
         seen = 0
-        bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not ranks.main)
+        bar = tqdm(train_loader, total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=not ranks.main)
         for step, (x, y) in enumerate(bar):
             with record_function(FORWARD_BACKWARD):
                 with compute.autocast():
@@ -110,10 +116,12 @@ def train(model, train_loader, test_loader, compute: Compute, config: TrainConfi
         bar.close()
 
         with record_function(TEST_PASS):
-            test_loss, test_acc = loss_and_accuracy(*predict_logits(model, test_loader, compute, tta_flip=False))
+            test_loss, test_acc = loss_and_accuracy(*predict_logits(model, test_loader, compute,
+                                                                    tta_flip=False))
         compute.synchronize()
-        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 6),
-                        "test_loss": round(test_loss, 6), "test_acc": round(test_acc, 6), "lr": lr,
+        history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
+                        "train_acc": round(train_acc, 6), "test_loss": round(test_loss, 6),
+                        "test_acc": round(test_acc, 6), "lr": lr,
                         "epoch_s": round(time.perf_counter() - started, 3)})
         if not ranks.main:
             continue
@@ -124,18 +132,21 @@ def train(model, train_loader, test_loader, compute: Compute, config: TrainConfi
             torch_save({"fingerprint": config.fingerprint, "epoch": epoch, "history": history,
                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}, config.checkpoint)
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state()},
+                        config.checkpoint)
     return history
 
 
 def read_progress(loss_sum, correct, first_bad_step, seen: int, epoch: int, ranks) -> tuple[float, float]:
-    """(mean loss, accuracy) so far over every rank, in one device-to-host sync; raise if a loss was NaN/inf."""
-    totals = ranks.sum(torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=loss_sum.device)]))
+    """(mean loss, accuracy) so far over every rank, in one device-to-host sync; raise if a loss was
+    NaN/inf."""
+    totals = ranks.sum(torch.stack([loss_sum, correct.float(),
+                                    torch.tensor(float(seen), device=loss_sum.device)]))
     loss_sum, correct, seen, step = torch.cat([totals, ranks.max(first_bad_step.float().view(1))]).tolist()
     if step >= 0:
         raise DivergedError(f"training diverged: the loss became NaN or infinite at epoch {epoch + 1}, step "
-                            f"{int(step) + 1}. Lower the learning rate (e.g. dvc exp run -S optim.lr=<smaller>, or "
-                            "-S lr_pick.min_div=<larger>).")
+                            f"{int(step) + 1}. Lower the learning rate (e.g. dvc exp run -S "
+                            "optim.lr=<smaller>, or -S lr_pick.min_div=<larger>).")
     return loss_sum / seen, correct / seen
 
 

@@ -3,15 +3,16 @@
     cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
 
 Builds the model and loaders as the train stage does (params.yaml, `--set` overrides) and runs the real loop
-(train/loop.py): one epoch of `--warmup` batches (cuDNN autotuning, CUDA graphs), then one of `--steps` batches
-under torch.profiler, which times the parts the loop and the loader name (`record_function`): the batch (index,
-augment, normalise on the device), forward+backward, the optimizer step with the LR schedule, and the epoch's
-test pass. Each part gets two numbers, the medians over its occurrences: device ms (the time of its GPU kernels)
-and host ms (Python's time issuing it). A part whose host ms reach its device ms is bound by kernel launches,
-which CUDA graphs remove (train.compile_mode: reduce-overhead). A last, unprofiled epoch gives a step's time back
-to back, as training runs it. The FLOPs of a step (torch.utils.flop_counter: convolutions and matmuls) give the
-achieved TFLOP/s against the rate of one large matrix product in the training precision (the ceiling). The last
-line is one JSON object with every number; the table before it is for reading. On the CPU, device ms are host ms.
+(train/loop.py): one epoch of `--warmup` batches (cuDNN autotuning, CUDA graphs), then one of `--steps`
+batches under torch.profiler, which times the parts the loop and the loader name (`record_function`): the
+batch (index, augment, normalise on the device), forward+backward, the optimizer step with the LR schedule,
+and the epoch's test pass. Each part gets two numbers, the medians over its occurrences: device ms (the time
+of its GPU kernels) and host ms (Python's time issuing it). A part whose host ms reach its device ms is bound
+by kernel launches, which CUDA graphs remove (train.compile_mode: reduce-overhead). A last, unprofiled epoch
+gives a step's time back to back, as training runs it. The FLOPs of a step (torch.utils.flop_counter:
+convolutions and matmuls) give the achieved TFLOP/s against the rate of one large matrix product in the
+training precision (the ceiling). The last line is one JSON object with every number; the table before it is
+for reading. On the CPU, device ms are host ms.
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def main(argv=None):
     ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     ap.add_argument("--steps", type=int, default=40, help="steps timed (after the warm-up)")
-    ap.add_argument("--warmup", type=int, default=15, help="steps run before timing (cuDNN autotuning, CUDA graphs)")
+    ap.add_argument("--warmup", type=int, default=15,
+                    help="steps run before timing (cuDNN autotuning, CUDA graphs)")
     ap.add_argument("--matmul-size", type=int, default=None, help="size of the ceiling's matrix product "
                     "(default 8192 on a GPU, 1024 on the CPU)")
     ap.add_argument("--train-subset", type=int, default=None)
@@ -94,7 +96,8 @@ def main(argv=None):
     data = load_arrays(args.data, args.train_subset, args.test_subset)
     batch, images = params["train"]["batch_size"], len(data["y_train"])
     if max(args.steps, args.warmup) * batch > images:
-        raise SystemExit(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the {images} "
+        raise SystemExit(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the "
+                         f"{images} "
                          "training images here: lower --steps or --warmup, or give more data")
     stats = channel_stats(data["x_train"])
     compute = compute_for(params["train"], seed=0)
@@ -103,13 +106,15 @@ def main(argv=None):
     tests = test_batches(data, stats, compute, params["runtime"]["eval_batch_size"])
 
     def batches(steps):  # an epoch of exactly `steps` full batches
-        first = {**data, "x_train": data["x_train"][:steps * batch], "y_train": data["y_train"][:steps * batch]}
+        first = {**data, "x_train": data["x_train"][:steps * batch],
+                 "y_train": data["y_train"][:steps * batch]}
         return train_batches(params, first, stats, compute, seed=0)
 
     warmup, timed = batches(args.warmup), batches(args.steps)
     step_model, compile_s = model, 0.0
     if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, timed, compute, mode=params["train"]["compile_mode"])
+        step_model, compile_s = compile_for_training(model, timed, compute,
+                                                     mode=params["train"]["compile_mode"])
     config = run_config(params, params["optim"]["lr"] or 0.01, epochs=1)  # any LR: a step takes as long
 
     def epoch(loader) -> dict:
@@ -133,8 +138,9 @@ def main(argv=None):
               "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
               "epoch_s_estimate": round(epoch_s, 3),
               "run_s_estimate": round(epoch_s * params["schedule"]["epochs"], 2),
-              "train_gflop_per_image": round(train_flops / 1e9, 4), "test_gflop_per_image": round(test_flops / 1e9, 4),
-              "fwd_bwd_tflops": round(achieved, 2), "matmul_ceiling_tflops": round(ceiling, 2),
+              "train_gflop_per_image": round(train_flops / 1e9, 4),
+              "test_gflop_per_image": round(test_flops / 1e9, 4), "fwd_bwd_tflops": round(achieved, 2),
+              "matmul_ceiling_tflops": round(ceiling, 2),
               "run_floor_s": round((train_flops * images + test_flops * len(data["y_test"]))
                                    * params["schedule"]["epochs"] / (ceiling * 1e12), 2)}
 
@@ -145,7 +151,8 @@ def main(argv=None):
     for name, v in parts.items():
         share = f"{100 * v['device_ms'] / step_parts:.0f}%" if name != TEST_PASS else ""
         print(f"{name:38s} {v['device_ms']:10.3f} {v['host_ms']:10.3f} {share:>7s}")
-    print(f"{'step, back to back':38s} {step_ms:10.3f} {'':10s} {'':7s}  {result['images_per_s']:,.0f} images/s")
+    print(f"{'step, back to back':38s} {step_ms:10.3f} {'':10s} {'':7s}  {result['images_per_s']:,.0f} "
+          "images/s")
     print(f"epoch ~{epoch_s:.2f} s, {params['schedule']['epochs']} epochs ~{result['run_s_estimate']:.1f} s; "
           f"fwd+bwd {achieved:.1f} TFLOP/s of a {ceiling:.1f} TFLOP/s matmul ceiling "
           f"(floor for the run {result['run_floor_s']:.1f} s)")

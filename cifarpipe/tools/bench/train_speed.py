@@ -33,7 +33,8 @@ from ...scoring.predict import loss_and_accuracy, predict_logits
 from ...train.compile import compile_for_training
 from ...train.loop import TrainConfig, train
 
-PEER_NETWORK = {"name": "custom_resnet", "width": 64}  # what seed_baseline.py trains, whatever params.yaml says
+# what seed_baseline.py trains, whatever params.yaml says
+PEER_NETWORK = {"name": "custom_resnet", "width": 64}
 
 
 def params_with(sets: list[str]) -> dict:
@@ -42,7 +43,8 @@ def params_with(sets: list[str]) -> dict:
 
 
 def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
-    """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if asked."""
+    """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if
+    asked."""
     if path.suffix == ".npz":
         with np.load(path) as z:
             data = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -75,12 +77,14 @@ def run_ours(params: dict, data: dict, lr: float, seed: int) -> dict:
     compute, model, train_loader, test_loader = setup(params, data, seed)
     step_model, compile_s = None, 0.0
     if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, train_loader, compute, mode=params["train"]["compile_mode"])
+        step_model, compile_s = compile_for_training(model, train_loader, compute,
+                                                     mode=params["train"]["compile_mode"])
     started = time.perf_counter()
     history = train(model, train_loader, test_loader, compute, run_config(params, lr), step_model=step_model)
     compute.synchronize()
     train_s = time.perf_counter() - started
-    _, acc = loss_and_accuracy(*predict_logits(model, test_loader, compute, tta_flip=params["evaluate"]["tta_flip"]))
+    _, acc = loss_and_accuracy(*predict_logits(model, test_loader, compute,
+                                               tta_flip=params["evaluate"]["tta_flip"]))
     epochs = len(history)
     return {"run": "cifarpipe", "seed": seed, "model": params["model"]["name"],
             "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
@@ -97,7 +101,8 @@ def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> 
         npz = Path(tmp) / "data.npz"
         np.savez(npz, **{k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")})
         proc = subprocess.run([sys.executable, str(script), "--npz", str(npz), "--epochs", str(epochs),
-                               "--max-lr", str(lr), "--workers", str(workers)], capture_output=True, text=True)
+                               "--max-lr", str(lr), "--workers", str(workers)], capture_output=True,
+                               text=True)
     if proc.returncode != 0:
         raise SystemExit(f"peer failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -118,9 +123,10 @@ def main(argv=None):
 
     params = params_with(args.set)
     if args.peer and params["model"] != PEER_NETWORK:
-        raise SystemExit(f"--peer trains the seeds' custom ResNet at width 64, these params train {params['model']}: "
-                         "a speed-up between two networks says nothing. Drop --peer, or --set model.name=custom_resnet "
-                         "--set model.width=64")
+        raise SystemExit("--peer trains the seeds' custom ResNet at width 64, these params train "
+                         f"{params['model']}: "
+                         "a speed-up between two networks says nothing. Drop --peer, or --set "
+                         "model.name=custom_resnet --set model.width=64")
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
