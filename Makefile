@@ -7,11 +7,11 @@ repro:
 	dvc repro
 
 test:
-	python -m pytest -q
+	python -m pytest -q -n auto --durations=25
 
 # The inner loop: everything but the tests that run the real dvc repro or train for long (under 2 minutes)
 test-fast:
-	python -m pytest -q -m "not slow"
+	python -m pytest -q -n auto -m "not slow"
 
 # The whole pipeline in minutes on a CPU (quick-look.yaml), as an experiment; add the data, e.g.
 # make quick-look ARGS="-S data.url=file://$$HOME/cifar10-proxy/cifar-10-python.tar.gz -S data.md5=..."

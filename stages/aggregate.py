@@ -1,15 +1,16 @@
-"""Stage aggregate: what the seeds of train.seeds say together -> metrics/aggregate.json, metrics/seeds.csv,
-the curves over seeds (plots/seeds/, plots/curves.png) and the LR schedule (plots/lr_schedule.csv).
+"""Stage aggregate: what the seeds of train.seeds say together -> metrics/verdict.json (the DVC metrics),
+metrics/aggregate.json, metrics/seeds.csv, the curves over seeds (plots/seeds/, plots/curves.png) and the LR
+schedule (plots/lr_schedule.csv).
 
 For the test accuracy and loss, the training seconds and each class's accuracy: n, mean, std, min, max and the
-noise.confidence interval of the mean, then the target verdict those numbers support (cifarpipe/noise.py): met
+noise.confidence interval of the mean, then the target verdict those numbers support (aggregate/noise.py): met
 only when the interval clears evaluate.target. It reads the seeds of train.seeds only, so it alone reruns when
 the list changes; the other seeds' stages stay cached.
 
     python -m stages.aggregate
 """
 from cifarpipe.aggregate.figures import training_curves
-from cifarpipe.aggregate.noise import summarize, target_verdict
+from cifarpipe.aggregate.noise import summarize, target_verdict, verdict_note
 from cifarpipe.aggregate.results import histories, seed_table
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import read_json, write_csv, write_json
@@ -26,11 +27,17 @@ def main():
     table, history = seed_table(seeds), histories(seeds)
 
     summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")}
-    verdict = target_verdict(summary["test_acc"], target)
+    acc = summary["test_acc"]
+    verdict, met = target_verdict(acc, target), int((table["test_acc"] >= target).sum())
+    lr = read_json(paths.LR_PICK_JSON)
+    # what `dvc exp show` and `dvc metrics diff` show: the numbers a reader decides on, and nothing else
+    write_json(paths.VERDICT_JSON, {
+        "test_acc": acc["mean"], "test_acc_low": acc["ci_low"], "test_acc_high": acc["ci_high"],
+        "seeds": len(seeds), "verdict": verdict, "seeds_met": met, "test_loss": summary["test_loss"]["mean"],
+        "train_s": summary["train_s"]["mean"], "lr_max": lr["lr_max"], "lr_min": lr["lr_min"]})
     write_json(paths.AGGREGATE_JSON, {
         "seeds": seeds, "n": len(seeds), "confidence": confidence, **summary, "target": target,
-        "target_met_seeds": int((table["test_acc"] >= target).sum()),
-        "target_verdict": verdict,
+        "target_met_seeds": met, "target_verdict": verdict,
         "per_class_acc": {column.split(".", 1)[1]: summarize(table[column], confidence)
                           for column in table.columns if column.startswith("per_class_acc.")}})
     write_csv(paths.SEEDS_CSV, table.to_dict("records"))
@@ -43,15 +50,15 @@ def main():
     write_csv(paths.PER_CLASS_BAND, per_class.rename_axis("class").reset_index().to_dict("records"))
     save_figure(training_curves(history), paths.CURVES_PNG)
 
-    lr, first = read_json(paths.LR_PICK_JSON), table.iloc[0]
+    first = table.iloc[0]
     total, peak = schedule_steps(params["schedule"]["epochs"], params["schedule"]["peak_epoch"],
                                  int(first["steps_per_epoch"]))
     write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"],
                                                                      lr["lr_min"])}
                                       for s in range(total)])
-    acc = summary["test_acc"]
     spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""
-    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: {verdict}")
+    note = f" ({verdict_note(verdict)})" if verdict_note(verdict) else ""
+    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: {verdict}{note}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -116,8 +117,10 @@ def tool_env() -> dict:
     return env
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, **kw)
+def run(cmd: list[str], cwd: Path, check: bool = True, env_extra: dict | None = None,
+        **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env={**tool_env(), **(env_extra or {})}, capture_output=True, text=True,
+                          **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
                              f"stderr:\n{proc.stderr[-4000:]}")
@@ -126,6 +129,13 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.Compl
 
 def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=check)
+
+
+def readme_exp_show() -> list[str]:
+    """The command the README gives for reading the experiments (`dvc exp show` with its filters), as arguments."""
+    found = re.search(r"^\s+(dvc exp show --only-changed[^#\n]*)", (ROOT / "README.md").read_text(), re.M)
+    assert found, "the README no longer shows how to read the experiments"
+    return shlex.split(found.group(1))
 
 
 def ran(output: str) -> list[str]:

@@ -3,6 +3,7 @@ import hashlib
 import http.server
 import io
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -32,6 +33,28 @@ def test_download_over_http_verifies_and_parses(http_root, tmp_path):
     arrays = parse_archive(tmp_path / "got.tar.gz")
     assert arrays["x_train"].shape == (50, 32, 32, 3) and arrays["y_test"].shape == (20,)
     assert arrays["classes"][0] == "airplane"
+
+
+class Terminal(io.StringIO):
+    """What a terminal would show: a text stream that says it is one."""
+
+    def isatty(self):
+        return True
+
+
+def test_a_download_shows_bytes_rate_and_time_left_on_a_terminal_and_nothing_in_a_log(http_root, tmp_path):
+    folder, base = http_root
+    digest = write_archive(folder / "a.tar.gz", n_train=300, n_test=100)
+    screen, log = Terminal(), io.StringIO()
+    download(f"{base}/a.tar.gz", digest, tmp_path / "got.tar.gz", timeout_s=5, retries=1, progress=screen)
+    last = screen.getvalue().split("\r")[-1]
+    size = (folder / "a.tar.gz").stat().st_size
+    assert last.startswith("download a.tar.gz: 100%") and "B/s]" in last, last  # done, at a rate
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", last), last  # elapsed < time left
+    assert f"{size / 1024:.0f}k/{size / 1024:.0f}k" in last or f"{size / 2**20:.2f}M" in last, (last, size)
+    download(f"{base}/a.tar.gz", digest, tmp_path / "again.tar.gz", timeout_s=5, retries=1, progress=log)
+    assert log.getvalue() == ""  # no bar in a log file or a CI log
+    assert parse_archive(tmp_path / "got.tar.gz")["x_train"].shape == (300, 32, 32, 3)
 
 
 def test_pixels_keep_the_official_plane_order(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cifarpipe.aggregate.noise import compare, summarize, target_verdict
+from cifarpipe.aggregate.noise import compare, holm, summarize, target_verdict, verdict_note
 from cifarpipe.tools.report import comparison_table
 
 T_975 = {2: 4.302653, 4: 2.776445}  # Student t, 97.5% quantile, by degrees of freedom (printed tables)
@@ -29,12 +29,16 @@ def test_a_summary_is_the_mean_std_range_and_the_student_t_interval_of_the_mean(
 @pytest.mark.parametrize("values, verdict", [
     ([0.95, 0.951, 0.949], "met"),                      # the whole interval above 0.90
     ([0.80, 0.81, 0.79], "missed"),                     # the whole interval below
-    ([0.89, 0.91, 0.90], "undecided: run more seeds"),  # the interval straddles the target
-    ([0.91], "met (one run: seed noise not measured)"),
-    ([0.89], "not met (one run: seed noise not measured)"),
+    ([0.89, 0.91, 0.90], "undecided"),                 # the interval straddles the target
+    ([0.91], "met (1 seed)"),
+    ([0.89], "not met (1 seed)"),
 ])
 def test_the_target_verdict_says_what_the_interval_supports(values, verdict):
-    assert target_verdict(summarize(values, 0.95), 0.90).startswith(verdict)
+    assert target_verdict(summarize(values, 0.95), 0.90) == verdict
+    note = verdict_note(verdict)
+    assert (note == "") == (verdict in ("met", "missed"))
+    assert ("seed noise not measured" in note) == verdict.endswith("(1 seed)")
+    assert ("train.seeds=" in note) == bool(note)
 
 
 def welch_by_hand(a, b, confidence, power):
@@ -85,3 +89,32 @@ def test_the_report_table_gives_each_metric_its_groups_difference_and_verdict():
     rows = comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8)
     assert "90.00% (1 seed)" in rows[2] and "**within noise (one run on a side" in rows[2]
     assert rows[2].endswith("n/a |")
+
+
+GROUP = [0.50, 0.51, 0.49, 0.50, 0.52]
+SLIGHTLY_BETTER = [0.52, 0.53, 0.51, 0.525, 0.53]  # Welch p = 0.019: "better" when tested alone
+UNCHANGED = ([0.50, 0.51, 0.49, 0.50, 0.50], [0.50, 0.49, 0.51, 0.50, 0.50])
+
+
+def test_holm_keeps_one_of_ten_classes_from_being_called_better_by_chance():
+    alone = compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)
+    assert alone["verdict"] == "better" and 0.01 < alone["p_value"] < 0.05
+    family = holm([compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)] + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)], 0.95)
+    # Holm by hand: the smallest of ten p-values is multiplied by 10; the others are at least as large
+    assert family[0]["p_holm"] == pytest.approx(10 * alone["p_value"])
+    assert [r["verdict"] for r in family] == ["no detectable difference"] * 10
+    clear = holm([compare(GROUP, [0.70, 0.71, 0.69, 0.70, 0.72], 0.95, 0.8)] + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)],
+                 0.95)
+    assert clear[0]["verdict"] == "better" and clear[0]["p_holm"] < 0.05  # a real change survives the adjustment
+
+
+def test_the_report_adjusts_the_classes_and_leaves_the_headline_its_own_test():
+    def seeds(accuracy, classes):
+        return pd.DataFrame({"seed": range(5), "test_acc": accuracy, "test_loss": [1.0] * 5, "train_s": [10.0] * 5,
+                             **{f"per_class_acc.c{i}": values for i, values in enumerate(classes)}})
+
+    base = seeds(GROUP, [GROUP] + [UNCHANGED[0]] * 9)
+    change = seeds(SLIGHTLY_BETTER, [SLIGHTLY_BETTER] + [UNCHANGED[1]] * 9)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in comparison_table(base, change, 0.95, 0.8)}
+    assert "**better**" in rows["test accuracy"] and "(Holm)" not in rows["test accuracy"]  # alone: better
+    assert "**no detectable difference**" in rows["c0 accuracy"] and "(Holm)" in rows["c0 accuracy"]

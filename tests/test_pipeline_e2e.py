@@ -16,7 +16,7 @@ from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y
 from cifarpipe.model.networks import build_model, count_parameters
 from cifarpipe.tools.cli import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
-from conftest import (NARROW, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran,
+from conftest import (NARROW, readme_exp_show, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran,
                       run, run_queue, serving, set_params, tiny_archive_in)
 
 STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam",
@@ -142,7 +142,7 @@ def test_one_seed_aggregates_to_its_own_numbers_and_a_plain_verdict(built):
                                      "min": metrics["test_acc"], "max": metrics["test_acc"], "ci_low": None,
                                      "ci_high": None}
     # the tiny run is far below
-    assert aggregate["target_verdict"] == "not met (one run: seed noise not measured)"
+    assert aggregate["target_verdict"] == "not met (1 seed)"
 
 
 def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
@@ -168,9 +168,16 @@ def test_gradcam_explains_misclassified_and_correct_images(built):
 def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     repo, _ = built
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
+    shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)[0]["data"]
+    verdict = read_json(repo, "metrics/verdict.json")
+    assert list(shown["metrics"]) == ["metrics/verdict.json"]  # the one metrics file: the verdict, a dozen numbers
+    assert set(verdict) == {"test_acc", "test_acc_low", "test_acc_high", "seeds", "verdict", "seeds_met",
+                            "test_loss", "train_s", "lr_max", "lr_min"}
+    aggregate, picked = read_json(repo, "metrics/aggregate.json"), read_json(repo, "metrics/lr_pick.json")
+    assert verdict["test_acc"] == aggregate["test_acc"]["mean"] and verdict["verdict"] == aggregate["target_verdict"]
+    assert (verdict["lr_max"], verdict["lr_min"]) == (picked["lr_max"], picked["lr_min"])
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
     assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
-    assert {"test_acc.mean", "lr_max", "train_s.mean", "target_verdict"} <= set(columns)
     dvc("plots", "show", "-o", str(tmp_path / "page"), cwd=repo)
     page = (tmp_path / "page/index.html").read_text()
     assert "Test accuracy over the seeds" in page and "Confusion matrix" in page and "LR range test" in page
@@ -261,8 +268,10 @@ def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrm
     picked = read_json(changed, "metrics/lr_pick.json")
     assert picked == {"source": "optim.lr", "lr_max": 0.005, "lr_min": 0.005 / 100}
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=changed).stdout)
-    assert diff["metrics/lr_pick.json"]["lr_max"]["new"] == 0.005
-    assert diff["metrics/lr_pick.json"]["lr_max"]["old"] != 0.005
+    assert diff["metrics/verdict.json"]["lr_max"]["new"] == 0.005
+    assert diff["metrics/verdict.json"]["lr_max"]["old"] != 0.005
+    table = dvc("metrics", "diff", "--all", cwd=changed).stdout.strip().splitlines()
+    assert table[0].split()[:2] == ["Path", "Metric"] and 1 < len(table) - 1 <= 15  # one screen, every metric
     # back to the range test: restored from DVC's run-cache
     dvc("exp", "run", "-S", "optim.lr=null", cwd=changed)
     assert read_json(changed, "metrics/lr_find.json")["steps"] > 3
@@ -288,14 +297,25 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     assert status.count("Success") == 2, status
     grid = experiments(changed)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
-    assert all("test_acc" in d["metrics"]["metrics/aggregate.json"]["data"] for d in grid.values())
+    assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in grid.values())
+
+    # the README's command shows the verdicts readably in a terminal of 120 columns
+    table = run(readme_exp_show(), changed, env_extra={"COLUMNS": "120"}).stdout
+    header = next(line for line in table.splitlines() if "Experiment" in line)
+    assert "…" not in table and max(map(len, table.splitlines())) <= 120, table
+    assert {"test_acc", "verdict", "optim.lr"} <= set(header.split()), table
+    for data in grid.values():
+        row = next(line for line in table.splitlines() if f" {data['params']['params.yaml']['data']['optim']['lr']} "
+                   in f"{line} ")
+        verdict = data["metrics"]["metrics/verdict.json"]["data"]
+        assert f" {verdict['test_acc']:.5g} " in row and verdict["verdict"] in row, (row, verdict)
 
     # a named seed recipe, shortened to one epoch for the test
     run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
-    assert "test_acc" in recipe["metrics"]["metrics/aggregate.json"]["data"]
+    assert "test_acc" in recipe["metrics"]["metrics/verdict.json"]["data"]
     resnet18 = count_parameters(build_model({**NARROW, "name": "resnet18"}))
     assert (changed / "models/summary.txt").read_text().startswith("ResNet18")
     assert f"Total params: {resnet18:,}" in (changed / "models/summary.txt").read_text()

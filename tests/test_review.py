@@ -89,8 +89,8 @@ def test_the_report_leads_with_the_verdicts_and_overlays_both_revisions(two_comm
     head = report.split("## Base and change overlaid")[0]
     for side in ("base (`HEAD~1`)", "change"):
         assert re.search(rf"- \*\*{re.escape(side)}\*\*: test accuracy \d+\.\d\d% over 1 seed\(s\), [01] of "
-                         r"1 at the target: target 90% \*\*(not )?met \(one run: seed noise not "
-                         r"measured\)\*\*", head), head
+                         r"1 at the target: target 90% \*\*(not )?met \(1 seed\)\*\* \(one run: seed noise "
+                         r"not measured; run more seeds", head), head
     assert "One run on a side (1 base, 1 change)" in head and "train.seeds=[0,1,2,3,4]" in head
     rows = {line.split(" | ")[0].lstrip("| "): line for line in head.splitlines() if line.startswith("| ")}
     assert {"test accuracy", "test loss", "training seconds", "cat accuracy"} <= set(rows)

@@ -16,7 +16,7 @@ from conftest import dvc, experiments, make_repo, ran, run, set_params, tiny_arc
 
 OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_pick.png",
                          "metrics/lr_pick.json", "models/seed0/model.pt", "models/seed1/model.pt",
-                         "plots/curves.png", "metrics/aggregate.json", "dvclive/evaluate/seed0/metrics.json",
+                         "plots/curves.png", "metrics/aggregate.json", "metrics/verdict.json", "dvclive/evaluate/seed0/metrics.json",
                          "plots/evaluate/seed0/confusion.png", "plots/evaluate/seed0/misclassified.png",
                          "plots/train_samples.png"]
 # two seeds, so the pull-request script has a group to read
@@ -142,7 +142,7 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(or
     dvc("exp", "pull", "origin", "lr-004", cwd=second)
     listed = experiments(second)["lr-004"]
     assert listed["params"]["params.yaml"]["data"]["optim"]["lr"] == 0.004
-    assert "test_acc" in listed["metrics"]["metrics/aggregate.json"]["data"]
+    assert "test_acc" in listed["metrics"]["metrics/verdict.json"]["data"]
     dvc("exp", "apply", "lr-004", cwd=second)
     assert yaml.safe_load((second / "params.yaml").read_text())["optim"]["lr"] == 0.004
     assert {p: digest(second / p) for p in made} == made  # the experiment's own outputs, not retrained
@@ -163,7 +163,7 @@ def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(orig
     dvc("exp", "pull", "origin", "--all-commits", cwd=viewer)
     seen = experiments(viewer)
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in seen.values()) == [0.003, 0.006]
-    assert all("test_acc" in d["metrics"]["metrics/aggregate.json"]["data"] for d in seen.values())
+    assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in seen.values())
 
 
 def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(origin,

@@ -7,13 +7,17 @@ a pull request argues about, so a single number says little. Over n seeds:
 - `summarize`: n, mean, std, min, max and the confidence interval of the mean (Student t, n - 1 degrees of
   freedom).
 - `target_verdict`: "met" only when the interval's lower end clears the target, "missed" when its upper end is
-  below it, else "undecided"; one seed gives the plain met / not met, marked as one run.
+  below it, else "undecided"; one seed gives the plain met / not met, marked "(1 seed)".
 - `compare`: the change's mean minus the base's with the interval of that difference (Welch's t-test, which
   does
   not assume equal spreads), a verdict (better / worse / no detectable difference) and the smallest difference
   that groups of this size and spread would detect (two-sided, at noise.power).
+- `holm`: many comparisons at once (the ten classes): at 95% each, about every other report would call some
+  class better or worse by chance. Holm's step-down method (statsmodels) adjusts their p-values so that the
+  chance of any false call in the family stays at 1 - noise.confidence; each headline metric keeps its own test.
 
-scipy.stats does the distributions; nothing here is hand-rolled beyond the formulas that combine them.
+scipy.stats does the distributions and statsmodels the family-wise adjustment; nothing here is hand-rolled
+beyond the formulas that combine them.
 """
 from __future__ import annotations
 
@@ -41,14 +45,22 @@ def summarize(values, confidence: float) -> dict:
 
 
 def target_verdict(summary: dict, target: float) -> str:
-    """What the seeds say about the target: met / missed / undecided (one seed: met / not met, one run)."""
+    """What the seeds say about the target, in a word a table cell holds: met, missed or undecided; one seed
+    gives met or not met, marked "(1 seed)". `verdict_note` says what to make of it."""
     if summary["n"] == 1:
-        return f"{'met' if summary['mean'] >= target else 'not met'} ({ONE_RUN})"
+        return f"{'met' if summary['mean'] >= target else 'not met'} (1 seed)"
     if summary["ci_low"] >= target:
         return "met"
     if summary["ci_high"] < target:
         return "missed"
-    return f"undecided: {MORE_SEEDS}"
+    return "undecided"
+
+
+def verdict_note(verdict: str) -> str:
+    """What a reader should know about a verdict, or "" when it needs nothing."""
+    if verdict.endswith("(1 seed)"):
+        return f"{ONE_RUN}; {MORE_SEEDS}"
+    return MORE_SEEDS if verdict == "undecided" else ""
 
 
 def compare(base, change, confidence: float, power: float, higher_is_better: bool = True) -> dict:
@@ -81,3 +93,20 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     else:
         out["verdict"] = "no detectable difference"
     return out
+
+
+def holm(results: list[dict], confidence: float, higher_is_better: bool = True) -> list[dict]:
+    """`compare` results of one family of comparisons, each with its Holm-adjusted p-value (`p_holm`) and its
+    verdict made from it: better or worse only when the adjusted p is below 1 - confidence. Results without a
+    p-value (one seed on a side) are left as they are."""
+    from statsmodels.stats.multitest import multipletests  # the aggregate stage never needs it: loaded here
+
+    tested = [r for r in results if r["p_value"] is not None]
+    if not tested:
+        return results
+    reject, adjusted, _, _ = multipletests([r["p_value"] for r in tested], alpha=1 - confidence, method="holm")
+    for r, called, p in zip(tested, reject, adjusted):
+        r["p_holm"] = float(p)
+        r["verdict"] = (("better" if (r["diff"] > 0) == higher_is_better else "worse") if called else
+                        "no detectable difference")
+    return results

@@ -35,7 +35,8 @@ GRADCAM_DIR = "plots/gradcam"
 # over the seeds
 TRAIN_RUNS = "dvclive/train"  # every seed's folder: the aggregate stage reads those of train.seeds
 EVALUATE_RUNS = "dvclive/evaluate"
-AGGREGATE_JSON = "metrics/aggregate.json"
+VERDICT_JSON = "metrics/verdict.json"  # the one DVC metrics file: what `dvc exp show` and `dvc metrics diff` show
+AGGREGATE_JSON = "metrics/aggregate.json"  # every summary over the seeds, per class included
 SEEDS_CSV = "metrics/seeds.csv"  # one row per seed: what `cifarpipe report` compares between two revisions
 BANDS = "plots/seeds"  # mean, min and max over the seeds, for `dvc plots`:
 TEST_ACC_BAND = "plots/seeds/test_acc.csv"  # per epoch

@@ -7,10 +7,14 @@ runtime.download_deadline_s, so a wrong URL or a misbehaving server can neither 
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tqdm import tqdm
 
 from ..core.artifacts import atomic_path
 from ..core.errors import DataError
@@ -28,11 +32,14 @@ class _TooBig(DataError):
     pass
 
 
-def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float) -> str:
-    """Stream `url` into `dest`; return the md5. Raises DataError on a short read, an oversized file or a
-    deadline."""
+def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float, progress) -> str:
+    """Stream `url` into `dest`, drawing a progress bar on `progress` when it is a terminal; return the md5.
+    Raises DataError on a short read, an oversized file or a deadline."""
     md5, size = hashlib.md5(), 0
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out, \
+            tqdm(total=int(resp.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
+                 unit_divisor=1024, desc=f"download {Path(urllib.parse.urlsplit(url).path).name}", file=progress,
+                 disable=None, mininterval=0.5) as bar:  # bytes, rate and time left; none in a log file
         expected = resp.headers.get("Content-Length")
         if expected is not None and int(expected) > max_bytes:
             raise _TooBig(f"{url} is {int(expected) / 2**20:.0f} MiB, more than runtime.download_max_mb "
@@ -42,6 +49,7 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
             md5.update(chunk)
             out.write(chunk)
             size += len(chunk)
+            bar.update(len(chunk))
             if size > max_bytes:
                 raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) "
                               "and was stopped: it is not the CIFAR-10 archive (163 MiB). Check data.url")
@@ -54,7 +62,7 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
 
 
 def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max_bytes: int = 2**30,
-             deadline_s: float = 3600, backoff_s: float = 1.0) -> None:
+             deadline_s: float = 3600, backoff_s: float = 1.0, progress=None) -> None:
     """Download `url` to `dest` (atomically), retrying with exponential backoff, then verify its md5.
 
     No attempt may exceed `max_bytes`, and all attempts together stop at `deadline_s`: a wrong URL or a
@@ -69,7 +77,7 @@ def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max
             if time.monotonic() > deadline:
                 break
             try:
-                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline)
+                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline, progress or sys.stderr)
                 break
             except _TooBig:
                 raise

@@ -4,10 +4,11 @@
 
 It compares groups, not single runs: each side's seeds (metrics/seeds.csv: the base's read through DVC at the
 base revision, from the local cache or the DVC remote; the change's from this workspace). At the top, the
-target verdict of each side (cifarpipe.noise: met only when the interval of the mean clears it); then, per
-key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
-difference with its interval (Welch's t), a verdict (better / worse / no detectable difference) and the
-smallest difference groups of this size and spread would detect. With one seed on a side it says the
+target verdict of each side (aggregate/noise.py: met only when the interval of the mean clears it); then,
+per key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
+difference with its interval (Welch's t), its p-value, a verdict (better / worse / no detectable difference)
+and the smallest difference groups of this size and spread would detect. The classes are one family of ten
+tests: their p-values and verdicts are Holm-adjusted, so a class is not called better by chance. With one seed on a side it says the
 comparison is within noise and how to run seeds. Then the plots of both revisions overlaid (`dvc plots diff`,
 rendered to PNG by vl-convert beside their Vega-Lite specs), the full `dvc metrics diff` and `dvc params
 diff`, and the change's own pictures.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate.noise import MORE_SEEDS, compare, summarize
+from ..aggregate.noise import MORE_SEEDS, compare, holm, summarize, verdict_note
 from ..core import paths
 from ..core.params import load_params
 from ..core.paths import per_seed
@@ -71,24 +72,25 @@ def group(values: pd.Series, kind: str, confidence: float) -> str:
 
 
 def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float) -> list[str]:
-    """Markdown rows comparing the key metrics and every class's accuracy, seed groups against seed groups."""
-    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | verdict | smallest detectable "
-            "|",
-            "| --- | --- | --- | --- | --- | --- |"]
-    metrics = [(column, *KEY_METRICS[column]) for column in KEY_METRICS]
-    metrics += [(column, f"{column.split('.', 1)[1]} accuracy", True, "points")
-                for column in change.columns if column.startswith("per_class_acc.")]
-    for column, name, higher_is_better, kind in metrics:
-        if column not in base.columns or column not in change.columns:
-            continue
-        r = compare(base[column], change[column], confidence, power, higher_is_better)
+    """Markdown rows comparing the key metrics (each its own test) and every class's accuracy (one family,
+    Holm-adjusted), seed groups against seed groups."""
+    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | p | verdict | smallest detectable |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    keys = [(c, name, better, kind) for c, (name, better, kind) in KEY_METRICS.items()
+            if c in base.columns and c in change.columns]
+    classes = [(c, f"{c.split('.', 1)[1]} accuracy", True, "points") for c in change.columns
+               if c.startswith("per_class_acc.") and c in base.columns]
+    results = [compare(base[c], change[c], confidence, power, better) for c, _, better, _ in keys]
+    results += holm([compare(base[c], change[c], confidence, power) for c, *_ in classes], confidence)
+    for (column, name, _, kind), r in zip(keys + classes, results):
         diff = fmt(r["diff"], kind, difference=True, signed=True)
         if r["ci_low"] is not None:
             diff += (f" [{fmt(r['ci_low'], kind, signed=True, unit=False)}, "
                      f"{fmt(r['ci_high'], kind, signed=True, unit=False)}]")
-        rows.append(f"| {name} | {group(base[column], kind, confidence)} | "
-                    f"{group(change[column], kind, confidence)} | {diff} | **{r['verdict']}** | "
-                    f"{fmt(r['detectable'], kind, difference=True)} |")
+        p = ("n/a" if r["p_value"] is None else
+             f"{r['p_holm']:.3f} (Holm)" if "p_holm" in r else f"{r['p_value']:.3f}")
+        rows.append(f"| {name} | {group(base[column], kind, confidence)} | {group(change[column], kind, confidence)} "
+                    f"| {diff} | {p} | **{r['verdict']}** | {fmt(r['detectable'], kind, difference=True)} |")
     return rows
 
 
@@ -112,9 +114,11 @@ def verdicts(base: str, base_aggregate: dict | None, change_aggregate: dict) -> 
         acc = aggregate["test_acc"]
         spread = (f", {aggregate['confidence']:.0%} CI {100 * acc['ci_low']:.2f}–{100 * acc['ci_high']:.2f}%"
                   if acc["ci_low"] is not None else "")
+        note = verdict_note(aggregate["target_verdict"])
         lines.append(f"- **{side}**: test accuracy {100 * acc['mean']:.2f}% over {aggregate['n']} "
                      f"seed(s){spread}, {aggregate['target_met_seeds']} of {aggregate['n']} at the target: "
-                     f"target {aggregate['target']:.0%} **{aggregate['target_verdict']}**")
+                     f"target {aggregate['target']:.0%} **{aggregate['target_verdict']}**"
+                     + (f" ({note})" if note else ""))
     return lines
 
 
@@ -156,16 +160,17 @@ def build_report(base: str, out: Path) -> str:
     else:
         base_seeds = pd.read_csv(io.StringIO(base_csv))
         if min(len(base_seeds), len(change_seeds)) < 2:
-            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
-                      "difference below is within seed noise (about 0.15 points of accuracy per run). To "
-                      f"measure it, {MORE_SEEDS} on "
-                      "both sides (the workflow's `seeds` input does).", ""]
+            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any difference "
+                      "below is within seed noise (about 0.15 points of accuracy per run). To measure it, "
+                      f"{MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
+        alpha = 1 - noise["confidence"]
         lines += comparison_table(base_seeds, change_seeds, noise["confidence"], noise["power"]) + [
-            "",
-            f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A verdict "
-                f"is better or worse only when the {noise['confidence']:.0%} interval of the difference "
-                "(Welch's t) excludes zero; the last column is the difference these groups would detect with "
-                f"probability {noise['power']:.0%}.", ""]
+            "", f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
+                f"metric is better or worse only when the {noise['confidence']:.0%} interval of the difference "
+                f"(Welch's t) excludes zero. The ten classes are one family: a class is better or worse only "
+                f"when its Holm-adjusted p is below {alpha:.2g}, so the chance that any class is called so by "
+                f"chance stays at {alpha:.0%}. The last column is the difference these groups would detect "
+                f"with probability {noise['power']:.0%}.", ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
