@@ -46,7 +46,7 @@ CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "dete
 @pytest.fixture(autouse=True)
 def own_gpu_locks(tmp_path, monkeypatch):
     """Each test, and every stage it starts, claims GPUs in a folder of its own. On a GPU box the test process
-    keeps the GPU its first model claimed (cifarpipe.gpus); without this, a `dvc repro` started by a later
+    keeps the GPU its first model claimed (cifarpipe/compute/gpus.py); without this, a `dvc repro` started by a later
     test would wait for that lock forever."""
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", str(tmp_path / "gpu-locks"))
 
@@ -132,8 +132,8 @@ def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def readme_exp_show() -> list[str]:
-    """The command the README gives for reading the experiments (`dvc exp show` with its filters), as arguments."""
-    found = re.search(r"^\s+(dvc exp show --only-changed[^#\n]*)", (ROOT / "README.md").read_text(), re.M)
+    """The command the README gives for reading the experiments, as arguments."""
+    found = re.search(r"^\s+(cifarpipe exps[^#\n]*)", (ROOT / "README.md").read_text(), re.M)
     assert found, "the README no longer shows how to read the experiments"
     return shlex.split(found.group(1))
 

@@ -1,11 +1,12 @@
 """The `cifarpipe` command: what a user runs beside `dvc` (the stages themselves run through `dvc repro`).
 
-    cifarpipe doctor                    what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
-    cifarpipe report --base main        report.md for a pull request: this change against a base revision
-    cifarpipe reruns                    which stages an edit of each module reruns (from dvc.yaml)
-    cifarpipe overrides quick-look.yaml [smoke.yaml]   params files of dotted keys as `dvc exp run -S`
-    arguments cifarpipe bench speed ...           training time and accuracy beside the seeds' own script
-    cifarpipe bench profile ...         where a training step's time goes
+    cifarpipe doctor                 what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
+    cifarpipe exps                   the experiments at a glance: accuracy, interval, verdict, what changed
+    cifarpipe report --base main     report.md for a pull request: this change against a base revision
+    cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
+    cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
+    cifarpipe bench speed ...        training time and accuracy beside the seeds' own script
+    cifarpipe bench profile ...      where a training step's time goes
 
 Each subcommand imports only what it needs, so `cifarpipe doctor` answers without loading the others.
 """
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         from .doctor import main as run
     elif command == "report":
         from .report import main as run
+    elif command == "exps":
+        from .exps import main as run
     elif command == "reruns":
         from .reruns import main as run
     elif command == "overrides" and rest:  # later files override earlier ones

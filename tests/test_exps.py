@@ -1,0 +1,57 @@
+"""`cifarpipe exps` on made-up `dvc exp show --json` output: the verdict first, only the params that changed, a
+table that fits the terminal and names what did not fit."""
+from cifarpipe.tools.exps import changed_params, rows_of, table
+
+
+def entry(rev, name, params, verdict=None):
+    metrics = {"metrics/verdict.json": {"data": verdict}} if verdict else {}
+    return {"rev": rev, "name": name, "data": {"params": {"params.yaml": {"data": params}}, "metrics": metrics}}
+
+
+def verdict(acc, low=None, high=None, seeds=1, word="not met (1 seed)"):
+    return {"test_acc": acc, "test_acc_low": low, "test_acc_high": high, "seeds": seeds, "verdict": word,
+            "seeds_met": 0, "test_loss": 1.25, "train_s": 12.5, "lr_max": 0.005, "lr_min": 5e-5}
+
+
+DEFAULTS = {"data": {"train_subset": None}, "optim": {"lr": None, "name": "adam"}, "schedule": {"epochs": 24}}
+QUICK = {"data": {"train_subset": 5000}, "optim": {"lr": None, "name": "adam"}, "schedule": {"epochs": 2}}
+
+
+def shown(*experiments):
+    return [entry("workspace", None, experiments[-1]["data"]["params"]["params.yaml"]["data"]),
+            {**entry("a" * 40, "main", DEFAULTS), "experiments": [{"revs": [e]} for e in experiments]}]
+
+
+def test_two_experiments_show_only_the_param_they_differ_in_and_the_commit_none_of_its_own():
+    quick = entry("b" * 40, "quick-look", QUICK, verdict(0.441))
+    lr = entry("c" * 40, "lr-005", {**QUICK, "optim": {"lr": 0.005, "name": "adam"}},
+               verdict(0.9012, 0.8991, 0.9033, 5, "met"))
+    rows = rows_of(shown(quick, lr))
+    assert [r["name"] for r in rows] == ["workspace", "main", "└ quick-look", "└ lr-005"]
+    assert changed_params(rows) == ["optim.lr"]  # schedule.epochs differs from main's, but not between the two
+    text = table(rows, 120)
+    lines = text.splitlines()
+    assert lines[0].split() == ["Experiment", "test", "acc", "95%", "CI", "seeds", "verdict", "loss", "train", "s",
+                                "LRMAX", "optim.lr"]
+    assert "└ lr-005" in lines[-1] and "90.12%" in lines[-1] and "89.91%–90.33%" in lines[-1] and " met " in lines[-1]
+    assert "no results" in lines[3]  # main: nothing computed at that commit
+
+
+def test_one_experiment_shows_what_it_changed_from_its_commit():
+    rows = rows_of(shown(entry("b" * 40, "quick-look", QUICK, verdict(0.441))))
+    assert changed_params(rows) == ["data.train_subset", "schedule.epochs"]
+
+
+def test_params_that_do_not_fit_are_named_below_the_table_never_cut():
+    wide = {**QUICK, "optim": {"lr": 0.005, "name": "sgd"}, "schedule": {"epochs": 3}}
+    rows = rows_of(shown(entry("b" * 40, "quick-look", QUICK, verdict(0.441)), entry("c" * 40, "x", wide,
+                                                                                     verdict(0.45))))
+    assert changed_params(rows) == ["optim.lr", "optim.name", "schedule.epochs"]
+    narrow = table(rows, 100)
+    assert max(len(line) for line in narrow.splitlines()) <= 100 and "…" not in narrow
+    in_header = narrow.splitlines()[0].split("LRMAX")[1].split()
+    hidden = narrow.splitlines()[-1]
+    assert hidden.startswith("also changed, not shown in 100 columns: ")
+    named = hidden.split(": ")[1].split(", ")
+    assert named and not set(named) & set(in_header)
+    assert set(named) | set(in_header) == {"optim.lr", "optim.name", "schedule.epochs"}
