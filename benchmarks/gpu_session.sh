@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
-# The measurements a GPU session owes the project (docs/benchmarks.md, "Results"). Several steps per device
-# call (a call has 10 minutes; each fresh machine costs a minute or more to start, and one stays warm 30 s).
+# One device call of at most 9 minutes (timeout_s 560) that measures what a GPU session owes the project, the most
+# wanted figure first (results go to docs/benchmarks.md and the README):
+#   1. setup: the wheels and the proxy archive (under a minute);
+#   2. repro: the default `dvc repro` on the whole proxy, 24 epochs: seconds per stage, the LRMAX the rule picked,
+#      the test accuracy and the target verdict (the proxy scores about 3.3 points under the official data);
+#   3. gpu-tests: the `gpu`-marked tests;
+#   4. bench: `cifarpipe bench speed`, ours eager and ours compiled with CUDA graphs (reduce-overhead), two seeds
+#      each, beside the seeds' own script once: training seconds, accuracy, speed-up;
+#   5. seeds, then profile, if the minutes allow: five seeds of the default run; the step profile.
+# Each step appends its figures to $OUT/digest.log as it ends, so a call stopped at its limit still returns what it
+# measured. A step starts only if its estimate fits in what is left of BUDGET_S (530 s by default). The estimates
+# come from shared/ (an H100 trains the recipe in 13.4 s, the seeds' script in 43 s) and the CPU dry run; nothing
+# here has run on a GPU yet.
 #
-# On this machine first, once (about 2 minutes; .devkit ~24 MB + .gpu ~26 MB of the 64 MiB that travel):
+# On this machine first, once (about 2 minutes; .devkit ~25 MB + .gpu ~26 MB of the 64 MiB that travel):
 #     bash ../shared/device-kit/build.sh .devkit && rm -f .devkit/vl_convert_python-*.whl && mkdir -p .gpu .git/info \
-#       && cp ../shared/cifar10-proxy/{cifar10_jpeg.npz.xz,make_archive.py,decode_npz.py} ../shared/peers/seed_baseline.py .gpu/ \
-#       && mkdir -p .gpu/debs && (cd .gpu/debs && apt-get download git make && mv git_*.deb git.deb && mv make_*.deb make.deb) \
+#       && cp ../shared/cifar10-proxy/{cifar10_jpeg.npz.xz,make_archive.py,decode_npz.py} .gpu/ \
+#       && cp ../shared/peers/seed_baseline.py .gpu/ && mkdir -p .gpu/debs \
+#       && (cd .gpu/debs && apt-get download git make && mv git_*.deb git.deb && mv make_*.deb make.deb) \
 #       && printf '/.devkit/\n/.gpu/\n' >> .git/info/exclude
-# (vl-convert, 32 MB, only renders the pull-request report's PNGs; the steps below skip the test that needs it.
-# git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
-# Then through the device tool, carry [".devkit", ".gpu"], timeout_s 600, one command each, the most wanted figures
-# first in each (a call stopped at its limit still returns $OUT, the logs of the steps it finished):
-#     bash benchmarks/gpu_session.sh repro seeds profile  # default dvc repro, seconds per stage; 5 seeds; step profile
-#     bash benchmarks/gpu_session.sh bench repeat       # 3 seeds vs the seed peer; repeatability (~6 min)
-#     bash benchmarks/gpu_session.sh tests resnet18     # the whole suite, gpu tests included; seed-resnet18 (~7 min)
-# Issue them back to back (a machine stays warm 30 s; a new one costs a minute or more): about 20 of the 30 minutes
-# (the minutes are estimates from the CPU dry run and the H100 figures in shared/: this has not run on a GPU yet).
-# `gpu-tests` runs the CUDA tests alone (they are part of `tests`).
-# Each step prints its figures and writes its log to $OUT/<step>.log. The first step of a call sets the machine
-# up (wheels into /tmp/site, the proxy archive and npz in /tmp/proxy), about 40 s on a fresh one.
-# Knobs: BENCH_SETS (';'-separated --set lists for `bench`); TEST_WORKERS (pytest-xdist, 8); SUBSET=N, a dry run of
-# every step on N images on a CPU (with KIT and SITE naming a kit built for the Python there).
+# (git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
+# Then one device call: run, carry [".devkit", ".gpu"], timeout_s 560, command `bash benchmarks/gpu_session.sh`.
+# Steps can be named to run only those (`bash benchmarks/gpu_session.sh bench`), in the order given.
+# SUBSET=N: a dry run of every step on N images on a CPU (KIT and SITE name a kit built for the Python there).
 set -euo pipefail
-[ $# -gt 0 ] || { echo "usage: gpu_session.sh STEP... (gpu-tests tests profile repro seeds resnet18 bench repeat)" >&2; exit 2; }
 root=$(pwd)
 out=${OUT:-/tmp/gpu_session_out}
 mkdir -p "$out" && : > "$out/digest.log"
 kit=${KIT:-.devkit}
 site=${SITE:-/tmp/site}
-BENCH_SETS=${BENCH_SETS:-"train.compile=false;train.compile=true train.compile_mode=reduce-overhead"}
+budget=${BUDGET_S:-530}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(repro gpu-tests bench seeds profile)
+declare -A estimate=([repro]=150 [gpu-tests]=120 [bench]=170 [seeds]=90 [profile]=60)  # seconds on a GPU
 
 setup() {
   if ! command -v git >/dev/null || ! command -v make >/dev/null; then  # dvc and the tests need git; seed-* need make
@@ -62,7 +66,7 @@ setup() {
 
 fresh_repo() {  # a git repo of the project in /tmp/run, its params pointed at the proxy archive
   rm -rf /tmp/run && mkdir -p /tmp/run
-  cp -r cifarpipe stages Makefile params.yaml quick-look.yaml dvc.yaml .dvcignore .gitignore /tmp/run/
+  cp -r cifarpipe stages Makefile params.yaml quick-look.yaml smoke.yaml dvc.yaml .dvcignore .gitignore /tmp/run/
   mkdir -p /tmp/run/.dvc && cp -r .dvc/config .dvc/.gitignore .dvc/plots /tmp/run/.dvc/
   (cd /tmp/run && git init -q -b main && python3 - "$url" "$md5" "${SUBSET:-}" <<'EOF'
 import sys, yaml
@@ -110,48 +114,42 @@ benchmark() {  # cifarpipe bench <speed|profile> on the proxy npz with space-sep
 
 run_step() {
   case $1 in
-    gpu-tests)
-      python3 -m pytest -q -p no:cacheprovider -m gpu tests ;;
-    tests)  # the whole suite but what renders the pull-request report (Chromium and vl-convert, left out of the kit)
-      python3 -m pytest -q -p no:cacheprovider -n "${TEST_WORKERS:-8}" --ignore=tests/test_review.py \
-        --deselect tests/test_sharing.py::test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing \
-        --deselect tests/test_sharing.py::test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so \
-        --deselect tests/test_seeds.py::test_the_report_compares_the_seed_groups_of_two_revisions tests ;;
-    profile)
-      for sets in "train.compile=false" "train.compile=true" "train.compile=true train.compile_mode=reduce-overhead"; do
-        benchmark profile "$sets" ${SUBSET:+--steps 3 --warmup 2}
-      done ;;
     repro)
       fresh_repo && timed_repro && save_picked_lr ;;
-    seeds)  # after repro: the default run over five seeds (seed 0 is cached), its seconds and the aggregate's verdict
-      [ -f /tmp/run/metrics/aggregate.json ] || { fresh_repo && (cd /tmp/run && dvc repro -q); }
+    gpu-tests)
+      python3 -m pytest -q -p no:cacheprovider -m gpu -n 4 tests ;;
+    bench)  # ours eager beside the seeds' script, then ours compiled with CUDA graphs; two seeds each
+      lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
+      benchmark speed "train.compile=false" --lr "$lr" --seeds 0 1 --peer .gpu/seed_baseline.py | tee /tmp/eager.jsonl
+      benchmark speed "train.compile=true train.compile_mode=reduce-overhead" --lr "$lr" --seeds 0 1 \
+        | tee /tmp/compiled.jsonl
+      python3 -c 'import json  # the compiled run against the same run of the seeds script
+eager, compiled = ([json.loads(l) for l in open(f) if l.startswith("{")][-1]
+                   for f in ("/tmp/eager.jsonl", "/tmp/compiled.jsonl"))
+print(json.dumps({"summary": "speed-up over the seeds script", "peer_train_s": eager["peer_train_s"],
+                  "eager": eager["speedup"], "compiled": round(eager["peer_train_s"] / compiled["median_train_s"], 2)}))' ;;
+    seeds)  # after repro: the default run over five seeds (seed 0 is cached), its seconds and the verdict
+      [ -f /tmp/run/metrics/verdict.json ] || { fresh_repo && (cd /tmp/run && dvc repro -q); }
       (cd /tmp/run && git add -A && git commit -qm "one seed" && start=$(date +%s) \
         && dvc exp run -q -S 'train.seeds=[0,1,2,3,4]' \
         && echo "{\"five seeds, seconds beyond the first\": $(( $(date +%s) - start ))}" \
-        && echo "metrics/aggregate.json: $(python3 -c 'import json; a = json.load(open("metrics/aggregate.json")); print(json.dumps({k: a[k] for k in ("n", "test_acc", "target_verdict")}))')") ;;
-    resnet18)
-      fresh_repo && (cd /tmp/run && dvc repro -q lr_pick && git add -A && git commit -qm baseline \
-        && start=$(date +%s) && make seed-resnet18 >/dev/null \
-        && echo "{\"make seed-resnet18 seconds\": $(( $(date +%s) - start ))}" \
-        && dvc exp show --md --no-pager --keep 'test_acc\.(mean|min|max)$|train_s\.mean|target_verdict|lr_max|model.name' --drop '.*') ;;
-    bench)
-      lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
-      IFS=';' read -ra variants <<< "$BENCH_SETS"
-      for i in "${!variants[@]}"; do
-        peer=(); [ "$i" = 0 ] && peer=(--peer .gpu/seed_baseline.py)  # the peer once, beside the first variant
-        benchmark speed "${variants[$i]}" --lr "$lr" --seeds 0 1 2 ${peer[@]+"${peer[@]}"}
-      done ;;
-    repeat)
-      lr=$(picked_lr)
-      benchmark speed "${BENCH_SETS%%;*}" --lr "$lr" --seeds 0 0 0
-      benchmark speed "${BENCH_SETS%%;*} train.deterministic=true" --lr "$lr" --seeds 0 0 ;;
-    *) echo "unknown step $1" >&2; return 2 ;;
+        && echo "metrics/verdict.json: $(tr -d '\n ' < metrics/verdict.json)") ;;
+    profile)
+      benchmark profile "train.compile=false" ${SUBSET:+--steps 3 --warmup 2} ;;
+    *) echo "unknown step $1 (repro gpu-tests bench seeds profile)" >&2; return 2 ;;
   esac
 }
 
 exec > >(tee -a "$out/session.log") 2>&1
+start_all=$(date +%s)
 setup
-for step in "$@"; do
+echo "=== setup done in $(( $(date +%s) - start_all )) s" | tee -a "$out/digest.log"
+for step in "${steps[@]}"; do
+  left=$(( budget - ($(date +%s) - start_all) ))
+  if [ -z "${SUBSET:-}" ] && [ "${estimate[$step]:-0}" -gt "$left" ]; then
+    echo "=== $step skipped: about ${estimate[$step]} s, $left s left of $budget" | tee -a "$out/digest.log"
+    continue
+  fi
   echo "=== $step $(date +%T)"
   started=$(date +%s)
   set +e
@@ -159,8 +157,8 @@ for step in "$@"; do
   rc=${PIPESTATUS[0]}
   set -e
   echo "=== $step rc=$rc in $(( $(date +%s) - started )) s" | tee -a "$out/digest.log"
-  grep -h -E '^\{"(summary|stage|run|five seeds)|^\{"device"|^[0-9]+ seed\(s\): |^metrics/|^dvclive/|^LRMAX|^\| |passed|skipped|failed|error' "$out/$step.log" \
-    | cut -c1-600 >> "$out/digest.log" || true
+  grep -h -E '^\{"(summary|stage|run|five seeds)|^\{"device"|^[0-9]+ seed\(s\): |^metrics/|^LRMAX|passed|skipped|failed|error' \
+    "$out/$step.log" | cut -c1-700 >> "$out/digest.log" || true
   cd "$root"
 done
 echo "=== digest (the figures of every step; whole logs in \$OUT)"

@@ -86,3 +86,10 @@ def test_no_code_edits_sys_path():
     edits = [p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and "sys.path.insert" in p.read_text()
              and p.name != "test_environment.py"]
     assert edits == []
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("**Set up and run the tests**")[1].split("\n\n")[1].strip()
+    assert block.startswith("python3 -m venv .venv") and "pytest" in block
+    assert (ROOT / ".ci/run").read_text().strip().splitlines()[-1] == block

@@ -283,6 +283,8 @@ def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
     overrides = {**read_overrides(ROOT / "quick-look.yaml"), "schedule.epochs": 3}
     printed = run(["cifarpipe", "overrides", str(ROOT / "quick-look.yaml")], changed).stdout.split()
     assert printed == set_args(read_overrides(ROOT / "quick-look.yaml"))
+    both = run(["cifarpipe", "overrides", str(ROOT / "quick-look.yaml"), str(ROOT / "smoke.yaml")], changed)
+    assert both.stdout.split() == printed + ["-S", "model.width=8"]  # the smoke run: the quick look, narrow
     dvc("exp", "run", "--queue", "-n", "quick", *set_args(overrides), cwd=changed)
     queued = experiments(changed)["quick"]["params"]["params.yaml"]["data"]
     for dotted, value in overrides.items():
