@@ -2,8 +2,8 @@
 
 One folder per concern. A stage lists in dvc.yaml the folders it runs, so an edit reruns exactly the stages
 that run the edited folder (docs/reruns.md, `cifarpipe reruns`). A folder named after a stage (lr_find,
-lr_pick, train, evaluate, gradcam, preview, aggregate) holds that stage's own code and pictures; the others
-serve several stages:
+lr_pick, train, evaluate, gradcam, export, preview, aggregate) holds that stage's own code and pictures; the
+others serve several stages:
 
     core/      params, paths, atomic files, errors, stage runner, dvclive  every stage
     download/  fetch the archive, check it, parse it                       download

@@ -23,8 +23,10 @@ from cifarpipe.tools.cli import read_overrides
 from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
-# One thread per process, here and in every stage a test starts: the suite runs two test processes at once on a
-# 2-core machine (pytest -n 2), and torch's threads busy-wait, so two of them per core cost more than they gain
+# One thread per process, here and in every stage a test starts: the suite runs two test processes at once on
+# a
+# 2-core machine (pytest -n 2), and torch's threads busy-wait, so two of them per core cost more than they
+# gain
 # on the tests' narrow network.
 os.environ["OMP_NUM_THREADS"] = "1"
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
@@ -46,8 +48,8 @@ CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "dete
 @pytest.fixture(autouse=True)
 def own_gpu_locks(tmp_path, monkeypatch):
     """Each test, and every stage it starts, claims GPUs in a folder of its own. On a GPU box the test process
-    keeps the GPU its first model claimed (cifarpipe/compute/gpus.py); without this, a `dvc repro` started by a later
-    test would wait for that lock forever."""
+    keeps the GPU its first model claimed (cifarpipe/compute/gpus.py); without this, a `dvc repro` started by
+    a later test would wait for that lock forever."""
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", str(tmp_path / "gpu-locks"))
 
 
@@ -119,8 +121,8 @@ def tool_env() -> dict:
 
 def run(cmd: list[str], cwd: Path, check: bool = True, env_extra: dict | None = None,
         **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env={**tool_env(), **(env_extra or {})}, capture_output=True, text=True,
-                          **kw)
+    proc = subprocess.run(cmd, cwd=cwd, env={**tool_env(), **(env_extra or {})}, capture_output=True,
+                          text=True, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
                              f"stderr:\n{proc.stderr[-4000:]}")
@@ -133,7 +135,7 @@ def dvc(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 def readme_exp_show() -> list[str]:
     """The command the README gives for reading the experiments, as arguments."""
-    found = re.search(r"^\s+(cifarpipe exps[^#\n]*)", (ROOT / "README.md").read_text(), re.M)
+    found = re.search(r"^\s+(cifarpipe exps[^#&\n]*)", (ROOT / "README.md").read_text(), re.M)
     assert found, "the README no longer shows how to read the experiments"
     return shlex.split(found.group(1))
 

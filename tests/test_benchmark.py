@@ -90,3 +90,35 @@ def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_f
     # backward costs about twice the forward (the first conv needs no input gradient)
     assert 2.9 < result["train_gflop_per_image"] / result["test_gflop_per_image"] < 3.0
     assert "images/s" in out and "TFLOP/s" in out
+
+
+def test_infer_times_pytorch_and_onnxruntime_on_an_exported_model_with_a_dynamic_batch(tmp_path):
+    import torch
+
+    from cifarpipe.export.files import agreement, export_onnx, export_program, onnx_logits, torch_logits
+    from cifarpipe.model.networks import build_model
+
+    torch.manual_seed(0)
+    model = build_model(NARROW).eval()
+    example = torch.randn(2, 3, 32, 32)
+    export_onnx(model, example, tmp_path / "model.onnx")
+    export_program(model, example, tmp_path / "model.pt2")
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW, "seed": 0, "image_size": 32, "mean": [0.5] * 3,
+                                                     "std": [0.25] * 3, "classes": list("abcdefghij")}))
+    images = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)  # not the example's batch
+    reference = torch_logits(model, images, 5)
+    program = torch.export.load(str(tmp_path / "model.pt2")).module()
+    for logits in (onnx_logits(tmp_path / "model.onnx", images, 3), torch_logits(program, images, 5)):
+        check = agreement(reference, logits)
+        assert logits.shape == (5, 10) and check["max_abs_logit_diff"] < 1e-4 and check["argmax_agreement"] == 1.0
+
+    out = bench("infer", "--export", str(tmp_path), "--weights", str(tmp_path / "model.pt"), "--seconds", "0.2")
+    lines = [json.loads(line) for line in out.splitlines()]
+    timed = {(r["backend"], r["batch"]): r for r in lines[:-1]}
+    assert set(timed) == {(b, n) for b in ("pytorch eager", "onnxruntime") for n in (1, 256)}
+    for (_, batch), r in timed.items():
+        assert r["images_per_s"] == pytest.approx(batch / r["ms_per_batch"] * 1000, rel=0.01)
+    for batch in (1, 256):
+        assert lines[-1][str(batch)] == pytest.approx(timed["pytorch eager", batch]["ms_per_batch"]
+                                                      / timed["onnxruntime", batch]["ms_per_batch"], abs=0.01)

@@ -1,11 +1,12 @@
-"""`cifarpipe exps` on made-up `dvc exp show --json` output: the verdict first, only the params that changed, a
-table that fits the terminal and names what did not fit."""
+"""`cifarpipe exps` on made-up `dvc exp show --json` output: the verdict first, only the params that changed,
+a table that fits the terminal and names what did not fit."""
 from cifarpipe.tools.exps import changed_params, rows_of, table
 
 
 def entry(rev, name, params, verdict=None):
     metrics = {"metrics/verdict.json": {"data": verdict}} if verdict else {}
-    return {"rev": rev, "name": name, "data": {"params": {"params.yaml": {"data": params}}, "metrics": metrics}}
+    return {"rev": rev, "name": name, "data": {"params": {"params.yaml": {"data": params}},
+                                               "metrics": metrics}}
 
 
 def verdict(acc, low=None, high=None, seeds=1, word="not met (1 seed)"):
@@ -28,12 +29,14 @@ def test_two_experiments_show_only_the_param_they_differ_in_and_the_commit_none_
                verdict(0.9012, 0.8991, 0.9033, 5, "met"))
     rows = rows_of(shown(quick, lr))
     assert [r["name"] for r in rows] == ["workspace", "main", "└ quick-look", "└ lr-005"]
-    assert changed_params(rows) == ["optim.lr"]  # schedule.epochs differs from main's, but not between the two
+    # schedule.epochs differs from main's, but not between the two
+    assert changed_params(rows) == ["optim.lr"]
     text = table(rows, 120)
     lines = text.splitlines()
-    assert lines[0].split() == ["Experiment", "test", "acc", "95%", "CI", "seeds", "verdict", "loss", "train", "s",
-                                "LRMAX", "optim.lr"]
-    assert "└ lr-005" in lines[-1] and "90.12%" in lines[-1] and "89.91%–90.33%" in lines[-1] and " met " in lines[-1]
+    assert lines[0].split() == ["Experiment", "test", "acc", "95%", "CI", "seeds", "verdict", "loss",
+                                "train", "s", "LRMAX", "optim.lr"]
+    assert "└ lr-005" in lines[-1] and "90.12%" in lines[-1] and "89.91%–90.33%" in lines[-1]
+    assert " met " in lines[-1]
     assert "no results" in lines[3]  # main: nothing computed at that commit
 
 

@@ -99,19 +99,22 @@ UNCHANGED = ([0.50, 0.51, 0.49, 0.50, 0.50], [0.50, 0.49, 0.51, 0.50, 0.50])
 def test_holm_keeps_one_of_ten_classes_from_being_called_better_by_chance():
     alone = compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)
     assert alone["verdict"] == "better" and 0.01 < alone["p_value"] < 0.05
-    family = holm([compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)] + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)], 0.95)
+    family = holm([compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)] + [compare(*UNCHANGED, 0.95, 0.8)
+                                                                  for _ in range(9)], 0.95)
     # Holm by hand: the smallest of ten p-values is multiplied by 10; the others are at least as large
     assert family[0]["p_holm"] == pytest.approx(10 * alone["p_value"])
     assert [r["verdict"] for r in family] == ["no detectable difference"] * 10
-    clear = holm([compare(GROUP, [0.70, 0.71, 0.69, 0.70, 0.72], 0.95, 0.8)] + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)],
-                 0.95)
-    assert clear[0]["verdict"] == "better" and clear[0]["p_holm"] < 0.05  # a real change survives the adjustment
+    clear = holm([compare(GROUP, [0.70, 0.71, 0.69, 0.70, 0.72], 0.95, 0.8)]
+                 + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)], 0.95)
+    # a real change survives the adjustment
+    assert clear[0]["verdict"] == "better" and clear[0]["p_holm"] < 0.05
 
 
 def test_the_report_adjusts_the_classes_and_leaves_the_headline_its_own_test():
     def seeds(accuracy, classes):
-        return pd.DataFrame({"seed": range(5), "test_acc": accuracy, "test_loss": [1.0] * 5, "train_s": [10.0] * 5,
-                             **{f"per_class_acc.c{i}": values for i, values in enumerate(classes)}})
+        return pd.DataFrame({"seed": range(5), "test_acc": accuracy, "test_loss": [1.0] * 5,
+                             "train_s": [10.0] * 5, **{f"per_class_acc.c{i}": values for i,
+                                                       values in enumerate(classes)}})
 
     base = seeds(GROUP, [GROUP] + [UNCHANGED[0]] * 9)
     change = seeds(SLIGHTLY_BETTER, [SLIGHTLY_BETTER] + [UNCHANGED[1]] * 9)

@@ -6,6 +6,7 @@ failure hides nothing else. Tests that change the repo work on a copy of it.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -16,10 +17,10 @@ from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y
 from cifarpipe.model.networks import build_model, count_parameters
 from cifarpipe.tools.cli import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
-from conftest import (NARROW, readme_exp_show, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history, make_repo, ran,
-                      run, run_queue, serving, set_params, tiny_archive_in)
+from conftest import (NARROW, readme_exp_show, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history,
+                      make_repo, ran, run, run_queue, serving, set_params, tiny_archive_in)
 
-STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam",
+STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "export",
           "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 pytestmark = pytest.mark.slow
@@ -170,11 +171,13 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     assert "test_acc" in dvc("metrics", "show", cwd=repo).stdout
     shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)[0]["data"]
     verdict = read_json(repo, "metrics/verdict.json")
-    assert list(shown["metrics"]) == ["metrics/verdict.json"]  # the one metrics file: the verdict, a dozen numbers
+    # the one metrics file: the verdict, a dozen numbers
+    assert list(shown["metrics"]) == ["metrics/verdict.json"]
     assert set(verdict) == {"test_acc", "test_acc_low", "test_acc_high", "seeds", "verdict", "seeds_met",
                             "test_loss", "train_s", "lr_max", "lr_min"}
     aggregate, picked = read_json(repo, "metrics/aggregate.json"), read_json(repo, "metrics/lr_pick.json")
-    assert verdict["test_acc"] == aggregate["test_acc"]["mean"] and verdict["verdict"] == aggregate["target_verdict"]
+    assert verdict["test_acc"] == aggregate["test_acc"]["mean"]
+    assert verdict["verdict"] == aggregate["target_verdict"]
     assert (verdict["lr_max"], verdict["lr_min"]) == (picked["lr_max"], picked["lr_min"])
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
     assert len(columns) == len(set(columns)) and not [c for c in columns if ":" in c]  # plain, unique names
@@ -196,10 +199,11 @@ def changed_stages(repo) -> list[str]:
 @pytest.mark.parametrize("overrides, expected", [
     ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
       "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
-    ({"evaluate.tta_flip": False}, ["evaluate@0"]),
+    ({"evaluate.tta_flip": False}, ["evaluate@0", "export"]),
     ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
     ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
-    ({"data.test_subset": 50}, ["evaluate@0", "gradcam", "train@0"]),
+    ({"data.test_subset": 50}, ["evaluate@0", "export", "gradcam", "train@0"]),
+    ({"export.min_agreement": 0.99}, ["export"]),
     ({"train.compile": True}, ["train@0"]),
     ({"preview.samples": 8}, ["preview"]),
     ({"gradcam.deepest": 1}, ["gradcam"]),
@@ -219,7 +223,8 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
     ("cifarpipe/scoring/predict.py", ["evaluate@0", "train@0"]),
     ("cifarpipe/aggregate/noise.py", ["aggregate"]),
     ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
-    ("cifarpipe/compute/device.py", ["evaluate@0", "gradcam", "lr_find", "train@0"]),
+    ("cifarpipe/compute/device.py", ["evaluate@0", "export", "gradcam", "lr_find", "train@0"]),
+    ("cifarpipe/export/files.py", ["export"]),
 ])
 def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, module, expected):
     (changed / module).write_text((changed / module).read_text() + "\n# an edit\n")
@@ -239,8 +244,8 @@ def test_bytecode_python_writes_beside_the_code_changes_no_folders_hash(changed)
 def test_an_edit_reruns_what_the_table_says(changed):
     """`cifarpipe reruns` (docs/reruns.md) and the real dvc status agree, folder by folder."""
     table = reruns_table(changed)
-    every = ["aggregate", "download", "evaluate@0", "gradcam", "lr_find", "lr_pick", "preview", "stats",
-             "train@0"]
+    every = ["aggregate", "download", "evaluate@0", "export", "gradcam", "lr_find", "lr_pick", "preview",
+             "stats", "train@0"]
     for code, reruns in zip(table["code"], table["an edit reruns"]):
         folder = changed / code.strip("`/")
         if folder.is_file() or reruns.startswith("no stage"):
@@ -260,7 +265,8 @@ def test_a_gradcam_param_reruns_gradcam_alone(changed):
 
 def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrmax(changed):
     exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=changed)
-    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "aggregate"]
+    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "export",
+                               "aggregate"]
     assert "optim.lr is 0.005: no LR range test" in exp.stdout
     test = read_json(changed, "metrics/lr_find.json")
     assert test["steps"] == 0 and test["stopped"] == "skipped: optim.lr is set"
@@ -301,18 +307,22 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in grid.values()) == [0.003, 0.006]
     assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in grid.values())
 
-    # the README's command shows the verdicts readably in a terminal of 120 columns: DVC's own table at that width
+    # the README's command shows the verdicts readably in a terminal of 120 columns: DVC's own table at that
+    # width
     # cuts every cell to "…"
     table = run(readme_exp_show(), changed, env_extra={"COLUMNS": "120"}).stdout
     header = next(line for line in table.splitlines() if line.startswith("Experiment"))
     assert "…" not in table and max(map(len, table.splitlines())) <= 120, table
-    assert ["Experiment", "test acc", "95% CI", "seeds", "verdict"] == [c for c in header.split("  ") if c][:5]
+    assert ["Experiment", "test acc", "95% CI", "seeds",
+            "verdict"] == [c for c in header.split("  ") if c][:5]
     assert header.split()[-1] == "optim.lr", table  # the one param the grid varies, and no other
     for data in grid.values():
         verdict = data["metrics"]["metrics/verdict.json"]["data"]
         lr = data["params"]["params.yaml"]["data"]["optim"]["lr"]
-        row = next(line for line in table.splitlines() if line.startswith("└") and line.split()[-1] == str(lr))
-        assert f" {100 * verdict['test_acc']:.2f}% " in row and f" {verdict['verdict']} " in row, (row, verdict)
+        row = next(line for line in table.splitlines() if line.startswith("└")
+                   and line.split()[-1] == str(lr))
+        assert f" {100 * verdict['test_acc']:.2f}% " in row, (row, verdict)
+        assert f" {verdict['verdict']} " in row, (row, verdict)
     assert "…" in run(["dvc", "exp", "show", "--no-pager"], changed, env_extra={"COLUMNS": "120"}).stdout
 
     # a named seed recipe, shortened to one epoch for the test
@@ -324,3 +334,83 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     resnet18 = count_parameters(build_model({**NARROW, "name": "resnet18"}))
     assert (changed / "models/summary.txt").read_text().startswith("ResNet18")
     assert f"Total params: {resnet18:,}" in (changed / "models/summary.txt").read_text()
+
+
+def test_export_writes_both_files_checked_against_pytorch(built):
+    repo, _ = built
+    checks = read_json(repo, "metrics/export.json")
+    assert checks["images"] == 100
+    for name in ("onnx", "pt2"):
+        assert checks[name]["max_rel_logit_diff"] <= 1e-4 and checks[name]["max_abs_logit_diff"] < 1e-2
+        assert checks[name]["argmax_agreement"] == 1.0, checks
+    meta = read_json(repo, "models/export/model.json")
+    assert meta["model"] == NARROW and meta["classes"][:2] == ["airplane", "automobile"]
+    assert meta["tta_flip"] is True
+    assert meta["mean"] == read_json(repo, "data/stats.json")["mean"]
+    assert (repo / "models/export/model.onnx").stat().st_size > 100_000  # the weights are inside the one file
+    assert sorted(p.name
+                  for p in (repo / "models/export").iterdir()) == ["model.json", "model.onnx", "model.pt2"]
+
+
+def test_predict_on_image_files_gives_the_evaluate_stages_classes_through_every_back_end(built, tmp_path):
+    """Test images written as PNG files (and one as a large JPEG, resized back) get the classes the evaluate
+    stage predicted for them, through onnxruntime, the torch.export program and the PyTorch weights."""
+    from PIL import Image
+
+    repo, _ = built
+    data = np.load(repo / "data/cifar10.npz")
+    predictions = np.load(repo / "models/seed0/test_predictions.npz")
+    files = []
+    for i in range(8):
+        files.append(tmp_path / f"test{i}.png")
+        Image.fromarray(data["x_test"][i]).save(files[-1])
+    expected = [str(data["classes"][p]) for p in predictions["preds"][:8]]
+    for model in ("models/export/model.onnx", "models/export/model.pt2", "models/seed0/model.pt"):
+        out = run(["cifarpipe", "predict", *map(str, files), "--model", model, "--json", "--top", "3"],
+                  repo).stdout
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert [r["top"][0]["class"] for r in lines] == expected, model
+        assert all(len(r["top"]) == 3 and sum(t["probability"] for t in r["top"]) <= 1.000001 for r in lines)
+    text = run(["cifarpipe", "predict", str(files[0])], repo).stdout
+    assert text.startswith(f"{files[0]}: {expected[0]} ") and "%" in text
+
+
+def test_predict_refuses_what_it_cannot_read_in_one_line(built, tmp_path):
+    repo, _ = built
+    (tmp_path / "notes.png").write_text("not an image")
+    for args, said in [([str(tmp_path / "notes.png")], "is not an image PIL can read"),
+                       ([str(tmp_path / "notes.png"), "--model", "nowhere/model.onnx"],
+                        "run `dvc repro export`")]:
+        proc = run(["cifarpipe", "predict", *args], repo, check=False)
+        assert proc.returncode == 1 and said in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_the_docs_snippet_classifies_in_plain_onnxruntime(built, tmp_path):
+    from PIL import Image
+
+    from cifarpipe.export.predictor import network, normalise, read_images, read_meta
+
+    repo, _ = built
+    snippet = (ROOT / "docs/use.md").read_text().split("```python\n")[1].split("```")[0]
+    assert len(snippet.strip().splitlines()) == 5 and "cifarpipe" not in snippet
+    data = np.load(repo / "data/cifar10.npz")
+    # any size: the snippet resizes
+    Image.fromarray(data["x_test"][0]).resize((96, 64)).save(repo / "cat.png")
+    printed = run([sys.executable, "-c", snippet], repo).stdout.strip()
+    onnx = repo / "models/export/model.onnx"
+    meta = read_meta(onnx)
+    expected = meta["classes"][network(onnx, meta)(normalise(read_images([repo / "cat.png"]), meta)).argmax()]
+    assert printed == expected
+
+
+def test_an_export_beyond_the_tolerance_fails_in_one_line_and_writes_nothing(changed):
+    before = {p.name: p.read_bytes() for p in (changed / "models/export").iterdir()}
+    set_params(changed, {"export.max_logit_diff": 1e-12})
+    proc = dvc("repro", "export", cwd=changed, check=False)
+    assert proc.returncode != 0 and "the exported onnx model differs from PyTorch" in proc.stderr, proc.stderr
+    assert "export.max_logit_diff" in proc.stderr
+    export = changed / "models/export"  # DVC clears a stage's outputs before it runs: the old folder, or none
+    assert not export.exists() or {p.name: p.read_bytes() for p in export.iterdir()} == before
+    # no half-written one
+    assert not [p for p in (changed / "models").iterdir() if p.name.startswith(".export")]
+

@@ -32,7 +32,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     assert checkpoint.exists(), "no checkpoint was written after the first epoch"
-    os.killpg(proc.pid, signal.SIGKILL)  # in epoch 2 (or between epochs: the checkpoint is renamed into place)
+    # in epoch 2 (or between epochs: the checkpoint is renamed into place)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (repo / "models/seed0/model.pt").exists()  # the killed run left no weights behind
     assert not list((repo / ".checkpoints").glob(".*.tmp"))  # nor a half-written checkpoint

@@ -97,7 +97,8 @@ def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_
 def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_seeds, tmp_path):
     repo = copy_repo(two_seeds[0], tmp_path / "repo")
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
-    for column in ["seeds", "test_acc", "test_acc_low", "test_acc_high", "seeds_met", "verdict", "train.seeds"]:
+    for column in ["seeds", "test_acc", "test_acc_low", "test_acc_high", "seeds_met", "verdict",
+                   "train.seeds"]:
         assert column in columns, column
     assert not [c for c in columns if "per_class" in c]  # the classes stay in metrics/aggregate.json
     dvc("exp", "run", "-S", "train.seeds=[0,1,2]", cwd=repo)

@@ -16,9 +16,9 @@ from conftest import dvc, experiments, make_repo, ran, run, set_params, tiny_arc
 
 OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_pick.png",
                          "metrics/lr_pick.json", "models/seed0/model.pt", "models/seed1/model.pt",
-                         "plots/curves.png", "metrics/aggregate.json", "metrics/verdict.json", "dvclive/evaluate/seed0/metrics.json",
-                         "plots/evaluate/seed0/confusion.png", "plots/evaluate/seed0/misclassified.png",
-                         "plots/train_samples.png"]
+                         "plots/curves.png", "metrics/aggregate.json", "metrics/verdict.json",
+                         "dvclive/evaluate/seed0/metrics.json", "plots/evaluate/seed0/confusion.png",
+                         "plots/evaluate/seed0/misclassified.png", "plots/train_samples.png"]
 # two seeds, so the pull-request script has a group to read
 BASELINE = {"train.seeds": [0, 1], "optim.lr": 0.005}
 pytestmark = pytest.mark.slow

@@ -14,7 +14,8 @@ a pull request argues about, so a single number says little. Over n seeds:
   that groups of this size and spread would detect (two-sided, at noise.power).
 - `holm`: many comparisons at once (the ten classes): at 95% each, about every other report would call some
   class better or worse by chance. Holm's step-down method (statsmodels) adjusts their p-values so that the
-  chance of any false call in the family stays at 1 - noise.confidence; each headline metric keeps its own test.
+  chance of any false call in the family stays at 1 - noise.confidence; each headline metric keeps its own
+  test.
 
 scipy.stats does the distributions and statsmodels the family-wise adjustment; nothing here is hand-rolled
 beyond the formulas that combine them.
@@ -104,7 +105,8 @@ def holm(results: list[dict], confidence: float, higher_is_better: bool = True) 
     tested = [r for r in results if r["p_value"] is not None]
     if not tested:
         return results
-    reject, adjusted, _, _ = multipletests([r["p_value"] for r in tested], alpha=1 - confidence, method="holm")
+    reject, adjusted, _, _ = multipletests([r["p_value"] for r in tested], alpha=1 - confidence,
+                                           method="holm")
     for r, called, p in zip(tested, reject, adjusted):
         r["p_holm"] = float(p)
         r["verdict"] = (("better" if (r["diff"] > 0) == higher_is_better else "worse") if called else

@@ -79,6 +79,9 @@ def atomic_dir(target: str | Path):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's owner-only one
     try:
         yield tmp
         if target.exists():

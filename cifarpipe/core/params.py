@@ -124,6 +124,11 @@ class Gradcam(Group):
     methods: Annotated[list[Name], Field(min_length=1, description="a non-empty list of method names")]
 
 
+class Export(Group):
+    max_logit_diff: Positive
+    min_agreement: Fraction
+
+
 class Noise(Group):
     confidence: Annotated[float, Field(gt=0, lt=1)]
     power: Annotated[float, Field(gt=0, lt=1)]
@@ -152,6 +157,7 @@ class Params(Group):
     preview: Preview
     evaluate: Evaluate
     gradcam: Gradcam
+    export: Export
     noise: Noise
     runtime: Runtime
 

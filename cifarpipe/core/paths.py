@@ -29,13 +29,21 @@ CONFUSION_PNG = "plots/evaluate/seed{seed}/confusion.png"
 PER_CLASS_PNG = "plots/evaluate/seed{seed}/per_class.png"
 MISCLASSIFIED_PNG = "plots/evaluate/seed{seed}/misclassified.png"
 
+# the first seed's model, exported (models/export/: model.onnx, model.pt2, model.json) and checked
+EXPORT_DIR = "models/export"
+EXPORT_ONNX = "models/export/model.onnx"
+EXPORT_PROGRAM = "models/export/model.pt2"
+EXPORT_META = "models/export/model.json"
+EXPORT_JSON = "metrics/export.json"  # how far each exported file's logits are from PyTorch's, on the test set
+
 # the first seed's model, explained
 GRADCAM_DIR = "plots/gradcam"
 
 # over the seeds
 TRAIN_RUNS = "dvclive/train"  # every seed's folder: the aggregate stage reads those of train.seeds
 EVALUATE_RUNS = "dvclive/evaluate"
-VERDICT_JSON = "metrics/verdict.json"  # the one DVC metrics file: what `dvc exp show` and `dvc metrics diff` show
+# the one DVC metrics file: what `dvc exp show` and `dvc metrics diff` show
+VERDICT_JSON = "metrics/verdict.json"
 AGGREGATE_JSON = "metrics/aggregate.json"  # every summary over the seeds, per class included
 SEEDS_CSV = "metrics/seeds.csv"  # one row per seed: what `cifarpipe report` compares between two revisions
 BANDS = "plots/seeds"  # mean, min and max over the seeds, for `dvc plots`:

@@ -38,8 +38,9 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
     md5, size = hashlib.md5(), 0
     with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out, \
             tqdm(total=int(resp.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
-                 unit_divisor=1024, desc=f"download {Path(urllib.parse.urlsplit(url).path).name}", file=progress,
-                 disable=None, mininterval=0.5) as bar:  # bytes, rate and time left; none in a log file
+                 unit_divisor=1024, desc=f"download {Path(urllib.parse.urlsplit(url).path).name}",
+                 # bytes, rate and time left; none in a log file
+                 file=progress, disable=None, mininterval=0.5) as bar:
         expected = resp.headers.get("Content-Length")
         if expected is not None and int(expected) > max_bytes:
             raise _TooBig(f"{url} is {int(expected) / 2**20:.0f} MiB, more than runtime.download_max_mb "

@@ -2,11 +2,13 @@
 
     cifarpipe doctor                 what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
     cifarpipe exps                   the experiments at a glance: accuracy, interval, verdict, what changed
-    cifarpipe report --base main     report.md for a pull request: this change against a base revision
-    cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
+    cifarpipe predict IMAGE...       the exported model on image files: the top classes and their
+    probabilities cifarpipe report --base main     report.md for a pull request: this change against a base
+    revision cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
     cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
     cifarpipe bench speed ...        training time and accuracy beside the seeds' own script
     cifarpipe bench profile ...      where a training step's time goes
+    cifarpipe bench infer ...        the exported model's inference speed: PyTorch against onnxruntime
 
 Each subcommand imports only what it needs, so `cifarpipe doctor` answers without loading the others.
 """
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         from .doctor import main as run
     elif command == "report":
         from .report import main as run
+    elif command == "predict":
+        from .predict import main as run
     elif command == "exps":
         from .exps import main as run
     elif command == "reruns":
@@ -53,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     elif command == "bench" and rest and rest[0] == "speed":
         from .bench.train_speed import main as run
+        rest = rest[1:]
+    elif command == "bench" and rest and rest[0] == "infer":
+        from .bench.inference import main as run
         rest = rest[1:]
     elif command == "bench" and rest and rest[0] == "profile":
         from .bench.step_profile import main as run

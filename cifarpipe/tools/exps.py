@@ -1,14 +1,16 @@
 """The experiments at a glance: `cifarpipe exps`, a thin view of `dvc exp show --json`.
 
-    cifarpipe exps            # this commit's experiments; any `dvc exp show` selection flag passes through (-A, -n 3)
+    cifarpipe exps            # this commit's experiments; any `dvc exp show` selection flag passes through
+    (-A, -n 3)
 
-One row per revision and experiment, as `dvc exp show` lists them, with what a reader decides on first: the test
-accuracy over the seeds with its interval, the seeds, the target verdict, the test loss, the training seconds and
-LRMAX (metrics/verdict.json); then only the params the experiments set differently from one another (or, with a
-single experiment, from its commit). DVC's own table shows every param, dep and metric, which no terminal holds;
-its filters (`dvc exp show --only-changed --drop '.*/' --keep 'test_acc|verdict'`) do when the experiments share
-their commit's params, but not after the quick look, whose dozen settings differ from the commit's. The table fits
-the terminal (COLUMNS): params that do not fit are named below it, never cut.
+One row per revision and experiment, as `dvc exp show` lists them, with what a reader decides on first: the
+test accuracy over the seeds with its interval, the seeds, the target verdict, the test loss, the training
+seconds and LRMAX (metrics/verdict.json); then only the params the experiments set differently from one
+another (or, with a single experiment, from its commit). DVC's own table shows every param, dep and metric,
+which no terminal holds; its filters (`dvc exp show --only-changed --drop '.*/' --keep 'test_acc|verdict'`)
+do when the experiments share their commit's params, but not after the quick look, whose dozen settings
+differ from the commit's. The table fits the terminal (COLUMNS): params that do not fit are named below it,
+never cut.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def rows_of(shown: list[dict]) -> list[dict]:
-    """One dict per revision and experiment: name, kind (workspace | baseline | experiment), params, verdict."""
+    """One dict per revision and experiment: name, kind (workspace | baseline | experiment), params,
+    verdict."""
     def row(entry: dict, name: str, kind: str) -> dict:
         data = entry.get("data") or {}
         verdict = ((data.get("metrics") or {}).get(paths.VERDICT_JSON) or {}).get("data") or {}
@@ -45,8 +48,8 @@ def rows_of(shown: list[dict]) -> list[dict]:
     rows = []
     for commit in shown:
         kind = "workspace" if commit["rev"] == "workspace" else "baseline"
-        rows.append(row(commit, "workspace" if kind == "workspace" else commit.get("name") or commit["rev"][:7],
-                        kind))
+        rows.append(row(commit, "workspace" if kind == "workspace" else commit.get("name")
+                        or commit["rev"][:7], kind))
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs") or []:
                 rows.append(row(rev, "└ " + (rev.get("name") or rev["rev"][:7]), "experiment"))
@@ -54,8 +57,8 @@ def rows_of(shown: list[dict]) -> list[dict]:
 
 
 def changed_params(rows: list[dict]) -> list[str]:
-    """The params that the experiments (and the workspace) set differently from one another; with one experiment,
-    those it sets differently from the commits."""
+    """The params that the experiments (and the workspace) set differently from one another; with one
+    experiment, those it sets differently from the commits."""
     runs = [r for r in rows if r["kind"] != "baseline"]
     compared = runs if len([r for r in runs if r["kind"] == "experiment"]) > 1 else rows
     keys = sorted({k for r in compared for k in r["params"]})
@@ -71,7 +74,8 @@ def cells(row: dict) -> dict:
     if not v:
         return {"test acc": "-", "95% CI": "-", "seeds": "-", "verdict": "no results", "loss": "-",
                 "train s": "-", "LRMAX": "-"}
-    interval = "-" if v.get("test_acc_low") is None else f"{percent(v['test_acc_low'])}–{percent(v['test_acc_high'])}"
+    low, high = v.get("test_acc_low"), v.get("test_acc_high")
+    interval = "-" if low is None else f"{percent(low)}–{percent(high)}"
     return {"test acc": percent(v.get("test_acc")), "95% CI": interval, "seeds": v.get("seeds"),
             "verdict": v.get("verdict"), "loss": f"{v['test_loss']:.4f}", "train s": f"{v['train_s']:.1f}",
             "LRMAX": f"{v['lr_max']:.3g}"}
@@ -95,10 +99,12 @@ def table(rows: list[dict], width: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="cifarpipe exps", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("selection", nargs=argparse.REMAINDER, help="dvc exp show flags that choose rows (-A, -n N, ...)")
+    ap.add_argument("selection", nargs=argparse.REMAINDER,
+                    help="dvc exp show flags that choose rows (-A, -n N, ...)")
     args = ap.parse_args(argv)
     proc = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", *args.selection],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"dvc exp show failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}")
+        raise SystemExit("dvc exp show failed: "
+                         f"{proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}")
     print(table(rows_of(json.loads(proc.stdout)), shutil.get_terminal_size((120, 24)).columns))

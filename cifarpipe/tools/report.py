@@ -8,10 +8,10 @@ target verdict of each side (aggregate/noise.py: met only when the interval of t
 per key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
 difference with its interval (Welch's t), its p-value, a verdict (better / worse / no detectable difference)
 and the smallest difference groups of this size and spread would detect. The classes are one family of ten
-tests: their p-values and verdicts are Holm-adjusted, so a class is not called better by chance. With one seed on a side it says the
-comparison is within noise and how to run seeds. Then the plots of both revisions overlaid (`dvc plots diff`,
-rendered to PNG by vl-convert beside their Vega-Lite specs), the full `dvc metrics diff` and `dvc params
-diff`, and the change's own pictures.
+tests: their p-values and verdicts are Holm-adjusted, so a class is not called better by chance. With one
+seed on a side it says the comparison is within noise and how to run seeds. Then the plots of both revisions
+overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their Vega-Lite specs), the full `dvc
+metrics diff` and `dvc params diff`, and the change's own pictures.
 """
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def group(values: pd.Series, kind: str, confidence: float) -> str:
 def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float) -> list[str]:
     """Markdown rows comparing the key metrics (each its own test) and every class's accuracy (one family,
     Holm-adjusted), seed groups against seed groups."""
-    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | p | verdict | smallest detectable |",
+    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | p | verdict | smallest "
+            "detectable |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     keys = [(c, name, better, kind) for c, (name, better, kind) in KEY_METRICS.items()
             if c in base.columns and c in change.columns]
@@ -89,8 +90,9 @@ def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float
                      f"{fmt(r['ci_high'], kind, signed=True, unit=False)}]")
         p = ("n/a" if r["p_value"] is None else
              f"{r['p_holm']:.3f} (Holm)" if "p_holm" in r else f"{r['p_value']:.3f}")
-        rows.append(f"| {name} | {group(base[column], kind, confidence)} | {group(change[column], kind, confidence)} "
-                    f"| {diff} | {p} | **{r['verdict']}** | {fmt(r['detectable'], kind, difference=True)} |")
+        rows.append(f"| {name} | {group(base[column], kind, confidence)} | "
+                    f"{group(change[column], kind, confidence)} | {diff} | {p} | **{r['verdict']}** | "
+                    f"{fmt(r['detectable'], kind, difference=True)} |")
     return rows
 
 
@@ -160,17 +162,18 @@ def build_report(base: str, out: Path) -> str:
     else:
         base_seeds = pd.read_csv(io.StringIO(base_csv))
         if min(len(base_seeds), len(change_seeds)) < 2:
-            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any difference "
-                      "below is within seed noise (about 0.15 points of accuracy per run). To measure it, "
-                      f"{MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
+            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
+                      "difference below is within seed noise (about 0.15 points of accuracy per run). To "
+                      f"measure it, {MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
         alpha = 1 - noise["confidence"]
         lines += comparison_table(base_seeds, change_seeds, noise["confidence"], noise["power"]) + [
-            "", f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
-                f"metric is better or worse only when the {noise['confidence']:.0%} interval of the difference "
-                f"(Welch's t) excludes zero. The ten classes are one family: a class is better or worse only "
-                f"when its Holm-adjusted p is below {alpha:.2g}, so the chance that any class is called so by "
-                f"chance stays at {alpha:.0%}. The last column is the difference these groups would detect "
-                f"with probability {noise['power']:.0%}.", ""]
+            "",
+            f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
+                f"metric is better or worse only when the {noise['confidence']:.0%} interval of the "
+                "difference (Welch's t) excludes zero. The ten classes are one family: a class is better or "
+                f"worse only when its Holm-adjusted p is below {alpha:.2g}, so the chance that any class is "
+                f"called so by chance stays at {alpha:.0%}. The last column is the difference these groups "
+                f"would detect with probability {noise['power']:.0%}.", ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
