@@ -35,8 +35,7 @@ def main():
     loader = train_batches(params, data, stats, compute, seed=cfg["seed"])
 
     started = time.perf_counter()
-    result = range_test(model, optimizer, loader, compute, start_lr=cfg["start_lr"], end_lr=cfg["end_lr"],
-                        iterations=cfg["iterations"], smooth=cfg["smooth"], diverge=cfg["diverge"])
+    result = range_test(model, optimizer, loader, compute, cfg)
     seconds = time.perf_counter() - started
 
     write_csv(paths.LR_FIND_CSV, [{"lr": lr, "loss": loss} for lr, loss in zip(result["lr"], result["loss"])])

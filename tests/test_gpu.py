@@ -104,8 +104,8 @@ def test_range_test_under_cuda_autocast_restores_the_model(precision):
     loader, _, _ = cuda_loaders(compute)
     opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True},
                          1e-5, compute.device)
-    result = range_test(model, opt, loader, compute, start_lr=1e-5, end_lr=10, iterations=30, smooth=0.05,
-                        diverge=1.5)
+    result = range_test(model, opt, loader, compute, {"start_lr": 1e-5, "end_lr": 10, "iterations": 30,
+                                                      "smooth": 0.05, "diverge": 1.5})
     assert 3 <= len(result["lr"]) <= 30 and all(np.isfinite(result["loss"]))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

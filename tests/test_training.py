@@ -83,8 +83,8 @@ def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     train_loader, _, _ = loaders()
     opt = make_optimizer(model, {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 1e-3,
                          torch.device("cpu"))
-    result = range_test(model, opt, train_loader, Compute(torch.device("cpu"), precision), start_lr=1e-3,
-                        end_lr=1e8, iterations=40, smooth=0.05, diverge=5.0)
+    result = range_test(model, opt, train_loader, Compute(torch.device("cpu"), precision),
+                        {"start_lr": 1e-3, "end_lr": 1e8, "iterations": 40, "smooth": 0.05, "diverge": 5.0})
     assert result["stopped"] in ("loss passed 5.0 x its minimum", "loss became NaN/inf")
     assert len(result["lr"]) < 40
     assert all(np.isfinite(result["loss"]))

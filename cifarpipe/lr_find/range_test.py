@@ -24,9 +24,10 @@ def _criterion(logits, labels):
     return loss
 
 
-def range_test(model, optimizer, loader, compute: Compute, *, start_lr: float, end_lr: float, iterations: int,
-               smooth: float, diverge: float) -> dict:
-    """Run the range test; return {"lr": [...], "loss": [...] (smoothed), "stopped": why it ended}.
+def range_test(model, optimizer, loader, compute: Compute, cfg: dict) -> dict:
+    """Run the range test as `cfg` (the lr_find params group) says: the LR from start_lr to end_lr over
+    `iterations` steps, the loss smoothed by `smooth`, stopped at `diverge` x its minimum. Returns {"lr": [...],
+    "loss": [...] (smoothed), "stopped": why it ended}.
 
     The steps run in the training precision: autocast in bf16 or fp16 (with a loss scaler), as training does.
     """
@@ -38,12 +39,12 @@ def range_test(model, optimizer, loader, compute: Compute, *, start_lr: float, e
     finder = LRFinder(model, optimizer, _criterion, device=compute.device, **amp)
     stopped = "completed"
     try:
-        finder.range_test(TrainDataLoaderIter(loader), start_lr=start_lr, end_lr=end_lr, num_iter=iterations,
-                          smooth_f=smooth, diverge_th=diverge)
+        finder.range_test(TrainDataLoaderIter(loader), start_lr=cfg["start_lr"], end_lr=cfg["end_lr"],
+                          num_iter=cfg["iterations"], smooth_f=cfg["smooth"], diverge_th=cfg["diverge"])
     except _LossBecameNonFinite:
         stopped = "loss became NaN/inf"
     lrs, losses = list(finder.history["lr"]), list(finder.history["loss"])
-    if stopped == "completed" and len(lrs) < iterations:
-        stopped = f"loss passed {diverge} x its minimum"
+    if stopped == "completed" and len(lrs) < cfg["iterations"]:
+        stopped = f"loss passed {cfg['diverge']} x its minimum"
     finder.reset()
     return {"lr": lrs, "loss": losses, "stopped": stopped}
