@@ -11,7 +11,7 @@ the list changes; the other seeds' stages stay cached.
 """
 from cifarpipe.aggregate.figures import training_curves
 from cifarpipe.aggregate.noise import summarize, target_verdict, verdict_note
-from cifarpipe.aggregate.results import histories, seed_table
+from cifarpipe.aggregate.results import CALIBRATION, histories, seed_table
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import read_json, write_csv, write_json
 from cifarpipe.core.params import stage_params
@@ -26,20 +26,30 @@ def main():
     target = params["evaluate"]["target"]
     table, history = seed_table(seeds), histories(seeds)
 
-    summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")}
+    summary = {name: summarize(table[name], confidence) for name in ("test_acc", "test_loss", "train_s")
+               + CALIBRATION
+               + ("corrupt_acc", "ece_corrupted")}
     acc = summary["test_acc"]
     verdict, met = target_verdict(acc, target), int((table["test_acc"] >= target).sum())
     lr = read_json(paths.LR_PICK_JSON)
+
+    def half_width(name):  # of the interval of the mean; None with one seed
+        s = summary[name]
+        return None if s["ci_low"] is None else (s["ci_high"] - s["ci_low"]) / 2
+
     # what `dvc exp show` and `dvc metrics diff` show: the numbers a reader decides on, and nothing else
     write_json(paths.VERDICT_JSON, {
-        "test_acc": acc["mean"], "test_acc_low": acc["ci_low"], "test_acc_high": acc["ci_high"],
-        "seeds": len(seeds), "verdict": verdict, "seeds_met": met, "test_loss": summary["test_loss"]["mean"],
-        "train_s": summary["train_s"]["mean"], "lr_max": lr["lr_max"], "lr_min": lr["lr_min"]})
+        "test_acc": acc["mean"], "test_acc_ci": half_width("test_acc"), "seeds": len(seeds),
+        "verdict": verdict, "seeds_met": met, "test_loss": summary["test_loss"]["mean"],
+        "train_s": summary["train_s"]["mean"], "lr_max": lr["lr_max"], "lr_min": lr["lr_min"],
+        "corrupt_acc": summary["corrupt_acc"]["mean"], "corrupt_acc_ci": half_width("corrupt_acc"),
+        "ece": summary["ece"]["mean"], "ece_ci": half_width("ece")})
     write_json(paths.AGGREGATE_JSON, {
         "seeds": seeds, "n": len(seeds), "confidence": confidence, **summary, "target": target,
         "target_met_seeds": met, "target_verdict": verdict,
-        "per_class_acc": {column.split(".", 1)[1]: summarize(table[column], confidence)
-                          for column in table.columns if column.startswith("per_class_acc.")}})
+        **{family: {column.split(".", 1)[1]: summarize(table[column], confidence)
+                    for column in table.columns if column.startswith(family + ".")}
+           for family in ("per_class_acc", "corruption_acc")}})
     write_csv(paths.SEEDS_CSV, table.to_dict("records"))
 
     for target_csv, metric in ((paths.TEST_ACC_BAND, "test_acc"), (paths.TEST_LOSS_BAND, "test_loss")):

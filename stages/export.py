@@ -15,7 +15,7 @@ import torch
 
 from cifarpipe.compute.device import Compute
 from cifarpipe.core import paths
-from cifarpipe.core.artifacts import atomic_dir, write_json
+from cifarpipe.core.artifacts import atomic_dir, read_json, write_json
 from cifarpipe.core.errors import PipelineError
 from cifarpipe.core.params import IMAGE_SIZE, runtime_settings, stage_params
 from cifarpipe.core.paths import per_seed
@@ -36,7 +36,8 @@ def main():
     images = test_images(data, stats, cpu, np.arange(len(data["y_test"]))).numpy()
     meta = {"model": dict(params["model"]), "seed": seed, "image_size": IMAGE_SIZE, "mean": stats["mean"],
             "std": stats["std"], "classes": data["classes"], "tta_flip": params["evaluate"]["tta_flip"],
-            "temperature": None, "input": "float32 NCHW, RGB scaled to 0..1, minus mean, over std",
+            "temperature": read_json(per_seed(paths.CALIBRATION, seed))["temperature"],
+            "input": "float32 NCHW, RGB scaled to 0..1, minus mean, over std",
             "output": "logits, one per class"}
 
     with atomic_dir(paths.EXPORT_DIR) as folder:  # the folder appears whole, checked, or not at all

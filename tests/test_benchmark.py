@@ -104,16 +104,20 @@ def test_infer_times_pytorch_and_onnxruntime_on_an_exported_model_with_a_dynamic
     export_onnx(model, example, tmp_path / "model.onnx")
     export_program(model, example, tmp_path / "model.pt2")
     torch.save(model.state_dict(), tmp_path / "model.pt")
-    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW, "seed": 0, "image_size": 32, "mean": [0.5] * 3,
-                                                     "std": [0.25] * 3, "classes": list("abcdefghij")}))
-    images = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)  # not the example's batch
+    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW, "seed": 0, "image_size": 32,
+                                                     "mean": [0.5] * 3, "std": [0.25] * 3,
+                                                     "classes": list("abcdefghij")}))
+    # not the example's batch
+    images = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)
     reference = torch_logits(model, images, 5)
     program = torch.export.load(str(tmp_path / "model.pt2")).module()
     for logits in (onnx_logits(tmp_path / "model.onnx", images, 3), torch_logits(program, images, 5)):
         check = agreement(reference, logits)
-        assert logits.shape == (5, 10) and check["max_abs_logit_diff"] < 1e-4 and check["argmax_agreement"] == 1.0
+        assert logits.shape == (5, 10) and check["max_abs_logit_diff"] < 1e-4
+        assert check["argmax_agreement"] == 1.0
 
-    out = bench("infer", "--export", str(tmp_path), "--weights", str(tmp_path / "model.pt"), "--seconds", "0.2")
+    out = bench("infer", "--export", str(tmp_path), "--weights", str(tmp_path / "model.pt"), "--seconds",
+                "0.2")
     lines = [json.loads(line) for line in out.splitlines()]
     timed = {(r["backend"], r["batch"]): r for r in lines[:-1]}
     assert set(timed) == {(b, n) for b in ("pytorch eager", "onnxruntime") for n in (1, 256)}

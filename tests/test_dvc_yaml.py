@@ -112,4 +112,5 @@ def test_only_the_aggregate_declares_the_seed_list():
     declaring = [name for name, stage in STAGES.items() if {"train",
                                                             "train.seeds"} & set(stage.get("params", []))]
     assert declaring == ["aggregate"]
-    assert STAGES["train"]["matrix"] == STAGES["evaluate"]["matrix"] == {"seed": "${train.seeds}"}
+    for name in ("train", "evaluate", "robustness"):
+        assert STAGES[name]["matrix"] == {"seed": "${train.seeds}"}, name

@@ -9,9 +9,10 @@ def entry(rev, name, params, verdict=None):
                                                "metrics": metrics}}
 
 
-def verdict(acc, low=None, high=None, seeds=1, word="not met (1 seed)"):
-    return {"test_acc": acc, "test_acc_low": low, "test_acc_high": high, "seeds": seeds, "verdict": word,
-            "seeds_met": 0, "test_loss": 1.25, "train_s": 12.5, "lr_max": 0.005, "lr_min": 5e-5}
+def verdict(acc, half=None, seeds=1, word="not met (1 seed)"):
+    return {"test_acc": acc, "test_acc_ci": half, "seeds": seeds, "verdict": word, "seeds_met": 0,
+            "test_loss": 1.25, "train_s": 12.5, "lr_max": 0.005, "lr_min": 5e-5, "corrupt_acc": 0.7,
+            "corrupt_acc_ci": None, "ece": 0.031, "ece_ci": None}
 
 
 DEFAULTS = {"data": {"train_subset": None}, "optim": {"lr": None, "name": "adam"}, "schedule": {"epochs": 24}}
@@ -26,7 +27,7 @@ def shown(*experiments):
 def test_two_experiments_show_only_the_param_they_differ_in_and_the_commit_none_of_its_own():
     quick = entry("b" * 40, "quick-look", QUICK, verdict(0.441))
     lr = entry("c" * 40, "lr-005", {**QUICK, "optim": {"lr": 0.005, "name": "adam"}},
-               verdict(0.9012, 0.8991, 0.9033, 5, "met"))
+               verdict(0.9012, 0.0021, 5, "met"))
     rows = rows_of(shown(quick, lr))
     assert [r["name"] for r in rows] == ["workspace", "main", "└ quick-look", "└ lr-005"]
     # schedule.epochs differs from main's, but not between the two

@@ -20,8 +20,8 @@ from cifarpipe.tools.reruns import reruns_table
 from conftest import (NARROW, readme_exp_show, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history,
                       make_repo, ran, run, run_queue, serving, set_params, tiny_archive_in)
 
-STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "export",
-          "aggregate"]
+STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "corrupt",
+          "robustness@0", "export", "aggregate"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 pytestmark = pytest.mark.slow
 
@@ -173,8 +173,8 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     verdict = read_json(repo, "metrics/verdict.json")
     # the one metrics file: the verdict, a dozen numbers
     assert list(shown["metrics"]) == ["metrics/verdict.json"]
-    assert set(verdict) == {"test_acc", "test_acc_low", "test_acc_high", "seeds", "verdict", "seeds_met",
-                            "test_loss", "train_s", "lr_max", "lr_min"}
+    assert set(verdict) == {"test_acc", "test_acc_ci", "seeds", "verdict", "seeds_met", "test_loss",
+                            "train_s", "lr_max", "lr_min", "corrupt_acc", "corrupt_acc_ci", "ece", "ece_ci"}
     aggregate, picked = read_json(repo, "metrics/aggregate.json"), read_json(repo, "metrics/lr_pick.json")
     assert verdict["test_acc"] == aggregate["test_acc"]["mean"]
     assert verdict["verdict"] == aggregate["target_verdict"]
@@ -204,6 +204,8 @@ def changed_stages(repo) -> list[str]:
     ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
     ({"data.test_subset": 50}, ["evaluate@0", "export", "gradcam", "train@0"]),
     ({"export.min_agreement": 0.99}, ["export"]),
+    ({"corrupt.images": 50}, ["corrupt"]),  # then every robustness@N (tests/test_seeds.py), no training
+    ({"evaluate.ece_bins": 10}, ["evaluate@0", "robustness@0"]),
     ({"train.compile": True}, ["train@0"]),
     ({"preview.samples": 8}, ["preview"]),
     ({"gradcam.deepest": 1}, ["gradcam"]),
@@ -225,6 +227,8 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
     ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
     ("cifarpipe/compute/device.py", ["evaluate@0", "export", "gradcam", "lr_find", "train@0"]),
     ("cifarpipe/export/files.py", ["export"]),
+    ("cifarpipe/calibration/scores.py", ["evaluate@0", "robustness@0"]),
+    ("cifarpipe/corrupt/corruptions.py", ["corrupt"]),
 ])
 def test_an_edit_invalidates_exactly_the_stages_that_run_the_file(changed, module, expected):
     (changed / module).write_text((changed / module).read_text() + "\n# an edit\n")
@@ -251,7 +255,8 @@ def test_an_edit_reruns_what_the_table_says(changed):
         if folder.is_file() or reruns.startswith("no stage"):
             continue
         (folder / "__init__.py").write_text((folder / "__init__.py").read_text() + "# an edit\n")
-        said = every if reruns == "every stage" else sorted(s + "@0" if s in ("train", "evaluate") else s
+        said = every if reruns == "every stage" else sorted(s + "@0"
+                                                            if s in ("train", "evaluate", "robustness") else s
                                                             for s in reruns.split(", "))
         assert changed_stages(changed) == said, code
         run(["git", "checkout", "--", folder.relative_to(changed).as_posix()], changed)
@@ -413,4 +418,44 @@ def test_an_export_beyond_the_tolerance_fails_in_one_line_and_writes_nothing(cha
     assert not export.exists() or {p.name: p.read_bytes() for p in export.iterdir()} == before
     # no half-written one
     assert not [p for p in (changed / "models").iterdir() if p.name.startswith(".export")]
+
+
+def test_evaluate_measures_calibration_and_keeps_the_temperature_beside_the_model(built):
+    repo, _ = built
+    metrics = read_json(repo, "dvclive/evaluate/seed0/metrics.json")
+    for key in ("ece", "ece_calibrated", "nll", "nll_calibrated", "brier", "brier_calibrated"):
+        assert 0 <= metrics[key] < 10, key
+    predictions = np.load(repo / "models/seed0/test_predictions.npz")
+    confidence, right = predictions["probs"].max(1), predictions["preds"] == predictions["labels"]
+    # ECE >= the gap of the overall means
+    assert metrics["ece"] >= abs(right.mean() - confidence.mean()) - 1e-6
+    kept = read_json(repo, "models/seed0/calibration.json")
+    assert kept["temperature"] == pytest.approx(metrics["temperature"], rel=1e-5)
+    assert read_json(repo, "models/export/model.json")["temperature"] == kept["temperature"]
+    bins = read_json(repo, "dvclive/evaluate/seed0/plots/custom/reliability.json")["reliability"]
+    assert 1 <= len(bins) <= TINY_PARAMS.get("evaluate.ece_bins", 15)
+    assert {"confidence", "accuracy"} <= set(bins[0])
+    assert (repo / "plots/evaluate/seed0/reliability.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_the_corrupted_sets_are_made_once_from_the_data_and_scored_per_seed(built, tmp_path):
+    repo, _ = built
+    with np.load(repo / "data/corrupted.npz") as z:
+        sets, names, severities = z["x"], list(z["corruptions"]), list(z["severities"])
+        assert list(z["y"]) == list(np.load(repo / "data/cifar10.npz")["y_test"][:len(z["y"])])
+    assert sets.shape == (13, 5, 100, 32, 32, 3) and sets.dtype == np.uint8 and severities == [1, 2, 3, 4, 5]
+    again = copy_repo(repo, tmp_path / "again")
+    run([sys.executable, "-m", "stages.corrupt"], again)  # regenerated: the same bytes
+    assert (again / "data/corrupted.npz").read_bytes() == (repo / "data/corrupted.npz").read_bytes()
+    result = read_json(repo, "metrics/robustness/seed0.json")
+    assert list(result["accuracy"]) == names and all(len(v) == 5 for v in result["accuracy"].values())
+    assert result["mean_corruption_acc"] == pytest.approx(np.mean(list(result["accuracy"].values())))
+    assert 0 <= result["ece"] <= 1
+    assert result["temperature"] == read_json(repo, "models/seed0/calibration.json")[
+        "temperature"]
+    band = pd.read_csv(repo / "plots/robustness/seed0.csv")
+    assert band["severity"].tolist() == [1, 2, 3, 4, 5] and (band["min"] <= band["mean"]).all()
+    assert (repo / "plots/robustness/seed0.png").read_bytes()[:8] == PNG_MAGIC
+    assert read_json(repo,
+                     "metrics/verdict.json")["corrupt_acc"] == pytest.approx(result["mean_corruption_acc"])
 

@@ -9,7 +9,9 @@ import sys
 from cifarpipe.tools.reruns import code_deps, reruns_table, stage_files
 from conftest import ROOT
 
-STAGE_FOLDERS = ["lr_find", "lr_pick", "evaluate", "gradcam", "export", "preview", "aggregate"]  # a stage's own code
+# a stage's own code
+STAGE_FOLDERS = ["lr_find", "lr_pick", "evaluate", "gradcam", "corrupt", "robustness", "export", "preview",
+                 "aggregate"]
 
 
 def imports_matplotlib(path) -> bool:

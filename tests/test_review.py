@@ -19,7 +19,7 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None,
                                     reason="no Chromium here (apt-get install chromium; .ci/run "
                                                              "installs it, so CI always runs this test)")
 # the plots of dvc.yaml drawn by Vega: two bands over the seeds, loss, accuracy, LR schedule, ...
-VEGA_PLOTS = 8
+VEGA_PLOTS = 10
 pytestmark = pytest.mark.slow
 
 

@@ -35,7 +35,8 @@ def two_seeds(tmp_path_factory):
 
 def test_two_seeds_train_two_models_and_aggregate_once(two_seeds):
     repo, output = two_seeds
-    assert per_seed_stages(output) == ["evaluate@0", "evaluate@1", "train@0", "train@1"]
+    assert per_seed_stages(output) == ["evaluate@0", "evaluate@1", "robustness@0", "robustness@1", "train@0",
+                                       "train@1"]
     assert ran(output).count("aggregate") == 1 and ran(output).count("lr_find") == 1
     assert "gradcam" in ran(output)
     assert (repo / "models/seed0/model.pt").exists() and (repo / "models/seed1/model.pt").exists()
@@ -81,9 +82,9 @@ def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_
     repo = copy_repo(two_seeds[0], tmp_path / "repo")
     set_params(repo, {"train.seeds": [0, 1, 2]})
     status = json.loads(dvc("status", "--json", cwd=repo).stdout)
-    assert sorted(status) == ["aggregate", "evaluate@2", "train@2"]
+    assert sorted(status) == ["aggregate", "evaluate@2", "robustness@2", "train@2"]
     output = dvc("repro", cwd=repo).stdout
-    assert per_seed_stages(output) == ["evaluate@2", "train@2"] and "aggregate" in ran(output)
+    assert per_seed_stages(output) == ["evaluate@2", "robustness@2", "train@2"] and "aggregate" in ran(output)
     assert json.loads((repo / "metrics/aggregate.json").read_text())["n"] == 3
 
     # back: nothing to train, the aggregate reads seeds 0 and 1 again
@@ -94,10 +95,19 @@ def test_adding_a_seed_trains_only_that_seed_and_removing_it_trains_nothing(two_
         (two_seeds[0] / "metrics/aggregate.json").read_text())
 
 
+def test_a_corruption_param_remakes_the_sets_and_rescores_every_seed_without_training(two_seeds, tmp_path):
+    repo = copy_repo(two_seeds[0], tmp_path / "repo")
+    set_params(repo, {"corrupt.severities": [1, 3, 5]})
+    output = dvc("repro", cwd=repo).stdout
+    assert sorted(ran(output)) == ["aggregate", "corrupt", "robustness@0", "robustness@1"]
+    result = json.loads((repo / "metrics/robustness/seed1.json").read_text())
+    assert result["severities"] == [1, 3, 5] and all(len(a) == 3 for a in result["accuracy"].values())
+
+
 def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_seeds, tmp_path):
     repo = copy_repo(two_seeds[0], tmp_path / "repo")
     columns = dvc("exp", "show", "--csv", cwd=repo).stdout.splitlines()[0].split(",")
-    for column in ["seeds", "test_acc", "test_acc_low", "test_acc_high", "seeds_met", "verdict",
+    for column in ["seeds", "test_acc", "test_acc_ci", "seeds_met", "verdict", "corrupt_acc", "ece",
                    "train.seeds"]:
         assert column in columns, column
     assert not [c for c in columns if "per_class" in c]  # the classes stay in metrics/aggregate.json
@@ -107,7 +117,8 @@ def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_s
     new = json.loads((repo / "metrics/aggregate.json").read_text())["test_acc"]
     old = json.loads((two_seeds[0] / "metrics/aggregate.json").read_text())["test_acc"]
     assert diff["test_acc"]["new"] == new["mean"] and diff["test_acc"]["old"] == old["mean"]
-    assert diff["test_acc_low"]["new"] == new["ci_low"] and diff["test_acc_high"]["old"] == old["ci_high"]
+    assert diff["test_acc_ci"]["new"] == pytest.approx((new["ci_high"] - new["ci_low"]) / 2)
+    assert diff["test_acc_ci"]["old"] == pytest.approx((old["ci_high"] - old["ci_low"]) / 2)
 
 
 def test_the_report_compares_the_seed_groups_of_two_revisions(two_seeds, tmp_path):

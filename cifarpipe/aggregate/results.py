@@ -26,15 +26,23 @@ def histories(seeds: list[int]) -> pd.DataFrame:
                      ignore_index=True)
 
 
+CALIBRATION = ("ece", "ece_calibrated", "nll", "nll_calibrated", "brier", "brier_calibrated", "temperature")
+
+
 def seed_table(seeds: list[int]) -> pd.DataFrame:
-    """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), train_s, epochs, steps_per_epoch
-    (train), then per_class_acc.<class> for each class."""
+    """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), the calibration numbers (evaluate),
+    corrupt_acc and ece_corrupted (robustness), train_s, epochs, steps_per_epoch (train), then
+    per_class_acc.<class> for each class and corruption_acc.<corruption> (the mean over the severities) for
+    each corruption."""
     rows = []
     for seed in seeds:
         evaluated = json.loads(Path(per_seed(paths.EVALUATE_JSON, seed)).read_text())
         trained = json.loads(Path(per_seed(paths.TRAIN_JSON, seed)).read_text())
+        robust = json.loads(Path(per_seed(paths.ROBUSTNESS_JSON, seed)).read_text())
         rows.append({"seed": seed, "test_acc": evaluated["test_acc"], "test_loss": evaluated["test_loss"],
-                     "train_s": trained["train_s"], "epochs": trained["epochs"],
-                     "steps_per_epoch": trained["steps_per_epoch"],
-                     **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()}})
+                     **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["mean_corruption_acc"],
+                     "ece_corrupted": robust["ece"], "train_s": trained["train_s"],
+                     "epochs": trained["epochs"], "steps_per_epoch": trained["steps_per_epoch"],
+                     **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()},
+                     **{f"corruption_acc.{c}": a for c, a in robust["corruption_acc"].items()}})
     return pd.DataFrame(rows)

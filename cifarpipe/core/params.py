@@ -5,10 +5,10 @@ is not 24), so a typo (`optim.lrr`), a wrong type or an out-of-range value ends 
 line that names the key, the value and what is allowed, before a stage does any work.
 
 Keys that name one of several implementations (model.name, optim.name, train.precision,
-train.compile_mode, lr_pick.rule, lr_pick.lrmin, gradcam.methods) are plain strings here: each list of
-names lives once, in the registry of the module that implements them, which refuses an unknown name
-through `choose` (the same one-line error) as soon as a stage asks for it, before any training step.
-Importing those registries here would make every stage depend on every implementation.
+train.compile_mode, lr_pick.rule, lr_pick.lrmin, gradcam.methods, corrupt.corruptions) are plain strings
+here: each list of names lives once, in the registry of the module that implements them, which refuses an
+unknown name through `choose` (the same one-line error) as soon as a stage asks for it, before any training
+step. Importing those registries here would make every stage depend on every implementation.
 """
 from __future__ import annotations
 
@@ -112,6 +112,7 @@ class Evaluate(Group):
     target: Fraction
     gallery: Count
     tta_flip: bool
+    ece_bins: Count
 
 
 class Gradcam(Group):
@@ -122,6 +123,15 @@ class Gradcam(Group):
     deepest: Count
     min_size: Count
     methods: Annotated[list[Name], Field(min_length=1, description="a non-empty list of method names")]
+
+
+class Corrupt(Group):
+    corruptions: Annotated[list[Name], Field(min_length=1,
+                                             description="a non-empty list of corruption names")]
+    severities: Annotated[list[Annotated[int, Field(ge=1, le=5)]],
+                          Field(min_length=1, description="a non-empty list of severities 1 to 5")]
+    images: Count
+    seed: CountOrZero
 
 
 class Export(Group):
@@ -157,6 +167,7 @@ class Params(Group):
     preview: Preview
     evaluate: Evaluate
     gradcam: Gradcam
+    corrupt: Corrupt
     export: Export
     noise: Noise
     runtime: Runtime

@@ -29,6 +29,16 @@ CONFUSION_PNG = "plots/evaluate/seed{seed}/confusion.png"
 PER_CLASS_PNG = "plots/evaluate/seed{seed}/per_class.png"
 MISCLASSIFIED_PNG = "plots/evaluate/seed{seed}/misclassified.png"
 
+# the corrupted test sets, once; each seed's model scored on them
+CORRUPTED = "data/corrupted.npz"
+ROBUSTNESS_JSON = "metrics/robustness/seed{seed}.json"  # accuracy per corruption and severity, per class, ECE
+# accuracy by severity: mean, min, max over the corruptions
+ROBUSTNESS_CSV = "plots/robustness/seed{seed}.csv"
+HEATMAP_PNG = "plots/robustness/seed{seed}.png"  # accuracy, corruption x severity
+CALIBRATION = "models/seed{seed}/calibration.json"  # the temperature fitted on the test set, for later use
+RELIABILITY = "dvclive/evaluate/seed{seed}/plots/custom/reliability.json"  # per confidence bin, for dvc plots
+RELIABILITY_PNG = "plots/evaluate/seed{seed}/reliability.png"
+
 # the first seed's model, exported (models/export/: model.onnx, model.pt2, model.json) and checked
 EXPORT_DIR = "models/export"
 EXPORT_ONNX = "models/export/model.onnx"

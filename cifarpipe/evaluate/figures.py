@@ -45,3 +45,27 @@ def misclassified_figure(images: np.ndarray, labels, preds, probs, classes: list
     titles = [f"true {classes[t]}\npred {classes[p]} ({q:.0%})" for t, p, q in zip(labels, preds, probs)]
     return image_grid(images, titles, cols=5,
                       suptitle=f"misclassified test images ({len(images)} of {wrong_in_all})")
+
+
+def reliability_figure(bins: list[dict], calibrated: dict):
+    """Accuracy against confidence per bin, with the diagonal of a calibrated network and the share of
+    images."""
+    used = [b for b in bins if b["images"]]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    width = used[0]["high"] - used[0]["low"] if used else 0.1
+    ax.bar([b["low"] for b in used], [b["accuracy"] for b in used], width=width, align="edge",
+           edgecolor="black", label="accuracy in the bin")
+    ax.bar([b["low"] for b in used], [b["confidence"] - b["accuracy"] for b in used], width=width,
+           align="edge", bottom=[b["accuracy"] for b in used], color="tab:red", alpha=0.3,
+           label="gap to the confidence")
+    ax.plot([0, 1], [0, 1], "k--", label="calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"ECE {calibrated['ece']:.2%}, {calibrated['ece_calibrated']:.2%} after temperature scaling "
+                 f"(T {calibrated['temperature']:.2f})", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+

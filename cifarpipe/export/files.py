@@ -8,7 +8,7 @@
   gives back a callable network without its Python class.
 - model.json beside them: what a predictor needs besides the weights (the network's name and width, the
   normalisation from data/stats.json, the class names, the image size, whether to average over the mirror
-  image, the temperature when one was fitted).
+  image, the temperature the evaluate stage fitted, which calibrates the probabilities).
 
 `check` runs both over the test set and compares them with PyTorch eval on the same images: the largest logit
 difference and how often the predicted class agrees.

@@ -26,8 +26,8 @@ def _criterion(logits, labels):
 
 def range_test(model, optimizer, loader, compute: Compute, cfg: dict) -> dict:
     """Run the range test as `cfg` (the lr_find params group) says: the LR from start_lr to end_lr over
-    `iterations` steps, the loss smoothed by `smooth`, stopped at `diverge` x its minimum. Returns {"lr": [...],
-    "loss": [...] (smoothed), "stopped": why it ended}.
+    `iterations` steps, the loss smoothed by `smooth`, stopped at `diverge` x its minimum. Returns {"lr":
+    [...], "loss": [...] (smoothed), "stopped": why it ended}.
 
     The steps run in the training precision: autocast in bf16 or fp16 (with a loss scaler), as training does.
     """

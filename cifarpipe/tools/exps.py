@@ -4,13 +4,13 @@
     (-A, -n 3)
 
 One row per revision and experiment, as `dvc exp show` lists them, with what a reader decides on first: the
-test accuracy over the seeds with its interval, the seeds, the target verdict, the test loss, the training
-seconds and LRMAX (metrics/verdict.json); then only the params the experiments set differently from one
-another (or, with a single experiment, from its commit). DVC's own table shows every param, dep and metric,
-which no terminal holds; its filters (`dvc exp show --only-changed --drop '.*/' --keep 'test_acc|verdict'`)
-do when the experiments share their commit's params, but not after the quick look, whose dozen settings
-differ from the commit's. The table fits the terminal (COLUMNS): params that do not fit are named below it,
-never cut.
+test accuracy over the seeds with its interval, the seeds, the target verdict, the accuracy on the corrupted
+test sets, the calibration error, the training seconds and LRMAX (metrics/verdict.json); then only the params
+the experiments set differently from one another (or, with a single experiment, from its commit). DVC's own
+table shows every param, dep and metric, which no terminal holds; its filters (`dvc exp show --only-changed
+--drop '.*/' --keep 'test_acc|verdict'`) do when the experiments share their commit's params, but not after
+the quick look, whose dozen settings differ from the commit's. The table fits the terminal (COLUMNS): params
+that do not fit are named below it, never cut.
 """
 from __future__ import annotations
 
@@ -72,13 +72,13 @@ def percent(value) -> str:
 def cells(row: dict) -> dict:
     v = row["verdict"]
     if not v:
-        return {"test acc": "-", "95% CI": "-", "seeds": "-", "verdict": "no results", "loss": "-",
-                "train s": "-", "LRMAX": "-"}
-    low, high = v.get("test_acc_low"), v.get("test_acc_high")
-    interval = "-" if low is None else f"{percent(low)}–{percent(high)}"
-    return {"test acc": percent(v.get("test_acc")), "95% CI": interval, "seeds": v.get("seeds"),
-            "verdict": v.get("verdict"), "loss": f"{v['test_loss']:.4f}", "train s": f"{v['train_s']:.1f}",
-            "LRMAX": f"{v['lr_max']:.3g}"}
+        return {"test acc": "-", "95% CI": "-", "seeds": "-", "verdict": "no results", "corrupted": "-",
+                "ECE": "-", "train s": "-", "LRMAX": "-"}
+    acc, half = v.get("test_acc"), v.get("test_acc_ci")
+    interval = "-" if half is None else f"{percent(acc - half)}–{percent(acc + half)}"
+    return {"test acc": percent(acc), "95% CI": interval, "seeds": v.get("seeds"),
+            "verdict": v.get("verdict"), "corrupted": percent(v.get("corrupt_acc")),
+            "ECE": percent(v.get("ece")), "train s": f"{v['train_s']:.1f}", "LRMAX": f"{v['lr_max']:.3g}"}
 
 
 def table(rows: list[dict], width: int) -> str:

@@ -7,11 +7,11 @@ base revision, from the local cache or the DVC remote; the change's from this wo
 target verdict of each side (aggregate/noise.py: met only when the interval of the mean clears it); then,
 per key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
 difference with its interval (Welch's t), its p-value, a verdict (better / worse / no detectable difference)
-and the smallest difference groups of this size and spread would detect. The classes are one family of ten
-tests: their p-values and verdicts are Holm-adjusted, so a class is not called better by chance. With one
-seed on a side it says the comparison is within noise and how to run seeds. Then the plots of both revisions
-overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their Vega-Lite specs), the full `dvc
-metrics diff` and `dvc params diff`, and the change's own pictures.
+and the smallest difference groups of this size and spread would detect. The classes are one family of tests,
+the corruptions another: their p-values and verdicts are Holm-adjusted, so none is called better by chance.
+With one seed on a side it says the comparison is within noise and how to run seeds. Then the plots of both
+revisions overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their Vega-Lite specs), the full
+`dvc metrics diff` and `dvc params diff`, and the change's own pictures.
 """
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ from ..core.paths import per_seed
 
 # metric: (what the report calls it, higher is better, how its numbers read)
 KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("test loss", False, "plain"),
+               "corrupt_acc": ("corrupted-set accuracy", True, "points"),
+               "ece": ("calibration error (ECE)", False, "points"),
                "train_s": ("training seconds", False, "seconds")}
+# the families of comparisons, each Holm-adjusted as one: column prefix -> how a row is named
+FAMILIES = {"per_class_acc.": "{} accuracy", "corruption_acc.": "accuracy under {}"}
 OVERLAID = ["Test accuracy over the seeds", "Test loss over the seeds", "LR schedule per step",
             "LR range test", "Per-class accuracy, mean over the seeds"]
 
@@ -79,11 +83,15 @@ def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float
             "| --- | --- | --- | --- | --- | --- | --- |"]
     keys = [(c, name, better, kind) for c, (name, better, kind) in KEY_METRICS.items()
             if c in base.columns and c in change.columns]
-    classes = [(c, f"{c.split('.', 1)[1]} accuracy", True, "points") for c in change.columns
-               if c.startswith("per_class_acc.") and c in base.columns]
-    results = [compare(base[c], change[c], confidence, power, better) for c, _, better, _ in keys]
-    results += holm([compare(base[c], change[c], confidence, power) for c, *_ in classes], confidence)
-    for (column, name, _, kind), r in zip(keys + classes, results):
+    results, rows_of = [compare(base[c], change[c], confidence, power, better) for c, _, better,
+                        _ in keys], keys
+    for prefix, name in FAMILIES.items():
+        family = [(c, name.format(c.split(".", 1)[1].replace("_", " ")), True, "points")
+                  for c in change.columns
+                  if c.startswith(prefix) and c in base.columns]
+        results += holm([compare(base[c], change[c], confidence, power) for c, *_ in family], confidence)
+        rows_of = rows_of + family
+    for (column, name, _, kind), r in zip(rows_of, results):
         diff = fmt(r["diff"], kind, difference=True, signed=True)
         if r["ci_low"] is not None:
             diff += (f" [{fmt(r['ci_low'], kind, signed=True, unit=False)}, "
@@ -170,10 +178,11 @@ def build_report(base: str, out: Path) -> str:
             "",
             f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
                 f"metric is better or worse only when the {noise['confidence']:.0%} interval of the "
-                "difference (Welch's t) excludes zero. The ten classes are one family: a class is better or "
-                f"worse only when its Holm-adjusted p is below {alpha:.2g}, so the chance that any class is "
-                f"called so by chance stays at {alpha:.0%}. The last column is the difference these groups "
-                f"would detect with probability {noise['power']:.0%}.", ""]
+                "difference (Welch's t) excludes zero. The classes are one family, and the corruptions "
+                "another: a row of either is better or worse only when its Holm-adjusted p is below "
+                f"{alpha:.2g}, so the chance that any row of a family is called so by chance stays at "
+                f"{alpha:.0%}. The last column is the difference these groups would detect with probability "
+                f"{noise['power']:.0%}.", ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",

@@ -1,0 +1,2 @@
+"""The robustness stage's code: a model's accuracy and calibration on the corrupted sets (scores.py), and its
+picture (figures.py)."""

@@ -1,0 +1,23 @@
+"""The robustness stage's picture: accuracy for every corruption and severity."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..figures.common import plt
+
+
+def heatmap_figure(result: dict, clean_acc: float):
+    names, severities = list(result["accuracy"]), result["severities"]
+    grid = np.array([result["accuracy"][n] for n in names])
+    fig, ax = plt.subplots(figsize=(1.2 * len(severities) + 3.5, 0.42 * len(names) + 1.6))
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=max(clean_acc, grid.max()), aspect="auto")
+    ax.set_xticks(range(len(severities)), [str(s) for s in severities])
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names])
+    ax.set_xlabel("severity")
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, label="test accuracy")
+    ax.set_title(f"accuracy under corruption: mean {result['mean_corruption_acc']:.1%} (clean "
+                 f"{clean_acc:.1%}); {result['images']} images per cell", fontsize=9)
+    fig.tight_layout()
+    return fig
