@@ -34,8 +34,8 @@ def test_two_experiments_show_only_the_param_they_differ_in_and_the_commit_none_
     assert changed_params(rows) == ["optim.lr"]
     text = table(rows, 120)
     lines = text.splitlines()
-    assert lines[0].split() == ["Experiment", "test", "acc", "95%", "CI", "seeds", "verdict", "loss",
-                                "train", "s", "LRMAX", "optim.lr"]
+    assert lines[0].split() == ["Experiment", "test", "acc", "95%", "CI", "seeds", "verdict", "corrupted",
+                                "ECE", "train", "s", "LRMAX", "optim.lr"]
     assert "└ lr-005" in lines[-1] and "90.12%" in lines[-1] and "89.91%–90.33%" in lines[-1]
     assert " met " in lines[-1]
     assert "no results" in lines[3]  # main: nothing computed at that commit
@@ -51,11 +51,11 @@ def test_params_that_do_not_fit_are_named_below_the_table_never_cut():
     rows = rows_of(shown(entry("b" * 40, "quick-look", QUICK, verdict(0.441)), entry("c" * 40, "x", wide,
                                                                                      verdict(0.45))))
     assert changed_params(rows) == ["optim.lr", "optim.name", "schedule.epochs"]
-    narrow = table(rows, 100)
-    assert max(len(line) for line in narrow.splitlines()) <= 100 and "…" not in narrow
+    narrow = table(rows, 115)
+    assert max(len(line) for line in narrow.splitlines()) <= 115 and "…" not in narrow
     in_header = narrow.splitlines()[0].split("LRMAX")[1].split()
     hidden = narrow.splitlines()[-1]
-    assert hidden.startswith("also changed, not shown in 100 columns: ")
+    assert hidden.startswith("also changed, not shown in 115 columns: ")
     named = hidden.split(": ")[1].split(", ")
     assert named and not set(named) & set(in_header)
     assert set(named) | set(in_header) == {"optim.lr", "optim.name", "schedule.epochs"}

@@ -202,7 +202,7 @@ def changed_stages(repo) -> list[str]:
     ({"evaluate.tta_flip": False}, ["evaluate@0", "export"]),
     ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
     ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
-    ({"data.test_subset": 50}, ["evaluate@0", "export", "gradcam", "train@0"]),
+    ({"data.test_subset": 50}, ["corrupt", "evaluate@0", "export", "gradcam", "train@0"]),
     ({"export.min_agreement": 0.99}, ["export"]),
     ({"corrupt.images": 50}, ["corrupt"]),  # then every robustness@N (tests/test_seeds.py), no training
     ({"evaluate.ece_bins": 10}, ["evaluate@0", "robustness@0"]),
@@ -219,13 +219,15 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
 @pytest.mark.parametrize("module, expected", [
     ("cifarpipe/train/loop.py", ["train@0"]),  # a training edit: the model alone retrains, nothing is redrawn
     ("cifarpipe/evaluate/figures.py", ["evaluate@0"]),  # a figure edit: never a training
-    ("cifarpipe/figures/common.py", ["aggregate", "evaluate@0", "gradcam", "lr_pick", "preview"]),
+    ("cifarpipe/figures/common.py", ["aggregate", "evaluate@0", "gradcam", "lr_pick", "preview",
+                                     "robustness@0"]),
     ("cifarpipe/download/fetch.py", ["download"]),  # a download edit: neither the range test nor training
     ("cifarpipe/schedule/one_cycle.py", ["aggregate", "train@0"]),
-    ("cifarpipe/scoring/predict.py", ["evaluate@0", "train@0"]),
+    ("cifarpipe/scoring/predict.py", ["evaluate@0", "robustness@0", "train@0"]),
     ("cifarpipe/aggregate/noise.py", ["aggregate"]),
     ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
-    ("cifarpipe/compute/device.py", ["evaluate@0", "export", "gradcam", "lr_find", "train@0"]),
+    ("cifarpipe/compute/device.py", ["evaluate@0", "export", "gradcam", "lr_find", "robustness@0",
+                                     "train@0"]),
     ("cifarpipe/export/files.py", ["export"]),
     ("cifarpipe/calibration/scores.py", ["evaluate@0", "robustness@0"]),
     ("cifarpipe/corrupt/corruptions.py", ["corrupt"]),
@@ -248,8 +250,8 @@ def test_bytecode_python_writes_beside_the_code_changes_no_folders_hash(changed)
 def test_an_edit_reruns_what_the_table_says(changed):
     """`cifarpipe reruns` (docs/reruns.md) and the real dvc status agree, folder by folder."""
     table = reruns_table(changed)
-    every = ["aggregate", "download", "evaluate@0", "export", "gradcam", "lr_find", "lr_pick", "preview",
-             "stats", "train@0"]
+    every = ["aggregate", "corrupt", "download", "evaluate@0", "export", "gradcam", "lr_find", "lr_pick",
+             "preview", "robustness@0", "stats", "train@0"]
     for code, reruns in zip(table["code"], table["an edit reruns"]):
         folder = changed / code.strip("`/")
         if folder.is_file() or reruns.startswith("no stage"):
@@ -270,8 +272,8 @@ def test_a_gradcam_param_reruns_gradcam_alone(changed):
 
 def test_with_optim_lr_set_no_range_test_runs_and_metrics_diff_shows_the_new_lrmax(changed):
     exp = dvc("exp", "run", "-S", "optim.lr=0.005", cwd=changed)
-    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "export",
-                               "aggregate"]
+    assert ran(exp.stdout) == ["lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "robustness@0",
+                               "export", "aggregate"]
     assert "optim.lr is 0.005: no LR range test" in exp.stdout
     test = read_json(changed, "metrics/lr_find.json")
     assert test["steps"] == 0 and test["stopped"] == "skipped: optim.lr is set"
@@ -432,7 +434,7 @@ def test_evaluate_measures_calibration_and_keeps_the_temperature_beside_the_mode
     kept = read_json(repo, "models/seed0/calibration.json")
     assert kept["temperature"] == pytest.approx(metrics["temperature"], rel=1e-5)
     assert read_json(repo, "models/export/model.json")["temperature"] == kept["temperature"]
-    bins = read_json(repo, "dvclive/evaluate/seed0/plots/custom/reliability.json")["reliability"]
+    bins = read_json(repo, "dvclive/evaluate/seed0/plots/custom/reliability.json")
     assert 1 <= len(bins) <= TINY_PARAMS.get("evaluate.ece_bins", 15)
     assert {"confidence", "accuracy"} <= set(bins[0])
     assert (repo / "plots/evaluate/seed0/reliability.png").read_bytes()[:8] == PNG_MAGIC

@@ -53,7 +53,8 @@ def test_each_stage_folder_is_run_by_its_own_stage_only_and_tools_by_none():
     reruns = {f: sorted(s for s, listed in deps.items() if f in listed) for f in
               ["cifarpipe/download", "cifarpipe/train", "cifarpipe/figures"]}
     assert reruns == {"cifarpipe/download": ["download"], "cifarpipe/train": ["train"],
-                      "cifarpipe/figures": ["aggregate", "evaluate", "gradcam", "lr_pick", "preview"]}
+                      "cifarpipe/figures": ["aggregate", "evaluate", "gradcam", "lr_pick", "preview",
+                                            "robustness"]}
 
 
 def test_the_docs_table_is_what_the_command_prints():

@@ -31,6 +31,7 @@ MISCLASSIFIED_PNG = "plots/evaluate/seed{seed}/misclassified.png"
 
 # the corrupted test sets, once; each seed's model scored on them
 CORRUPTED = "data/corrupted.npz"
+ROBUSTNESS_RUNS = "metrics/robustness"  # every seed's file: the aggregate reads those of train.seeds
 ROBUSTNESS_JSON = "metrics/robustness/seed{seed}.json"  # accuracy per corruption and severity, per class, ECE
 # accuracy by severity: mean, min, max over the corruptions
 ROBUSTNESS_CSV = "plots/robustness/seed{seed}.csv"
