@@ -32,6 +32,10 @@ def main():
     acc = summary["test_acc"]
     verdict, met = target_verdict(acc, target), int((table["test_acc"] >= target).sum())
     lr = read_json(paths.LR_PICK_JSON)
+    spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""
+    note = f" ({verdict_note(verdict)})" if verdict_note(verdict) else ""
+    verdict_line = (f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; "
+                    f"target {target}: {verdict}{note}")
 
     def half_width(name):  # of the interval of the mean; None with one seed
         s = summary[name]
@@ -46,7 +50,7 @@ def main():
         "ece": summary["ece"]["mean"], "ece_ci": half_width("ece")})
     write_json(paths.AGGREGATE_JSON, {
         "seeds": seeds, "n": len(seeds), "confidence": confidence, **summary, "target": target,
-        "target_met_seeds": met, "target_verdict": verdict,
+        "target_met_seeds": met, "target_verdict": verdict, "verdict_line": verdict_line,
         **{family: {column.split(".", 1)[1]: summarize(table[column], confidence)
                     for column in table.columns if column.startswith(family + ".")}
            for family in ("per_class_acc", "corruption_acc")}})
@@ -66,9 +70,7 @@ def main():
     write_csv(paths.LR_SCHEDULE_CSV, [{"step": s, "lr": one_cycle_lr(s, total, peak, lr["lr_max"],
                                                                      lr["lr_min"])}
                                       for s in range(total)])
-    spread = f", {confidence:.0%} CI {acc['ci_low']:.4f}..{acc['ci_high']:.4f}" if acc["n"] > 1 else ""
-    note = f" ({verdict_note(verdict)})" if verdict_note(verdict) else ""
-    print(f"{len(seeds)} seed(s): test accuracy {acc['mean']:.4f}{spread}; target {target}: {verdict}{note}")
+    print(verdict_line)
 
 
 if __name__ == "__main__":
