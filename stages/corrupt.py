@@ -17,7 +17,7 @@ from cifarpipe.core.artifacts import write_npz
 from cifarpipe.core.params import choose, stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.corrupt.corruptions import CORRUPTIONS, corrupt
-from cifarpipe.data.dataset import load_splits
+from cifarpipe.data.dataset import load_dataset
 
 
 def main():
@@ -26,7 +26,7 @@ def main():
     names = cfg["corruptions"]
     for name in names:
         choose(CORRUPTIONS, "corrupt.corruptions", name)
-    data, _ = load_splits(params["data"], train=False)
+    data = load_dataset(paths.DATASET, 0, params["data"]["test_subset"])  # the images only: no stats
     clean, labels = data["x_test"][:cfg["images"]], data["y_test"][:cfg["images"]]
     started = time.perf_counter()
     sets = np.stack([np.stack([corrupt(clean, name, severity,

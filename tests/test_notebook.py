@@ -47,20 +47,22 @@ def test_the_notebook_runs_the_smoke_run_a_variant_and_keeps_both_on_the_named_r
     for name, value in tool_env().items():  # the kernel and its shell cells: this venv's dvc and cifarpipe
         monkeypatch.setenv(name, value)
     ran = papermill.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "ran.ipynb"), kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
-        parameters={"REPO_URL": str(project), "DATA_URL": url, "DATA_MD5": md5, "QUICK_LOOK": True,
-                    "SMOKE": True, "INSTALL": False, "DVC_REMOTE": str(drive), "WORKDIR": str(tmp_path / "colab")})
+        str(NOTEBOOK), str(tmp_path / "ran.ipynb"), kernel_name="python3", progress_bar=False,
+        cwd=str(tmp_path), parameters={"REPO_URL": str(project), "DATA_URL": url, "DATA_MD5": md5,
+                                       "QUICK_LOOK": True, "SMOKE": True, "INSTALL": False,
+                                       "DVC_REMOTE": str(drive), "WORKDIR": str(tmp_path / "colab")})
 
     cells = code_cells(ran)
     assert all(cell.execution_count for cell in cells), "a cell did not run"
     assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for cell in cells for o in cell.outputs if o.output_type == "stream")
-    assert re.search(r"^1 seed\(s\): test accuracy 0\.\d{4}; target 0\.9: not met \(1 seed\)", text, re.M)
+    verdict = r"^1 seed\(s\): test accuracy 0\.\d{4}; target 0\.9: not met \(1 seed\)"
+    assert re.search(verdict, text, re.MULTILINE)
     assert "kept in " in text and ": 2 experiment(s)" in text
     assert "INSTALL is off" in text and "the run: smoke; the variant: lr-0.005" in text
     table = [line for line in text.splitlines() if line.startswith(("└ smoke", "└ lr-0.005"))]
-    assert len(table) == 3 and all(len(line) <= 120 for line in table)  # after the run, then after the variant
-    assert re.search(r"^params\.yaml\s+optim\.lr\s+-\s+0\.005", text, re.M), "the comparison shows the variant"
+    assert len(table) == 3 and all(len(line) <= 120 for line in table)  # after the run, after the variant
+    assert re.search(r"^params\.yaml\s+optim\.lr\s+-\s+0\.005", text, re.MULTILINE), "the variant's diff"
 
     colab = tmp_path / "colab"
     figures = [o for cell in cells for o in cell.outputs if "image/png" in o.get("data", {})]

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from cifarpipe.compute.device import compute_for
-from cifarpipe.core.params import (ParamsError, load_params, restrict, runtime_settings, stage_params)
+from cifarpipe.core.params import ParamsError, load_params, restrict, runtime_settings, stage_params
 from cifarpipe.gradcam.cams import check_methods
 from cifarpipe.lr_pick.rules import pick
 from cifarpipe.model.networks import build_model

@@ -17,8 +17,23 @@ from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y
 from cifarpipe.model.networks import build_model, count_parameters
 from cifarpipe.tools.cli import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
-from conftest import (NARROW, readme_exp_show, ROOT, TINY_PARAMS, copy_repo, dvc, experiments, live_history,
-                      make_repo, ran, run, run_queue, serving, set_params, tiny_archive_in)
+from conftest import (
+    NARROW,
+    ROOT,
+    TINY_PARAMS,
+    copy_repo,
+    dvc,
+    experiments,
+    live_history,
+    make_repo,
+    ran,
+    readme_exp_show,
+    run,
+    run_queue,
+    serving,
+    set_params,
+    tiny_archive_in,
+)
 
 STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "corrupt",
           "robustness@0", "export", "aggregate"]
@@ -447,6 +462,7 @@ def test_the_corrupted_sets_are_made_once_from_the_data_and_scored_per_seed(buil
         assert list(z["y"]) == list(np.load(repo / "data/cifar10.npz")["y_test"][:len(z["y"])])
     assert sets.shape == (13, 5, 100, 32, 32, 3) and sets.dtype == np.uint8 and severities == [1, 2, 3, 4, 5]
     again = copy_repo(repo, tmp_path / "again")
+    (again / "data/stats.json").unlink()  # not among corrupt's deps, so it must not read it
     run([sys.executable, "-m", "stages.corrupt"], again)  # regenerated: the same bytes
     assert (again / "data/corrupted.npz").read_bytes() == (repo / "data/corrupted.npz").read_bytes()
     result = read_json(repo, "metrics/robustness/seed0.json")

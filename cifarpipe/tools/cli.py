@@ -2,10 +2,12 @@
 
     cifarpipe doctor                 what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
     cifarpipe exps                   the experiments at a glance: accuracy, interval, verdict, what changed
-    cifarpipe predict IMAGE...       the exported model on image files: the top classes and their
-    probabilities cifarpipe report --base main     report.md for a pull request: this change against a base
-    revision cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
+    cifarpipe predict IMAGE...       the exported model on image files: its top classes and probabilities
+    cifarpipe report --base main     report.md for a pull request: this change against a base revision
+    cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
     cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
+    cifarpipe slurm submit -S ...    a grid and its seeds as a SLURM job array, one clone per job
+    cifarpipe slurm gather|resubmit  pull the array's experiments, name what failed; resubmit only that
     cifarpipe bench speed ...        training time and accuracy beside the seeds' own script
     cifarpipe bench profile ...      where a training step's time goes
     cifarpipe bench infer ...        the exported model's inference speed: PyTorch against onnxruntime
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         from .exps import main as run
     elif command == "reruns":
         from .reruns import main as run
+    elif command == "slurm":
+        from .slurm import main as run
     elif command == "overrides" and rest:  # later files override earlier ones
         print(" ".join(set_args({k: v for path in rest for k, v in read_overrides(path).items()})))
         return
