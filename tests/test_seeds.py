@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
+from cifarpipe.aggregate.noise import verdict_note
 from conftest import copy_repo, dvc, make_repo, ran, run, set_params, tiny_archive_in
 
 pytestmark = pytest.mark.slow
@@ -64,8 +65,10 @@ def test_the_aggregate_matches_the_per_seed_metrics(two_seeds):
     expected = ("met" if mean - half >= 0.9 else "missed" if mean + half < 0.9
                 else "undecided")
     assert aggregate["target_verdict"] == expected
+    note = f" ({verdict_note(expected)})" if verdict_note(expected) else ""
     assert aggregate["verdict_line"] == (f"2 seed(s): test accuracy {acc['mean']:.4f}, 95% CI "
-                                         f"{acc['ci_low']:.4f}..{acc['ci_high']:.4f}; target 0.9: {expected}")
+                                         f"{acc['ci_low']:.4f}..{acc['ci_high']:.4f}; "
+                                         f"target 0.9: {expected}{note}")
     per_class = {s: json.loads((repo / f"dvclive/evaluate/seed{s}/metrics.json").read_text())["per_class_acc"]
                  for s in (0, 1)}
     for name, summary in aggregate["per_class_acc"].items():

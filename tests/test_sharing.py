@@ -156,7 +156,7 @@ def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(orig
     for box, lrs in grid.items():
         box_clone = clone(origin, tmp_path / box)
         for lr in lrs:  # a box's own grid (a queue on one box: tests/test_pipeline_e2e.py)
-            dvc("exp", "run", "-S", f"optim.lr={lr}", cwd=box_clone)
+            dvc("exp", "run", "-S", f"optim.lr={lr}", "-S", "train.seeds=[0]", cwd=box_clone)
         dvc("exp", "push", "origin", "--all-commits", cwd=box_clone)
 
     viewer = clone(origin, tmp_path / "viewer", pull=False)

@@ -5,7 +5,10 @@ the last step. The LR never drops below LRMIN (torch's OneCycleLR would anneal t
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the aggregate stage draws the schedule without loading torch (a second per stage start)
+    import torch
 
 
 def one_cycle_lr(step: int, total_steps: int, peak_step: int, lr_max: float, lr_min: float) -> float:
@@ -25,6 +28,8 @@ def schedule_steps(epochs: int, peak_epoch: float, steps_per_epoch: int) -> tupl
 def build_scheduler(optimizer: torch.optim.Optimizer, *, lr_max: float, lr_min: float, epochs: int,
                     peak_epoch: float, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR stepping once per batch; sets the optimizer's base LR to lr_max."""
+    import torch
+
     total, peak = schedule_steps(epochs, peak_epoch, steps_per_epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr_max
