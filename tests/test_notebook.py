@@ -8,7 +8,7 @@ import papermill
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from conftest import ROOT, dvc, make_repo, run, tool_env
+from conftest import ROOT, dvc, make_repo, run, serving, tiny_archive_in, tool_env
 
 NOTEBOOK = ROOT / "notebooks/colab.ipynb"
 
@@ -38,46 +38,60 @@ def test_the_notebook_defines_no_function_or_class_and_has_one_parameters_cell()
     assert {"REPO_URL", "DATA_URL", "DATA_MD5", "QUICK_LOOK", "DVC_REMOTE"} <= names
 
 
-@pytest.mark.slow
-def test_the_notebook_runs_the_smoke_run_a_variant_and_keeps_both_on_the_named_remote(
-        tmp_path, tiny_archive, monkeypatch):
-    url, md5 = tiny_archive
-    project = make_repo(tmp_path / "project", "https://invalid.example/cifar.tar.gz", "0" * 32)
-    drive = tmp_path / "drive"
-    for name, value in tool_env().items():  # the kernel and its shell cells: this venv's dvc and cifarpipe
-        monkeypatch.setenv(name, value)
-    ran = papermill.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "ran.ipynb"), kernel_name="python3", progress_bar=False,
-        cwd=str(tmp_path), parameters={"REPO_URL": str(project), "DATA_URL": url, "DATA_MD5": md5,
-                                       "QUICK_LOOK": True, "SMOKE": True, "INSTALL": False,
-                                       "DVC_REMOTE": str(drive), "WORKDIR": str(tmp_path / "colab")})
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """(the executed notebook, its folder, the user's project): papermill runs the stored notebook on the CPU
+    against a git copy of this project, the tiny archive over loopback HTTP and the smoke run."""
+    root = tmp_path_factory.mktemp("notebook")
+    with serving(root / "www") as (folder, base), pytest.MonkeyPatch.context() as env:
+        md5 = tiny_archive_in(folder)
+        project = make_repo(root / "project", "https://invalid.example/cifar.tar.gz", "0" * 32)
+        for name, value in tool_env().items():  # for the kernel and its shell cells: this venv's dvc
+            env.setenv(name, value)
+        ran = papermill.execute_notebook(
+            str(NOTEBOOK), str(root / "ran.ipynb"), kernel_name="python3", progress_bar=False, cwd=str(root),
+            parameters={"REPO_URL": str(project), "DATA_URL": f"{base}/cifar-10-python.tar.gz",
+                        "DATA_MD5": md5, "QUICK_LOOK": True, "SMOKE": True, "INSTALL": False,
+                        "DVC_REMOTE": str(root / "drive"), "WORKDIR": str(root / "colab")})
+    return ran, root, project
 
+
+def stream_text(notebook) -> str:
+    return "".join(o.get("text", "") for cell in code_cells(notebook) for o in cell.outputs
+                   if o.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_every_cell_runs_and_shows_the_verdict_the_table_the_figures_and_the_variants_diff(executed):
+    ran, root, project = executed
     cells = code_cells(ran)
     assert all(cell.execution_count for cell in cells), "a cell did not run"
     assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for cell in cells for o in cell.outputs if o.output_type == "stream")
+    text = stream_text(ran)
     verdict = r"^1 seed\(s\): test accuracy 0\.\d{4}; target 0\.9: not met \(1 seed\)"
     assert re.search(verdict, text, re.MULTILINE)
-    assert "kept in " in text and ": 2 experiment(s)" in text
     assert "INSTALL is off" in text and "the run: smoke; the variant: lr-0.005" in text
     table = [line for line in text.splitlines() if line.startswith(("└ smoke", "└ lr-0.005"))]
     assert len(table) == 3 and all(len(line) <= 120 for line in table)  # after the run, after the variant
     assert re.search(r"^params\.yaml\s+optim\.lr\s+-\s+0\.005", text, re.MULTILINE), "the variant's diff"
-
-    colab = tmp_path / "colab"
     figures = [o for cell in cells for o in cell.outputs if "image/png" in o.get("data", {})]
-    gradcams = sorted((colab / "plots/gradcam").glob("*.png"))
+    gradcams = sorted((root / "colab/plots/gradcam").glob("*.png"))
     assert gradcams and len(figures) == 7 + len(gradcams)
     assert run(["git", "status", "--porcelain"], project).stdout == ""  # the user's checkout: untouched
 
-    # a new runtime gets both experiments back from the folder the last cell kept them in
+
+@pytest.mark.slow
+def test_the_last_cell_keeps_both_experiments_where_a_new_runtime_gets_them_back(executed, tmp_path):
+    ran, root, project = executed
+    assert "kept in " in stream_text(ran) and ": 2 experiment(s)" in stream_text(ran)
     fresh = tmp_path / "fresh"
     run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
-    dvc("remote", "add", "-d", "--local", "keep", str(drive / "dvc"), cwd=fresh)
-    dvc("exp", "pull", "--all-commits", str(drive / "git"), cwd=fresh)
+    dvc("remote", "add", "-d", "--local", "keep", str(root / "drive/dvc"), cwd=fresh)
+    dvc("exp", "pull", "--all-commits", str(root / "drive/git"), cwd=fresh)
     dvc("exp", "apply", "lr-0.005", cwd=fresh)
     dvc("pull", "-q", cwd=fresh)
-    assert (fresh / "models/seed0/model.pt").read_bytes() == (colab / "models/seed0/model.pt").read_bytes()
+    model = "models/seed0/model.pt"
+    assert (fresh / model).read_bytes() == (root / "colab" / model).read_bytes()
 
 
 def test_the_readme_links_the_notebook_through_colabs_badge():
