@@ -321,7 +321,7 @@ def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
     dvc("queue", "remove", "--all", cwd=changed)
 
 
-def test_a_queued_grid_runs_side_by_side_and_the_readmes_table_shows_it_in_120_columns(changed):
+def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=changed)
     status = run_queue(changed, jobs=2)  # side by side, as on a box with two GPUs
     assert status.count("Success") == 2, status
@@ -347,9 +347,7 @@ def test_a_queued_grid_runs_side_by_side_and_the_readmes_table_shows_it_in_120_c
         assert f" {verdict['verdict']} " in row, (row, verdict)
     assert "…" in run(["dvc", "exp", "show", "--no-pager"], changed, env_extra={"COLUMNS": "120"}).stdout
 
-
-def test_a_named_seed_recipe_is_an_experiment_exp_show_lists(changed):
-    # shortened to one epoch for the test
+    # a named seed recipe, shortened to one epoch for the test
     run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]

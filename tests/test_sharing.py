@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import copy_repo, dvc, experiments, make_repo, ran, run, set_params, tiny_archive_in
+from conftest import dvc, experiments, make_repo, ran, run, set_params, tiny_archive_in
 
 OUTPUTS_WITH_PICTURES = ["data/cifar10.npz", "data/stats.json", "plots/lr_find.csv", "plots/lr_pick.png",
                          "metrics/lr_pick.json", "models/seed0/model.pt", "models/seed1/model.pt",
@@ -166,28 +166,20 @@ def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(orig
     assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in seen.values())
 
 
-@pytest.fixture(scope="module")
-def pr_reported(published, tmp_path_factory):
-    """(clone, output): a pull request's clone after scripts/pr_report.sh 2, as the workflow runs it: the
-    change over 2 seeds, the base over as many."""
-    root = tmp_path_factory.mktemp("pr")
-    pr = clone(shutil.copytree(published[0], root / "origin.git"), root / "pr", pull=False)
+def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(origin,
+                                                                                              tmp_path):
+    """scripts/pr_report.sh, as the workflow runs it: the change over N seeds, the base over as many."""
+    pr = clone(origin, tmp_path / "pr", pull=False)
     set_params(pr, {"augment.cutout": 0})  # the pull request's change
     git("commit", "-qam", "no cutout", cwd=pr)
-    return pr, run(["bash", "scripts/pr_report.sh", "2"], pr).stdout
-
-
-def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote(pr_reported):
-    pr, out = pr_reported
+    out = run(["bash", "scripts/pr_report.sh", "2"], pr).stdout
     assert "base (origin/main): seeds [0,1] read from the DVC remote" in out
     report = (pr / "report.md").read_text()
     assert "over 2 seed(s)" in report and "Seeds: base [0, 1], change [0, 1]" in report
     assert (pr / "report_images/test_accuracy_over_the_seeds.png").exists()
 
-
-def test_the_pull_request_script_runs_the_base_seeds_the_remote_lacks_saying_so(pr_reported, tmp_path):
-    pr = copy_repo(pr_reported[0], tmp_path / "pr")
-    out = run(["bash", "scripts/pr_report.sh", "3"], pr).stdout  # more seeds than the remote holds
+    # more seeds than the remote holds for the base
+    out = run(["bash", "scripts/pr_report.sh", "3"], pr).stdout
     assert ("base (origin/main): seeds [0,1,2] are not all on the DVC remote (it has [0,1]): running them "
             "here") in out
     assert "Seeds: base [0, 1, 2], change [0, 1, 2]" in (pr / "report.md").read_text()
