@@ -34,6 +34,7 @@ import yaml
 from ..core.artifacts import write_json, write_text
 
 TEMPLATE = Path(__file__).with_name("slurm_job.sh")
+SUBMISSIONS = Path(os.environ.get("CIFARPIPE_SLURM_DIR", Path.home() / "cifarpipe-slurm"))
 
 
 def fail(message: str):
@@ -170,8 +171,7 @@ def submit(argv: list[str]) -> None:
                         help="any other sbatch flag, e.g. --sbatch=--qos=short (repeat for more)")
     parser.add_argument("--scratch", help="where jobs clone (default $CIFARPIPE_SCRATCH, else $TMPDIR)")
     parser.add_argument("--git-remote", default="origin")
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CIFARPIPE_SLURM_DIR",
-                                                                       Path.home() / "cifarpipe-slurm")),
+    parser.add_argument("--dir", type=Path, default=SUBMISSIONS,
                         help="the submissions' folder, on a file system the nodes share "
                         "(default $CIFARPIPE_SLURM_DIR, else ~/cifarpipe-slurm)")
     parser.add_argument("--dry-run", action="store_true", help="print job.sh and submit nothing")
@@ -250,6 +250,15 @@ def outcome(folder: Path, record: dict) -> tuple[list[str], list[tuple[str, str]
     return landed, failed
 
 
+def submission_named(argv: list[str], command: str) -> tuple[Path, dict]:
+    """(folder, record) of the submission `cifarpipe slurm gather|resubmit [FOLDER] [--dir DIR]` names."""
+    parser = argparse.ArgumentParser(prog=f"cifarpipe slurm {command}")
+    parser.add_argument("folder", nargs="?", help="the submission's folder (default: the latest)")
+    parser.add_argument("--dir", type=Path, default=SUBMISSIONS, help="the submissions' folder")
+    options = parser.parse_args(argv)
+    return load(options.folder, options.dir)
+
+
 def load(folder: str | None, base: Path) -> tuple[Path, dict]:
     if folder is None:
         found = sorted(base.glob("*/submission.json"))
@@ -263,12 +272,7 @@ def load(folder: str | None, base: Path) -> tuple[Path, dict]:
 
 
 def gather(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="cifarpipe slurm gather")
-    parser.add_argument("folder", nargs="?", help="the submission's folder (default: the latest)")
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CIFARPIPE_SLURM_DIR",
-                                                                       Path.home() / "cifarpipe-slurm")))
-    options = parser.parse_args(argv)
-    folder, record = load(options.folder, options.dir)
+    folder, record = submission_named(argv, "gather")
     if still_queued(record["jobs"]):
         print("some jobs are still queued or running (squeue); gathering what has landed")
     landed, failed = outcome(folder, record)
@@ -286,12 +290,7 @@ def gather(argv: list[str]) -> None:
 
 
 def resubmit(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="cifarpipe slurm resubmit")
-    parser.add_argument("folder", nargs="?", help="the submission's folder (default: the latest)")
-    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CIFARPIPE_SLURM_DIR",
-                                                                       Path.home() / "cifarpipe-slurm")))
-    options = parser.parse_args(argv)
-    folder, record = load(options.folder, options.dir)
+    folder, record = submission_named(argv, "resubmit")
     if still_queued(record["jobs"]):
         fail("jobs of this submission are still queued or running: wait, or scancel them first")
     redo = [i for i in range(len(record["tasks"])) if not succeeded(folder, f"task-{i}")]
