@@ -25,10 +25,8 @@ from synthetic_cifar import write_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 # One thread per process, here and in every stage a test starts: the suite runs two test processes at once on
-# a
-# 2-core machine (pytest -n 2), and torch's threads busy-wait, so two of them per core cost more than they
-# gain
-# on the tests' narrow network.
+# a 2-core machine (pytest -n 2), and torch's threads busy-wait, so two of them per core cost more than they
+# gain on the tests' narrow network.
 os.environ["OMP_NUM_THREADS"] = "1"
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
 PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "smoke.yaml",

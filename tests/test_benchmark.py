@@ -59,7 +59,7 @@ def test_train_speed_beside_the_seed_peer_reports_the_speedup_on_the_same_networ
               "schedule.peak_epoch=5", "--set", "train.batch_size=32", "--peer", str(PEER), "--peer-workers",
               "0"]
     # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the seeds' width-64
-    # network
+    # network (the same as the peer)
     lines = json_lines(bench(*common, "--set", "model.width=64"))
     ours, peer, summary = lines[0], next(r for r in lines if r.get("run") == "seed_peer"), lines[-1]
     assert ours["run"] == "cifarpipe" and summary["median_train_s"] == ours["train_s"]

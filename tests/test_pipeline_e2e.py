@@ -330,8 +330,7 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
     assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in grid.values())
 
     # the README's command shows the verdicts readably in a terminal of 120 columns: DVC's own table at that
-    # width
-    # cuts every cell to "…"
+    # width cuts every cell to "…"
     table = run(readme_exp_show(), changed, env_extra={"COLUMNS": "120"}).stdout
     header = next(line for line in table.splitlines() if line.startswith("Experiment"))
     assert "…" not in table and max(map(len, table.splitlines())) <= 120, table

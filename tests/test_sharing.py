@@ -113,8 +113,7 @@ def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(origin, p
     assert "(n=2)" in accuracy.split("|")[2] and "(n=2)" in accuracy.split("|")[3]
 
     # the model registry's view: a version registered (a GTO git tag), then the weights by artifact name,
-    # fetched
-    # through the DVC remote
+    # fetched through the DVC remote
     run(["gto", "register", "cifar10-resnet"], pr)
     dvc("artifacts", "get", str(pr), "cifar10-resnet", "-o", str(tmp_path / "got.pt"), cwd=tmp_path)
     assert digest(tmp_path / "got.pt") == digest(pr / "models/seed0/model.pt")

@@ -4,11 +4,9 @@
   confidence (the top class's probability; bin i holds (i/bins, (i+1)/bins], a confidence of 0 the first),
   and the mean over bins of |accuracy - confidence| weighted by the bin's share of images.
 - `nll` (cross-entropy of the true class) and the `brier` score (squared error of the probability vector,
-  summed
-  over classes, averaged over images).
+  summed over classes, averaged over images).
 - temperature scaling: one scalar T dividing the logits, fitted by minimising the NLL (scipy). T never scores
-  the
-  images it was fitted on: `cross_fitted` fits T on one half of the test set (the even-numbered images),
+  the images it was fitted on: `cross_fitted` fits T on one half of the test set (the even-numbered images),
   scores the other half with it, then the other way round, so every image's calibrated probability comes from
   a T fitted on images it is not among. The T kept for later use (models/seedN/calibration.json, and the
   exported model.json) is fitted on the whole test set: right for new images, never for scoring these.

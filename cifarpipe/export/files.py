@@ -1,8 +1,8 @@
 """The trained network in two files that need neither this repository nor its venv, checked against PyTorch.
 
 - ONNX through torch's dynamo exporter (`torch.onnx.export(..., dynamo=True)`), a dynamic batch dimension and
-  the
-  weights inside the one file (`external_data=False`), so DVC tracks one output; run by onnxruntime anywhere.
+  the weights inside the one file (`external_data=False`), so DVC tracks one output; run by onnxruntime
+  anywhere.
 - a `torch.export` program (`.pt2`), exported in eval mode with a dynamic batch:
   `torch.export.load(path).module()`
   gives back a callable network without its Python class.

@@ -99,5 +99,5 @@ def predict(model_path: Path, image_paths: list[Path], top: int = 3,
     probs = np.exp(scaled - scaled.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     return [{"image": str(path), "top": [{"class": meta["classes"][i], "probability": round(float(p[i]), 6)}
-                                         for i in np.argsort(-p)[:top]]} for path,
-                                         p in zip(image_paths, probs)]
+                                         for i in np.argsort(-p)[:top]]}
+            for path, p in zip(image_paths, probs)]
