@@ -33,15 +33,29 @@ PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "q
                  "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
 
 # The README's smoke run (the quick look on a narrow network), on the tests' tiny archives (256 training
-# images):
-# batches of 16, so that two epochs hold enough steps for BatchNorm's running statistics. A second of CPU
-# training; the network clearly beats chance.
+# images): batches of 16, so that two epochs hold enough steps for BatchNorm's running statistics (a second
+# of CPU training; the network clearly beats chance). Every corruption at two severities rather than five, and
+# two GradCAM grids rather than four: the suite runs these stages dozens of times, and what they do does not
+# depend on how many (tests/test_robustness.py checks each corruption at every severity).
 TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), **read_overrides(ROOT / "smoke.yaml"),
-               "train.batch_size": 16}
+               "train.batch_size": 16, "corrupt.severities": [1, 5], "gradcam.images": 2}
 NARROW = {"name": "custom_resnet", "width": TINY_PARAMS["model.width"]}  # the custom ResNet the tests train
 SEEDS_NETWORK = {"name": "custom_resnet", "width": 64}  # the seeds' own
 # for compute_for
 CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "deterministic": False}
+
+
+# The longest test files first, as the CI log's --durations measures them. pytest-xdist (--dist loadfile)
+# hands whole files to the two workers in collection order: with a long file left for last, one core sat idle
+# for four minutes. Longest first, the short files even out the end. A file not named here runs after these.
+LONGEST_FIRST = ["test_sharing.py", "test_pipeline_e2e.py", "test_seeds.py", "test_slurm.py",
+                 "test_notebook.py", "test_review.py", "test_resume.py", "test_ddp.py", "test_benchmark.py"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # a stable sort: each file's tests keep their order
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(autouse=True)
