@@ -7,16 +7,10 @@ With optim.lr set, the LRs are fixed and no range test runs: the stage records t
 """
 import time
 
-from cifarpipe.compute.device import compute_for
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import write_csv, write_json
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.stage import run_stage
-from cifarpipe.data.dataset import load_splits
-from cifarpipe.data.loader import train_batches
-from cifarpipe.lr_find.range_test import range_test
-from cifarpipe.model.networks import build_model
-from cifarpipe.optim.optimizers import make_optimizer
 
 
 def main():
@@ -27,6 +21,13 @@ def main():
         write_json(paths.LR_FIND_JSON, {"steps": 0, "stopped": "skipped: optim.lr is set", "range_test_s": 0})
         print(f"optim.lr is {params['optim']['lr']}: no LR range test")
         return
+    # torch and what runs on it only from here: the skip above takes a fraction of a second, not three
+    from cifarpipe.compute.device import compute_for
+    from cifarpipe.data.dataset import load_splits
+    from cifarpipe.data.loader import train_batches
+    from cifarpipe.lr_find.range_test import range_test
+    from cifarpipe.model.networks import build_model
+    from cifarpipe.optim.optimizers import make_optimizer
 
     compute = compute_for(params["train"], seed=cfg["seed"])
     model = build_model(params["model"], compute)

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .errors import PipelineError
+from .params import SAFE_LOADER
 
 
 def _declared_outputs(stage: dict) -> list[str]:
@@ -27,7 +28,7 @@ def _declared_outputs(stage: dict) -> list[str]:
 def producing_stage(path: str, dvc_yaml: str | Path = "dvc.yaml") -> str | None:
     """The dvc.yaml stage whose outputs hold `path` (a file, or a file inside a folder it outputs), if any."""
     try:
-        stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
+        stages = yaml.load(Path(dvc_yaml).read_text(), Loader=SAFE_LOADER)["stages"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return None
     path = os.path.normpath(path)
