@@ -52,6 +52,7 @@ def executed(tmp_path_factory):
             str(NOTEBOOK), str(root / "ran.ipynb"), kernel_name="python3", progress_bar=False, cwd=str(root),
             parameters={"REPO_URL": str(project), "DATA_URL": f"{base}/cifar-10-python.tar.gz",
                         "DATA_MD5": md5, "QUICK_LOOK": True, "SMOKE": True, "INSTALL": False,
+                        "VARIANT": "gradcam.deepest=1",  # a variant that reruns GradCAM alone
                         "DVC_REMOTE": str(root / "drive"), "WORKDIR": str(root / "colab")})
     return ran, root, project
 
@@ -70,10 +71,10 @@ def test_every_cell_runs_and_shows_the_verdict_the_table_the_figures_and_the_var
     text = stream_text(ran)
     verdict = r"^1 seed\(s\): test accuracy 0\.\d{4}; target 0\.9: not met \(1 seed\)"
     assert re.search(verdict, text, re.MULTILINE)
-    assert "INSTALL is off" in text and "the run: smoke; the variant: lr-0.005" in text
-    table = [line for line in text.splitlines() if line.startswith(("└ smoke", "└ lr-0.005"))]
+    assert "INSTALL is off" in text and "the run: smoke; the variant: deepest-1" in text
+    table = [line for line in text.splitlines() if line.startswith(("└ smoke", "└ deepest-1"))]
     assert len(table) == 3 and all(len(line) <= 120 for line in table)  # after the run, after the variant
-    assert re.search(r"^params\.yaml\s+optim\.lr\s+-\s+0\.005", text, re.MULTILINE), "the variant's diff"
+    assert re.search(r"^params\.yaml\s+gradcam\.deepest\s+2\s+1\b", text, re.MULTILINE), "the variant's diff"
     figures = [o for cell in cells for o in cell.outputs if "image/png" in o.get("data", {})]
     gradcams = sorted((root / "colab/plots/gradcam").glob("*.png"))
     assert gradcams and len(figures) == 7 + len(gradcams)
@@ -88,7 +89,7 @@ def test_the_last_cell_keeps_both_experiments_where_a_new_runtime_gets_them_back
     run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
     dvc("remote", "add", "-d", "--local", "keep", str(root / "drive/dvc"), cwd=fresh)
     dvc("exp", "pull", "--all-commits", str(root / "drive/git"), cwd=fresh)
-    dvc("exp", "apply", "lr-0.005", cwd=fresh)
+    dvc("exp", "apply", "deepest-1", cwd=fresh)
     dvc("pull", "-q", cwd=fresh)
     model = "models/seed0/model.pt"
     assert (fresh / model).read_bytes() == (root / "colab" / model).read_bytes()

@@ -321,7 +321,7 @@ def test_the_quick_look_file_is_what_dvc_exp_run_takes(changed):
     dvc("queue", "remove", "--all", cwd=changed)
 
 
-def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
+def test_a_queued_grid_runs_side_by_side_and_the_readme_table_shows_its_verdicts(changed):
     dvc("exp", "run", "--queue", "-S", "optim.lr=0.003,0.006", cwd=changed)
     status = run_queue(changed, jobs=2)  # side by side, as on a box with two GPUs
     assert status.count("Success") == 2, status
@@ -346,7 +346,9 @@ def test_queued_grid_and_named_seed_recipes_are_listed_by_exp_show(changed):
         assert f" {verdict['verdict']} " in row, (row, verdict)
     assert "…" in run(["dvc", "exp", "show", "--no-pager"], changed, env_extra={"COLUMNS": "120"}).stdout
 
-    # a named seed recipe, shortened to one epoch for the test
+
+def test_a_named_seed_recipe_runs_as_an_experiment_of_that_name(changed):
+    # the Makefile's ResNet18 recipe, shortened to one epoch for the test
     run(["make", "seed-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["seed-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
@@ -459,19 +461,21 @@ def test_the_corrupted_sets_are_made_once_from_the_data_and_scored_per_seed(buil
     with np.load(repo / "data/corrupted.npz") as z:
         sets, names, severities = z["x"], list(z["corruptions"]), list(z["severities"])
         assert list(z["y"]) == list(np.load(repo / "data/cifar10.npz")["y_test"][:len(z["y"])])
-    assert sets.shape == (13, 5, 100, 32, 32, 3) and sets.dtype == np.uint8 and severities == [1, 2, 3, 4, 5]
+    assert severities == TINY_PARAMS["corrupt.severities"] and sets.dtype == np.uint8
+    assert sets.shape == (13, len(severities), 100, 32, 32, 3)
     again = copy_repo(repo, tmp_path / "again")
     (again / "data/stats.json").unlink()  # not among corrupt's deps, so it must not read it
     run([sys.executable, "-m", "stages.corrupt"], again)  # regenerated: the same bytes
     assert (again / "data/corrupted.npz").read_bytes() == (repo / "data/corrupted.npz").read_bytes()
     result = read_json(repo, "metrics/robustness/seed0.json")
-    assert list(result["accuracy"]) == names and all(len(v) == 5 for v in result["accuracy"].values())
+    assert list(result["accuracy"]) == names
+    assert all(len(v) == len(severities) for v in result["accuracy"].values())
     assert result["mean_corruption_acc"] == pytest.approx(np.mean(list(result["accuracy"].values())))
     assert 0 <= result["ece"] <= 1
     assert result["temperature"] == read_json(repo, "models/seed0/calibration.json")[
         "temperature"]
     band = pd.read_csv(repo / "plots/robustness/seed0.csv")
-    assert band["severity"].tolist() == [1, 2, 3, 4, 5] and (band["min"] <= band["mean"]).all()
+    assert band["severity"].tolist() == severities and (band["min"] <= band["mean"]).all()
     assert (repo / "plots/robustness/seed0.png").read_bytes()[:8] == PNG_MAGIC
     assert read_json(repo,
                      "metrics/verdict.json")["corrupt_acc"] == pytest.approx(result["mean_corruption_acc"])

@@ -38,7 +38,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
     assert not (repo / "models/seed0/model.pt").exists()  # the killed run left no weights behind
     assert not list((repo / ".checkpoints").glob(".*.tmp"))  # nor a half-written checkpoint
 
-    resumed = dvc("repro", cwd=repo)
+    resumed = dvc("repro", "train@0", cwd=repo)  # the stage the kill stopped, and nothing after it
     assert "resuming from .checkpoints/train_seed0.pt after epoch" in resumed.stdout
     assert not checkpoint.exists()
     after_resume = history(repo)

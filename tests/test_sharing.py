@@ -132,7 +132,7 @@ def test_pull_from_a_remote_that_lacks_the_outputs_says_what_to_run(repo, tmp_pa
 
 def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(origin, tmp_path):
     first = clone(origin, tmp_path / "first")
-    dvc("exp", "run", "-n", "lr-004", "-S", "optim.lr=0.004", cwd=first)
+    dvc("exp", "run", "-n", "lr-004", "-S", "optim.lr=0.004", "-S", "train.seeds=[0]", cwd=first)
     made = {p: digest(first / p) for p in ["models/seed0/model.pt", "dvclive/train/seed0/metrics.json",
                                            "plots/curves.png"]}
     dvc("exp", "push", "origin", "lr-004", cwd=first)
@@ -150,23 +150,25 @@ def test_an_experiment_pushed_from_one_clone_is_listed_and_applied_in_another(or
 
 def test_two_boxes_each_run_part_of_a_grid_and_a_third_clone_sees_all_of_it(origin, tmp_path):
     """Several boxes, one experiment log: each runs its part of a grid on a clone and pushes; anyone pulls it
-    all."""
-    grid = {"box-a": [0.003], "box-b": [0.006]}
-    for box, lrs in grid.items():
+    all. The grid is over the explanation methods, so each box, having pulled the baseline, reruns GradCAM
+    alone (a grid that trains is the queued grid of tests/test_pipeline_e2e.py)."""
+    grid = {"box-a": ["[gradcam]"], "box-b": ["[gradcam++]"]}
+    for box, methods in grid.items():
         box_clone = clone(origin, tmp_path / box)
-        for lr in lrs:  # a box's own grid (a queue on one box: tests/test_pipeline_e2e.py)
-            dvc("exp", "run", "-S", f"optim.lr={lr}", "-S", "train.seeds=[0]", cwd=box_clone)
+        for value in methods:  # a box's own grid (a queue on one box: tests/test_pipeline_e2e.py)
+            out = dvc("exp", "run", "-S", f"gradcam.methods={value}", cwd=box_clone).stdout
+            assert ran(out) == ["gradcam"], out
         dvc("exp", "push", "origin", "--all-commits", cwd=box_clone)
 
     viewer = clone(origin, tmp_path / "viewer", pull=False)
     dvc("exp", "pull", "origin", "--all-commits", cwd=viewer)
     seen = experiments(viewer)
-    assert sorted(d["params"]["params.yaml"]["data"]["optim"]["lr"] for d in seen.values()) == [0.003, 0.006]
+    assert sorted(d["params"]["params.yaml"]["data"]["gradcam"]["methods"] for d in seen.values()) == [
+        ["gradcam"], ["gradcam++"]]
     assert all("test_acc" in d["metrics"]["metrics/verdict.json"]["data"] for d in seen.values())
 
 
-def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_them_saying_so(origin,
-                                                                                              tmp_path):
+def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote(origin, tmp_path):
     """scripts/pr_report.sh, as the workflow runs it: the change over N seeds, the base over as many."""
     pr = clone(origin, tmp_path / "pr", pull=False)
     set_params(pr, {"augment.cutout": 0})  # the pull request's change
@@ -176,10 +178,18 @@ def test_the_pull_request_script_reads_the_bases_seeds_from_the_remote_or_runs_t
     report = (pr / "report.md").read_text()
     assert "over 2 seed(s)" in report and "Seeds: base [0, 1], change [0, 1]" in report
     assert (pr / "report_images/test_accuracy_over_the_seeds.png").exists()
+    assert git("worktree", "list", cwd=pr).count("\n") == 0  # the base's worktree is gone
 
-    # more seeds than the remote holds for the base
+
+def test_the_pull_request_script_runs_the_bases_seeds_the_remote_lacks_saying_so(origin, tmp_path):
+    """More seeds than the remote holds for the base: the base's missing seed runs here, in its worktree. The
+    change is to GradCAM alone, so the change's own run trains only the third seed."""
+    pr = clone(origin, tmp_path / "pr", pull=False)
+    set_params(pr, {"gradcam.images": 1})
+    git("commit", "-qam", "fewer GradCAM images", cwd=pr)
     out = run(["bash", "scripts/pr_report.sh", "3"], pr).stdout
     assert ("base (origin/main): seeds [0,1,2] are not all on the DVC remote (it has [0,1]): running them "
             "here") in out
-    assert "Seeds: base [0, 1, 2], change [0, 1, 2]" in (pr / "report.md").read_text()
+    report = (pr / "report.md").read_text()
+    assert "over 3 seed(s)" in report and "Seeds: base [0, 1, 2], change [0, 1, 2]" in report
     assert git("worktree", "list", cwd=pr).count("\n") == 0  # the base's worktree is gone
