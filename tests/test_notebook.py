@@ -91,8 +91,11 @@ def test_the_last_cell_keeps_both_experiments_where_a_new_runtime_gets_them_back
     dvc("exp", "pull", "--all-commits", str(root / "drive/git"), cwd=fresh)
     dvc("exp", "apply", "deepest-1", cwd=fresh)
     dvc("pull", "-q", cwd=fresh)
-    model = "models/seed0/model.pt"
-    assert (fresh / model).read_bytes() == (root / "colab" / model).read_bytes()
+    # the variant's own outputs (its GradCAM grids) and what it shares with the run (the model)
+    kept = ["models/seed0/model.pt"] + [p.relative_to(root / "colab").as_posix()
+                                        for p in sorted((root / "colab/plots/gradcam").glob("*.png"))]
+    assert len(kept) > 1
+    assert all((fresh / path).read_bytes() == (root / "colab" / path).read_bytes() for path in kept), kept
 
 
 def test_the_readme_links_the_notebook_through_colabs_badge():
