@@ -13,13 +13,9 @@
 # come from shared/ (an H100 trains the recipe in 13.4 s, the seeds' script in 43 s) and the CPU dry run; nothing
 # here has run on a GPU yet.
 #
-# On this machine first, once (about 2 minutes; .devkit ~25 MB + .gpu ~26 MB of the 64 MiB that travel):
-#     bash ../shared/device-kit/build.sh .devkit && rm -f .devkit/vl_convert_python-*.whl && mkdir -p .gpu .git/info \
-#       && cp ../shared/cifar10-proxy/{cifar10_jpeg.npz.xz,make_archive.py,decode_npz.py} .gpu/ \
-#       && cp ../shared/peers/seed_baseline.py .gpu/ && mkdir -p .gpu/debs \
-#       && (cd .gpu/debs && apt-get download git make && mv git_*.deb git.deb && mv make_*.deb make.deb) \
-#       && printf '/.devkit/\n/.gpu/\n' >> .git/info/exclude
-# (git and make, 7.7 MB of Debian packages, are unpacked there only if the machine lacks them: dvc needs git.)
+# On this machine first, once (about 2 minutes): `bash benchmarks/gpu_prep.sh` builds .devkit (the wheels the
+# image lacks) and .gpu (the proxy, the seeds' script, Debian's git, which is unpacked there only if the machine
+# lacks one: dvc needs git), and checks that they fit the 64 MiB that travel.
 # Then one device call: run, carry [".devkit", ".gpu"], timeout_s 560, command `bash benchmarks/gpu_session.sh`.
 # Steps can be named to run only those (`bash benchmarks/gpu_session.sh bench`), in the order given.
 # SUBSET=N: a dry run of every step on N images on a CPU (KIT and SITE name a kit built for the Python there).
@@ -35,14 +31,14 @@ steps=("$@")
 declare -A estimate=([repro]=150 [gpu-tests]=120 [bench]=170 [seeds]=90 [profile]=60)  # seconds on a GPU
 
 setup() {
-  if ! command -v git >/dev/null || ! command -v make >/dev/null; then  # dvc and the tests need git; seed-* need make
-    mkdir -p /tmp/debroot && for f in .gpu/debs/*.deb; do dpkg -x "$f" /tmp/debroot; done
+  if ! command -v git >/dev/null && [ -f .gpu/debs/git.deb ]; then  # dvc and the tests need git
+    mkdir -p /tmp/debroot && dpkg -x .gpu/debs/git.deb /tmp/debroot
     export PATH=$PATH:/tmp/debroot/usr/bin  # after the machine's own tools
-    if [ "$(command -v git)" = /tmp/debroot/usr/bin/git ]; then
-      export GIT_EXEC_PATH=/tmp/debroot/usr/lib/git-core GIT_TEMPLATE_DIR=/tmp/debroot/usr/share/git-core/templates
-    fi
+    export GIT_EXEC_PATH=/tmp/debroot/usr/lib/git-core GIT_TEMPLATE_DIR=/tmp/debroot/usr/share/git-core/templates
   fi
-  echo "git: $(command -v git) $(git --version); make: $(command -v make)"
+  # without git, repro, gpu-tests and seeds fail; bench (given BENCH_LR, e.g. 0.005 from shared/lr-curves) and
+  # profile still run
+  echo "git: $(git --version 2>&1 || echo 'NONE: repro, the tests and dvc need it (bash benchmarks/gpu_prep.sh)')"
   if [ ! -f "$site/.installed" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$kit"/*.whl && touch "$site/.installed"
   fi
@@ -100,7 +96,8 @@ save_picked_lr() {  # LRMAX that the default params' range test picked in /tmp/r
   python3 -c 'import json; print(json.load(open("/tmp/run/metrics/lr_pick.json"))["lr_max"])' > /tmp/default_lr
 }
 
-picked_lr() {  # that LRMAX alone on stdout: from the repro step on this machine, else from a range test run now
+picked_lr() {  # that LRMAX alone on stdout: BENCH_LR if set, else the repro step's, else a range test's run now
+  if [ -n "${BENCH_LR:-}" ]; then echo "$BENCH_LR"; return; fi
   [ -f /tmp/default_lr ] || { fresh_repo && (cd /tmp/run && dvc repro -q lr_pick) && save_picked_lr; } >&2
   cat /tmp/default_lr
 }
@@ -117,7 +114,8 @@ run_step() {
     repro)
       fresh_repo && timed_repro && save_picked_lr ;;
     gpu-tests)
-      python3 -m pytest -q -p no:cacheprovider -m gpu -n 4 tests ;;
+      # --dist load: the gpu tests share one file, which pyproject's loadfile would give to a single worker
+      python3 -m pytest -q -p no:cacheprovider -m gpu -n 4 --dist load tests ;;
     bench)  # ours eager beside the seeds' script, then ours compiled with CUDA graphs; two seeds each
       lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
       benchmark speed "train.compile=false" --lr "$lr" --seeds 0 1 --peer .gpu/seed_baseline.py | tee /tmp/eager.jsonl
@@ -126,8 +124,10 @@ run_step() {
       python3 -c 'import json  # the compiled run against the same run of the seeds script
 eager, compiled = ([json.loads(l) for l in open(f) if l.startswith("{")][-1]
                    for f in ("/tmp/eager.jsonl", "/tmp/compiled.jsonl"))
-print(json.dumps({"summary": "speed-up over the seeds script", "peer_train_s": eager["peer_train_s"],
-                  "eager": eager["speedup"], "compiled": round(eager["peer_train_s"] / compiled["median_train_s"], 2)}))' ;;
+peer = eager.get("peer_train_s")  # absent when the seeds script failed (its log says why)
+print(json.dumps({"summary": "speed-up over the seeds script", "peer_train_s": peer,
+                  "eager_train_s": eager["median_train_s"], "compiled_train_s": compiled["median_train_s"],
+                  "eager": eager.get("speedup"), "compiled": peer and round(peer / compiled["median_train_s"], 2)}))' ;;
     seeds)  # after repro: the default run over five seeds (seed 0 is cached), its seconds and the verdict
       [ -f /tmp/run/metrics/verdict.json ] || { fresh_repo && (cd /tmp/run && dvc repro -q); }
       (cd /tmp/run && git add -A && git commit -qm "one seed" && start=$(date +%s) \

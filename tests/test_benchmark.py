@@ -92,6 +92,34 @@ def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_f
     assert "images/s" in out and "TFLOP/s" in out
 
 
+def test_a_parts_time_counts_what_started_inside_it_and_nothing_outside():
+    """The profile's device ms add up what started inside each part's host range (on CUDA, autograd's own
+    thread included). Here, on one thread, that sum of self times must equal the range's own total."""
+    import torch
+    import torch.nn.functional as F
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from cifarpipe.model.networks import build_model
+    from cifarpipe.tools.bench.step_profile import time_within
+
+    model, x, y = build_model(NARROW), torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        F.cross_entropy(model(x), y).backward()  # outside any part
+        for _ in range(2):
+            with record_function("part"):
+                F.cross_entropy(model(x), y).backward()
+    events = [e for e in prof.events() if e.device_type == DeviceType.CPU]
+    self_cpu = time_within(events, lambda e: e.self_cpu_time_total)
+    parts = [e for e in events if e.name == "part"]
+    assert len(parts) == 2
+    for part in parts:
+        assert self_cpu(part.time_range) == pytest.approx(part.cpu_time_total, rel=1e-6)
+    whole = type(parts[0].time_range)(min(e.time_range.start for e in events),
+                                      max(e.time_range.end for e in events) + 1)
+    assert self_cpu(whole) > sum(p.cpu_time_total for p in parts)  # the first step counts there alone
+
+
 def test_infer_times_pytorch_and_onnxruntime_on_an_exported_model_with_a_dynamic_batch(tmp_path):
     import torch
 

@@ -58,3 +58,18 @@ def test_no_warning_without_a_gpu(tmp_path):
                            "False})"],
                           env=env, capture_output=True, text=True, check=True)
     assert "WARNING" not in proc.stderr
+
+
+def test_the_cuda_kernel_flags_leave_torchs_precision_getters_readable():
+    """Setting TF32 through torch.backends.cuda.matmul.fp32_precision made
+    torch.get_float32_matmul_precision() raise, which inductor's autotuning calls (train.compile_mode:
+    max-autotune). The flags are process-wide, so they are set in a process of their own; they need no GPU."""
+    code = ("import torch; from cifarpipe.compute.device import use_fast_cuda_kernels; "
+            "use_fast_cuda_kernels(deterministic=False); "
+            "print(torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32, "
+            "torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision, "
+            "torch.backends.cudnn.benchmark)")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["high", "True", "tf32", "tf32", "True"]

@@ -111,13 +111,23 @@ def compute_for(train: dict, *, seed: int | None = None, precision: str | None =
         # only pooling here) each input gets at most one gradient, so its result does not depend on the order
         torch.use_deterministic_algorithms(True, warn_only=True)
     if resolved.type == "cuda":
-        torch.backends.cudnn.benchmark = not train["deterministic"]
-        torch.backends.cuda.matmul.fp32_precision = "tf32"
-        torch.backends.cudnn.conv.fp32_precision = "tf32"
+        use_fast_cuda_kernels(deterministic=train["deterministic"])
     if seed is not None:
         torch.manual_seed(seed)
     return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train["channels_last"],
                    ranks=ranks)
+
+
+def use_fast_cuda_kernels(*, deterministic: bool) -> None:
+    """cuDNN autotuning (unless `deterministic`) and TF32 for fp32 matmuls and convolutions.
+
+    The matmuls' TF32 is set with torch.set_float32_matmul_precision, not torch.backends.cuda.matmul.
+    fp32_precision: after the latter, torch.get_float32_matmul_precision() raises ("mix of the legacy and new
+    APIs"), and inductor's autotuning calls it, so train.compile_mode max-autotune would fail.
+    """
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
 
 
 def nvidia_smi(*args: str) -> str | None:

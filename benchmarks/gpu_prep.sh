@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prepare, on this machine, what benchmarks/gpu_session.sh carries to the GPU machine (about 2 minutes):
+#   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh), less vl-convert (33 MB,
+#            for the report's PNGs, which no GPU step draws);
+#   .gpu     the proxy's compressed images and its two scripts, the seeds' script, and Debian's git (dvc needs
+#            git; it is unpacked there only if the image lacks one).
+# Both are ignored by git (.git/info/exclude). Checks that every wheel is for CPython 3.12 (one built here for
+# another Python stops the whole install there) and that the tree and both folders fit the 64 MiB that travel.
+# Then the device call: run, carry [".devkit", ".gpu"], timeout_s 560, command `bash benchmarks/gpu_session.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${SHARED:-../shared}
+[ -d .devkit ] || bash "$shared/device-kit/build.sh" .devkit
+rm -f .devkit/vl_convert_python-*.whl
+mkdir -p .gpu/debs .git/info
+cp -f "$shared"/cifar10-proxy/{cifar10_jpeg.npz.xz,make_archive.py,decode_npz.py} "$shared/peers/seed_baseline.py" .gpu/
+ls .gpu/debs/git.deb >/dev/null 2>&1 || (cd .gpu/debs && apt-get download -qq git 2>/dev/null && mv git_*.deb git.deb)
+for path in /.devkit/ /.gpu/; do grep -qx "$path" .git/info/exclude 2>/dev/null || echo "$path" >> .git/info/exclude; done
+
+wrong=$(ls .devkit | grep -v -E -- '-(cp312-cp312|py3-none|py2\.py3-none|cp3[0-9]+-abi3)-' || true)
+if [ -n "$wrong" ]; then echo "not for CPython 3.12, remove or rebuild: $wrong" >&2; exit 1; fi
+tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+total=$(( tree + $(du -sb .devkit | cut -f1) + $(du -sb .gpu | cut -f1) ))
+echo "$(ls .devkit/*.whl | wc -l) wheels; the tree, .devkit and .gpu make $(( total / 1048576 )) MiB of the 64 that travel"
+[ "$total" -le $(( 64 * 1048576 )) ] || { echo "over 64 MiB: carry less" >&2; exit 1; }
