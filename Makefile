@@ -1,7 +1,7 @@
 # Named recipes and reports. Each target is a plain DVC or cifarpipe command you can also type yourself.
-# ARGS adds or overrides params, e.g. make seed-resnet18 ARGS="-S data.train_subset=5000"
+# ARGS adds or overrides params, e.g. make reference-resnet18 ARGS="-S data.train_subset=5000"
 ARGS ?=
-.PHONY: repro test test-fast quick-look seed-custom-resnet seed-resnet18 lr-grid report pull
+.PHONY: repro test test-fast quick-look reference-custom-resnet reference-resnet18 lr-grid report pull
 
 repro:
 	dvc repro
@@ -18,14 +18,14 @@ test-fast:
 quick-look:
 	dvc exp run -n quick-look $$(cifarpipe overrides quick-look.yaml) $(ARGS)
 
-# The seeds' custom ResNet recipe: Adam, 24 epochs, peak at 5, cutout 8x8, LRMAX from the LR finder (90% target)
-seed-custom-resnet:
-	dvc exp run -n seed-custom-resnet -S model.name=custom_resnet -S optim.name=adam -S optim.lr=null \
+# The custom-ResNet recipe: Adam, 24 epochs, peak at 5, cutout 8x8, LRMAX from the LR finder (90% target)
+reference-custom-resnet:
+	dvc exp run -n reference-custom-resnet -S model.name=custom_resnet -S optim.name=adam -S optim.lr=null \
 	    -S schedule.epochs=24 -S schedule.peak_epoch=5 -S augment.cutout=8 $(ARGS)
 
-# The seeds' ResNet18 recipe: 20 epochs, RandomCrop(32, padding=4) and cutout 16x16
-seed-resnet18:
-	dvc exp run -n seed-resnet18 -S model.name=resnet18 -S schedule.epochs=20 -S schedule.peak_epoch=5 \
+# The ResNet18 recipe: 20 epochs, RandomCrop(32, padding=4) and cutout 16x16
+reference-resnet18:
+	dvc exp run -n reference-resnet18 -S model.name=resnet18 -S schedule.epochs=20 -S schedule.peak_epoch=5 \
 	    -S augment.cutout=16 $(ARGS)
 
 # A grid of LRMAX values, queued then run one after another

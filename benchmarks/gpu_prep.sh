@@ -2,7 +2,7 @@
 # Prepare, on this machine, what benchmarks/gpu_session.sh carries to the GPU machine (about 2 minutes):
 #   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh), less vl-convert (33 MB,
 #            for the report's PNGs, which no GPU step draws);
-#   .gpu     the proxy's compressed images and its two scripts, the seeds' script, and Debian's git (dvc needs
+#   .gpu     the proxy's compressed images and its two scripts, the peer script (the reference recipe as a plain script), and Debian's git (dvc needs
 #            git; it is unpacked there only if the image lacks one).
 # Both are ignored by git (.git/info/exclude). Checks that every wheel is for CPython 3.12 (one built here for
 # another Python stops the whole install there) and that the tree and both folders fit the 64 MiB that travel.

@@ -6,15 +6,15 @@
 #      the test accuracy and the target verdict (the proxy scores about 3.3 points under the official data);
 #   3. gpu-tests: the `gpu`-marked tests;
 #   4. bench: `cifarpipe bench speed`, ours eager and ours compiled with CUDA graphs (reduce-overhead), two seeds
-#      each, beside the seeds' own script once: training seconds, accuracy, speed-up;
+#      each, beside the peer script once: training seconds, accuracy, speed-up;
 #   5. seeds, then profile, if the minutes allow: five seeds of the default run; the step profile.
 # Each step appends its figures to $OUT/digest.log as it ends, so a call stopped at its limit still returns what it
 # measured. A step starts only if its estimate fits in what is left of BUDGET_S (530 s by default). The estimates
-# come from shared/ (an H100 trains the recipe in 13.4 s, the seeds' script in 43 s) and the CPU dry run; nothing
+# come from shared/ (an H100 trains the recipe in 13.4 s, the peer script in 43 s) and the CPU dry run; nothing
 # here has run on a GPU yet.
 #
 # On this machine first, once (about 2 minutes): `bash benchmarks/gpu_prep.sh` builds .devkit (the wheels the
-# image lacks) and .gpu (the proxy, the seeds' script, Debian's git, which is unpacked there only if the machine
+# image lacks) and .gpu (the proxy, the peer script, Debian's git, which is unpacked there only if the machine
 # lacks one: dvc needs git), and checks that they fit the 64 MiB that travel.
 # Then one device call: run, carry [".devkit", ".gpu"], timeout_s 560, command `bash benchmarks/gpu_session.sh`.
 # Steps can be named to run only those (`bash benchmarks/gpu_session.sh bench`), in the order given.
@@ -116,16 +116,16 @@ run_step() {
     gpu-tests)
       # --dist load: the gpu tests share one file, which pyproject's loadfile would give to a single worker
       python3 -m pytest -q -p no:cacheprovider -m gpu -n 4 --dist load tests ;;
-    bench)  # ours eager beside the seeds' script, then ours compiled with CUDA graphs; two seeds each
+    bench)  # ours eager beside the peer script, then ours compiled with CUDA graphs; two seeds each
       lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
       benchmark speed "train.compile=false" --lr "$lr" --seeds 0 1 --peer .gpu/seed_baseline.py | tee /tmp/eager.jsonl
       benchmark speed "train.compile=true train.compile_mode=reduce-overhead" --lr "$lr" --seeds 0 1 \
         | tee /tmp/compiled.jsonl
-      python3 -c 'import json  # the compiled run against the same run of the seeds script
+      python3 -c 'import json  # the compiled run against the same run of the peer script
 eager, compiled = ([json.loads(l) for l in open(f) if l.startswith("{")][-1]
                    for f in ("/tmp/eager.jsonl", "/tmp/compiled.jsonl"))
-peer = eager.get("peer_train_s")  # absent when the seeds script failed (its log says why)
-print(json.dumps({"summary": "speed-up over the seeds script", "peer_train_s": peer,
+peer = eager.get("peer_train_s")  # absent when the peer script failed (its log says why)
+print(json.dumps({"summary": "speed-up over the peer script", "peer_train_s": peer,
                   "eager_train_s": eager["median_train_s"], "compiled_train_s": compiled["median_train_s"],
                   "eager": eager.get("speedup"), "compiled": peer and round(peer / compiled["median_train_s"], 2)}))' ;;
     seeds)  # after repro: the default run over five seeds (seed 0 is cached), its seconds and the verdict

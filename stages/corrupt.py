@@ -22,20 +22,20 @@ from cifarpipe.data.dataset import load_dataset
 
 def main():
     params = stage_params("corrupt")
-    cfg = params["corrupt"]
-    names = cfg["corruptions"]
+    cfg = params.corrupt
+    names = cfg.corruptions
     for name in names:
         choose(CORRUPTIONS, "corrupt.corruptions", name)
-    data = load_dataset(paths.DATASET, 0, params["data"]["test_subset"])  # the images only: no stats
-    clean, labels = data["x_test"][:cfg["images"]], data["y_test"][:cfg["images"]]
+    data = load_dataset(paths.DATASET, 0, params.data.test_subset)  # the images only: no stats
+    clean, labels = data["x_test"][:cfg.images], data["y_test"][:cfg.images]
     started = time.perf_counter()
     sets = np.stack([np.stack([corrupt(clean, name, severity,
-                                       np.random.default_rng([cfg["seed"], i, severity]))
-                               for severity in cfg["severities"]]) for i, name in enumerate(names)])
+                                       np.random.default_rng([cfg.seed, i, severity]))
+                               for severity in cfg.severities]) for i, name in enumerate(names)])
     write_npz(paths.CORRUPTED, x=sets, y=labels, corruptions=np.array(names),
-              severities=np.array(cfg["severities"]))
+              severities=np.array(cfg.severities))
     print(f"wrote {paths.CORRUPTED}: {len(clean)} test images x {len(names)} corruptions x "
-          f"{len(cfg['severities'])} severities in {time.perf_counter() - started:.1f} s")
+          f"{len(cfg.severities)} severities in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

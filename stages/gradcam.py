@@ -1,14 +1,13 @@
 """Stage gradcam: GradCAM and GradCAM++ on misclassified (and a few correct) test images -> plots/gradcam/.
 
-It explains the model of the first seed of train.seeds (dvc.yaml passes it). One PNG per image: the image,
-then an overlay per layer and method, for the predicted and the true class. Only blocks whose maps are at
-least gradcam.min_size pixels per side are explained (cifarpipe/gradcam.py).
+It explains the first seed's model (dvc.yaml passes it). One PNG per image: the image, then an overlay per
+layer and method, for the predicted and the true class, at blocks whose maps are at least gradcam.min_size.
 
     python -m stages.gradcam --seed 0
 """
 import numpy as np
 
-from cifarpipe.compute.device import compute_for
+from cifarpipe.compute.device import configure_torch, resolve_compute
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import atomic_dir
 from cifarpipe.core.params import stage_params
@@ -24,18 +23,17 @@ from cifarpipe.model.networks import load_trained
 
 def main():
     params, seed = stage_params("gradcam"), seed_argument("gradcam")
-    cfg = params["gradcam"]
-    compute = compute_for(params["train"], precision="fp32")
-    model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
-    # refused here, before the data
-    layers = choose_layers(model, cfg["layers"], cfg["min_size"], cfg["deepest"])
-    methods = check_methods(cfg["methods"])
+    cfg = params.gradcam
+    compute = configure_torch(resolve_compute(params.train, precision="fp32"))
+    model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
+    layers = choose_layers(model, cfg.layers, cfg.min_size, cfg.deepest)  # refused here, before the data
+    methods = check_methods(cfg.methods)
     predictions = np.load(per_seed(paths.PREDICTIONS, seed))
     labels, preds = predictions["labels"], predictions["preds"]
-    chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg["images"]]]
-    chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg["correct_images"]]]
+    chosen = [("wrong", i) for i in np.flatnonzero(preds != labels)[:cfg.images]]
+    chosen += [("right", i) for i in np.flatnonzero(preds == labels)[:cfg.correct_images]]
 
-    data, stats = load_splits(params["data"], train=False)
+    data, stats = load_splits(params.data, train=False)
     idx = np.array([i for _, i in chosen], dtype=np.int64)
     images = test_images(data, stats, compute, idx)
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])

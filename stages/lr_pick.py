@@ -1,8 +1,7 @@
-"""Stage lr_pick: the LRMAX and LRMIN of the one-cycle schedule -> metrics/lr_pick.json, plots/lr_pick.png.
+"""Stage lr_pick: the one-cycle schedule's LRMAX and LRMIN -> metrics/lr_pick.json, plots/lr_pick.png.
 
-Read off the LR range test's curve by lr_pick.rule (default: the LR at the lowest smoothed loss /
-lr_pick.min_div; cifarpipe/lr_rules.py explains each rule), so another rule or divisor never repeats the
-test; or, with optim.lr set, LRMAX = optim.lr and LRMIN = LRMAX / schedule.lrmin_div.
+Read off the LR range test's curve by lr_pick.rule (docs/lr.md), so another rule never repeats the test; or,
+with optim.lr set, LRMAX = optim.lr and LRMIN = LRMAX / schedule.lrmin_div.
 
     python -m stages.lr_pick
 """
@@ -19,25 +18,22 @@ from cifarpipe.lr_pick.rules import pick
 
 def main():
     params = stage_params("lr_pick")
-    cfg, lrmin_div, fixed = params["lr_pick"], params["schedule"]["lrmin_div"], params["optim"]["lr"]
+    cfg, lrmin_div, fixed = params.lr_pick, params.schedule.lrmin_div, params.optim.lr
     if fixed is not None:
-        picked = {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div}
-        write_json(paths.LR_PICK_JSON, picked)
-        save_figure(fixed_lr_figure(picked["lr_max"], picked["lr_min"]), paths.LR_PICK_PNG)
-        print(f"LRMAX {picked['lr_max']:.3e} (optim.lr), LRMIN {picked['lr_min']:.3e} (LRMAX / "
-              "schedule.lrmin_div)")
+        write_json(paths.LR_PICK_JSON, {"source": "optim.lr", "lr_max": fixed, "lr_min": fixed / lrmin_div})
+        save_figure(fixed_lr_figure(fixed, fixed / lrmin_div), paths.LR_PICK_PNG)
+        print(f"LRMAX {fixed:.3e} (optim.lr), LRMIN {fixed / lrmin_div:.3e} (LRMAX / schedule.lrmin_div)")
         return
 
     curve, test = pd.read_csv(paths.LR_FIND_CSV), read_json(paths.LR_FIND_JSON)
     picked = pick(curve["lr"], curve["loss"], cfg, lrmin_div)
-    notes = picked.pop("notes")
-    write_json(paths.LR_PICK_JSON, {"source": "LR range test", **picked})
+    write_json(paths.LR_PICK_JSON, {"source": "LR range test", **picked.record()})
     save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]),
                 paths.LR_PICK_PNG)
-    for note in notes:
+    for note in picked.notes:
         print(f"note: {note}")
-    print(f"LRMAX {picked['lr_max']:.3e} ({cfg['rule']} rule; loss lowest at LR "
-          f"{picked['loss_min_lr']:.3e}), LRMIN {picked['lr_min']:.3e} ({cfg['lrmin']})")
+    print(f"LRMAX {picked.lr_max:.3e} ({cfg.rule} rule; loss lowest at LR {picked.loss_min_lr:.3e}), "
+          f"LRMIN {picked.lr_min:.3e} ({cfg.lrmin})")
 
 
 if __name__ == "__main__":

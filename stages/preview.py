@@ -18,16 +18,15 @@ from cifarpipe.preview.summary import model_summary
 
 def main():
     params = stage_params("preview")
-    cfg = params["preview"]
-    write_text(paths.MODEL_SUMMARY, model_summary(build_model(params["model"])))
-
-    data, stats = load_splits(params["data"], test=False)
-    augment = settings(params["augment"], stats["mean"])
-    save_figure(samples_figure(data["x_train"], data["y_train"], data["classes"], augment, cfg["samples"],
-                               cfg["seed"]),
-                paths.SAMPLES_PNG)
-    print(f"wrote {paths.MODEL_SUMMARY} ({params['model']['name']}) and {cfg['samples']} augmented samples "
-          f"to {paths.SAMPLES_PNG}")
+    cfg = params.preview
+    write_text(paths.MODEL_SUMMARY, model_summary(build_model(params.model)))
+    data, stats = load_splits(params.data, test=False)
+    augment = settings(params.augment, stats["mean"])
+    samples = samples_figure(data["x_train"], data["y_train"], data["classes"], augment, cfg.samples,
+                             cfg.seed)
+    save_figure(samples, paths.SAMPLES_PNG)
+    print(f"wrote {paths.MODEL_SUMMARY} ({params.model.name}) and {cfg.samples} augmented samples to "
+          f"{paths.SAMPLES_PNG}")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ augmentation, at the eval batch size, as many images as one evaluate run per sev
 """
 import numpy as np
 
-from cifarpipe.compute.device import compute_for
+from cifarpipe.compute.device import configure_torch, resolve_compute
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import read_json, write_csv, write_json
-from cifarpipe.core.params import runtime_settings, stage_params
+from cifarpipe.core.params import stage_params
 from cifarpipe.core.paths import per_seed
 from cifarpipe.core.stage import run_stage, seed_argument
 from cifarpipe.data.loader import DeviceLoader
@@ -24,12 +24,12 @@ from cifarpipe.scoring.predict import predict_logits
 
 def main():
     params, seed = stage_params("robustness"), seed_argument("robustness")
-    compute = compute_for(params["train"])
-    model = load_trained(params["model"], per_seed(paths.MODEL, seed), compute)
+    compute = configure_torch(resolve_compute(params.train))
+    model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     with np.load(paths.CORRUPTED) as z:
         sets, labels = z["x"], z["y"]
         corruptions, severities = [str(c) for c in z["corruptions"]], [int(s) for s in z["severities"]]
-    stats, batch = read_json(paths.STATS), runtime_settings()["eval_batch_size"]
+    stats, batch = read_json(paths.STATS), params.runtime.eval_batch_size
     flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
     loader = DeviceLoader(flat, np.tile(labels, len(corruptions) * len(severities)), stats, compute, batch)
     logits, _ = predict_logits(model, loader, compute, tta_flip=False)
@@ -38,7 +38,7 @@ def main():
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
     temperature = read_json(per_seed(paths.CALIBRATION, seed))["temperature"]
     result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]), temperature,
-                        params["evaluate"]["ece_bins"])
+                        params.evaluate.ece_bins)
     write_json(per_seed(paths.ROBUSTNESS_JSON, seed), result)
     by_severity = np.array([result["accuracy"][c] for c in corruptions])
     write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), [

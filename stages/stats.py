@@ -13,7 +13,7 @@ from cifarpipe.data.dataset import channel_stats, load_dataset
 
 def main():
     params = stage_params("stats")
-    data = load_dataset(paths.DATASET, train_subset=params["data"]["train_subset"])
+    data = load_dataset(paths.DATASET, train_subset=params.data.train_subset)
     stats = channel_stats(data["x_train"])
     write_json(paths.STATS, stats)
     print(f"wrote {paths.STATS}: mean {stats['mean']} std {stats['std']} over {stats['images']} images")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cifarpipe.core.params import Model, load_params
 from cifarpipe.tools.cli import read_overrides
 from slurm_cluster import slurm_cluster  # noqa: F401 (the session's SLURM cluster, for tests/test_slurm*.py)
 from synthetic_cifar import write_archive
@@ -39,10 +40,17 @@ PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "q
 # depend on how many (tests/test_robustness.py checks each corruption at every severity).
 TINY_PARAMS = {**read_overrides(ROOT / "quick-look.yaml"), **read_overrides(ROOT / "smoke.yaml"),
                "train.batch_size": 16, "corrupt.severities": [1, 5], "gradcam.images": 2}
-NARROW = {"name": "custom_resnet", "width": TINY_PARAMS["model.width"]}  # the custom ResNet the tests train
-SEEDS_NETWORK = {"name": "custom_resnet", "width": 64}  # the seeds' own
-# for compute_for
-CPU_TRAIN = {"device": "cpu", "precision": "fp32", "channels_last": False, "deterministic": False}
+DEFAULTS = load_params(ROOT / "params.yaml")  # the shipped params, typed
+
+
+def defaults(group: str, **changes):
+    """A params group as params.yaml ships it, with `changes` (typed, as stages read it)."""
+    return getattr(DEFAULTS, group).model_copy(update=changes)
+
+
+NARROW = Model(name="custom_resnet", width=TINY_PARAMS["model.width"])  # the custom ResNet the tests train
+REFERENCE_NETWORK = Model(name="custom_resnet", width=64)  # the reference recipe's
+CPU_TRAIN = defaults("train", device="cpu", precision="fp32", channels_last=False, deterministic=False)
 
 
 # The longest test files first, as the CI log's --durations measures them. pytest-xdist (--dist loadfile)

@@ -9,7 +9,7 @@ from cifarpipe.data.augment import augment_batch, fill_rgb
 
 
 def reference_transform(*, pad: int, crop: int, flip: float, cutout: int, fill: tuple[int, int, int]):
-    """The seeds' augmentation: an albumentations pipeline on one HWC uint8 image, the law augment_batch
+    """The reference recipe's augmentation: albumentations on one HWC uint8 image, the law augment_batch
     follows."""
     steps = [A.PadIfNeeded(IMAGE_SIZE + 2 * pad, IMAGE_SIZE + 2 * pad, border_mode=0, fill=fill),
              A.RandomCrop(crop, crop), A.HorizontalFlip(p=flip)]

@@ -1,4 +1,4 @@
-"""The benchmarks run the real loop (and the seed peer, when present) through `cifarpipe bench` and print
+"""The benchmarks run the real loop (and the peer script, when present) through `cifarpipe bench` and print
 JSON."""
 import json
 import statistics
@@ -36,7 +36,7 @@ def json_lines(out: str) -> list[dict]:
 def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_path):
     args = ["speed", "--npz", tiny_npz(tmp_path / "d.npz", 64), "--seeds", "0", "1", "--lr", "0.003",
             "--set", "schedule.epochs=6", "--set", "schedule.peak_epoch=5", "--set", "train.batch_size=16",
-            "--set", f"model.width={NARROW['width']}"]
+            "--set", f"model.width={NARROW.width}"]
     lines = json_lines(bench(*args))
     ours = [r for r in lines if r.get("run") == "cifarpipe"]
     assert [r["seed"] for r in ours] == [0, 1]
@@ -52,16 +52,16 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
     assert summary["test_acc_std"] == round(statistics.stdev(accs), 5)
 
 
-@pytest.mark.skipif(not PEER.exists(), reason=f"no seed peer at {PEER}")
-def test_train_speed_beside_the_seed_peer_reports_the_speedup_on_the_same_network(tmp_path):
+@pytest.mark.skipif(not PEER.exists(), reason=f"no peer script at {PEER}")
+def test_train_speed_beside_the_peer_script_reports_the_speedup_on_the_same_network(tmp_path):
     npz = tiny_npz(tmp_path / "d.npz", 32)  # one batch of 32 an epoch, for both
     common = ["speed", "--npz", npz, "--lr", "0.003", "--set", "schedule.epochs=6", "--set",
               "schedule.peak_epoch=5", "--set", "train.batch_size=32", "--peer", str(PEER), "--peer-workers",
               "0"]
-    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the seeds' width-64
+    # the peer's schedule peaks at epoch 5, so it needs 6 epochs at least; it trains the reference width-64
     # network (the same as the peer)
     lines = json_lines(bench(*common, "--set", "model.width=64"))
-    ours, peer, summary = lines[0], next(r for r in lines if r.get("run") == "seed_peer"), lines[-1]
+    ours, peer, summary = lines[0], next(r for r in lines if r.get("run") == "peer"), lines[-1]
     assert ours["run"] == "cifarpipe" and summary["median_train_s"] == ours["train_s"]
     assert summary["speedup"] == round(peer["train_s"] / summary["median_train_s"], 2)
     assert summary["peer_test_acc"] == peer["test_acc"]
@@ -132,7 +132,8 @@ def test_infer_times_pytorch_and_onnxruntime_on_an_exported_model_with_a_dynamic
     export_onnx(model, example, tmp_path / "model.onnx")
     export_program(model, example, tmp_path / "model.pt2")
     torch.save(model.state_dict(), tmp_path / "model.pt")
-    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW, "seed": 0, "image_size": 32,
+    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW.model_dump(), "seed": 0,
+                                                     "image_size": 32,
                                                      "mean": [0.5] * 3, "std": [0.25] * 3,
                                                      "classes": list("abcdefghij")}))
     # not the example's batch

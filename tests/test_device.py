@@ -1,4 +1,5 @@
-"""The device module: precision choice, the loud CPU-fallback warning, clear errors for a missing GPU."""
+"""The device module: what resolves to what on a stated machine, the loud CPU-fallback warning, clear errors
+for a missing GPU."""
 import os
 import subprocess
 import sys
@@ -6,18 +7,48 @@ import sys
 import pytest
 import torch
 
-from cifarpipe.compute.device import Compute, compute_for
+from cifarpipe.compute.device import Compute, Machine, configure_torch, resolve_compute
 from cifarpipe.core.errors import PipelineError
 from conftest import CPU_TRAIN, ROOT
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no GPU")
 
 
+def train(**changes):
+    return CPU_TRAIN.model_copy(update=changes)
+
+
+NO_GPU = Machine(cuda_gpus=0, cuda_bf16=False)
+TWO_GPUS = Machine(cuda_gpus=2, cuda_bf16=True)
+OLD_GPU = Machine(cuda_gpus=1, cuda_bf16=False)
+
+
 def test_auto_precision_is_fp32_on_the_cpu_and_explicit_choices_stand():
-    assert compute_for({**CPU_TRAIN, "precision": "auto"}).precision == "fp32"
-    assert [compute_for({**CPU_TRAIN, "precision": p}).precision for p in ("bf16", "fp16", "fp32")] == [
+    assert resolve_compute(train(precision="auto"), NO_GPU).precision == "fp32"
+    assert [resolve_compute(train(precision=p), NO_GPU).precision for p in ("bf16", "fp16", "fp32")] == [
         "bf16", "fp16", "fp32"]
-    assert compute_for({**CPU_TRAIN, "channels_last": True}).channels_last is False  # CUDA only
+    assert resolve_compute(train(channels_last=True), NO_GPU).channels_last is False  # CUDA only
+
+
+def test_resolving_only_decides_for_the_machine_it_is_given():
+    """A pure function of the params and the machine: GPUs are claimed, and flags set, by configure_torch."""
+    auto = train(device="auto", precision="auto", channels_last=True, deterministic=True)
+    on_two = resolve_compute(auto, TWO_GPUS)
+    assert (str(on_two.device), on_two.precision, on_two.channels_last, on_two.deterministic) == (
+        "cuda", "bf16", True, True)
+    assert resolve_compute(auto, OLD_GPU).precision == "fp16"
+    assert str(resolve_compute(train(device="cuda:1"), TWO_GPUS).device) == "cuda:1"
+    with pytest.raises(PipelineError, match="train.device is cuda:2 but torch sees 2 GPU"):
+        resolve_compute(train(device="cuda:2"), TWO_GPUS)
+    assert resolve_compute(auto, NO_GPU).device.type == "cpu"
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_configuring_seeds_torch():
+    configure_torch(resolve_compute(train(), NO_GPU), seed=3)
+    first = torch.rand(2)
+    configure_torch(resolve_compute(train(), NO_GPU), seed=3)
+    assert torch.equal(first, torch.rand(2))
 
 
 def test_only_fp16_scales_the_loss():
@@ -30,7 +61,7 @@ def test_only_fp16_scales_the_loss():
 @no_gpu
 def test_asking_for_cuda_without_a_gpu_names_the_fix():
     with pytest.raises(PipelineError, match="train.device is cuda:1 but torch sees no CUDA GPU.*doctor"):
-        compute_for({**CPU_TRAIN, "device": "cuda:1"})
+        resolve_compute(train(device="cuda:1"), NO_GPU)
 
 
 @no_gpu
@@ -40,9 +71,10 @@ def test_auto_falling_back_to_the_cpu_while_nvidia_smi_sees_a_gpu_warns_loudly(t
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c",
-                           "from cifarpipe.compute.device import compute_for; print(compute_for("
-                           "{'device': 'auto', 'precision': 'auto', 'channels_last': True, 'deterministic': "
-                           "False}).device)"], env=env, capture_output=True, text=True, check=True)
+                           "from cifarpipe.compute.device import configure_torch, resolve_compute; "
+                           "from cifarpipe.core.params import load_params; "
+                           "print(configure_torch(resolve_compute(load_params().train)).device)"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "cpu"
     assert "WARNING: nvidia-smi sees NVIDIA H100 80GB HBM3, 535.104.05" in proc.stderr
     assert f"built for CUDA {torch.version.cuda or 'none'}" in proc.stderr
@@ -53,10 +85,10 @@ def test_auto_falling_back_to_the_cpu_while_nvidia_smi_sees_a_gpu_warns_loudly(t
 def test_no_warning_without_a_gpu(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path), "PYTHONPATH": str(ROOT)}  # no nvidia-smi on PATH
     proc = subprocess.run([sys.executable, "-c",
-                           "from cifarpipe.compute.device import compute_for; compute_for("
-                           "{'device': 'auto', 'precision': 'auto', 'channels_last': True, 'deterministic': "
-                           "False})"],
-                          env=env, capture_output=True, text=True, check=True)
+                           "from cifarpipe.compute.device import configure_torch, resolve_compute; "
+                           "from cifarpipe.core.params import load_params; "
+                           "configure_torch(resolve_compute(load_params().train))"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "WARNING" not in proc.stderr
 
 

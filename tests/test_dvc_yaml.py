@@ -83,8 +83,9 @@ def declared_outputs() -> set[str]:
 
 
 def test_paths_py_names_exactly_what_dvc_yaml_declares():
-    """Every path a stage writes through cifarpipe.paths is a declared output (else DVC would not cache it),
-    and every declared output has its name in paths.py (else a stage writes it under a second spelling)."""
+    """Every path a stage writes through cifarpipe/core/paths.py is a declared output (else DVC would not
+    cache it), and every declared output has its name in paths.py (else a stage writes it under a second
+    spelling)."""
     named = {value for key, value in vars(paths).items() if key.isupper()}
     outputs = declared_outputs()
     # inside a folder out

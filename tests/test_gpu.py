@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from cifarpipe.compute.device import Compute, compute_for
+from cifarpipe.compute.device import Compute, configure_torch, resolve_compute
 from cifarpipe.core.params import load_params
 from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.gradcam.cams import explain
@@ -22,7 +22,7 @@ from cifarpipe.model.networks import build_model
 from cifarpipe.optim.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
-from conftest import ROOT, SEEDS_NETWORK, dvc, live_history, set_params, tool_env
+from conftest import REFERENCE_NETWORK, ROOT, defaults, dvc, live_history, set_params, tool_env
 from synthetic_cifar import make_images
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -39,9 +39,10 @@ def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
 
 
 def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
-    compute = compute_for({"device": "cuda", "precision": precision, "channels_last": True,
-                           "deterministic": deterministic}, seed=0)
-    model = build_model(SEEDS_NETWORK).to(compute.device, memory_format=compute.memory_format)
+    train_params = defaults("train", device="cuda", precision=precision, channels_last=True,
+                            deterministic=deterministic)
+    compute = configure_torch(resolve_compute(train_params), seed=0)
+    model = build_model(REFERENCE_NETWORK).to(compute.device, memory_format=compute.memory_format)
     train_loader, test_loader, _ = cuda_loaders(compute)
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
@@ -51,8 +52,9 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
         if stop_after is not None and len(history) == stop_after:
             raise KeyboardInterrupt
 
-    config = TrainConfig(optim=params["optim"], schedule=params["schedule"],
-                         lr={"lr_max": 0.003, "lr_min": 0.00003}, checkpoint=checkpoint, fingerprint="gpu")
+    config = TrainConfig(optim=params.optim, epochs=params.schedule.epochs,
+                         peak_epoch=params.schedule.peak_epoch, lr_max=0.003, lr_min=0.00003,
+                         checkpoint=checkpoint, fingerprint="gpu")
     history = train(model, train_loader, test_loader, compute, config, step_model=step_model,
                     on_epoch=on_epoch)
     return model, history
@@ -66,14 +68,13 @@ def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_com
     assert history[-1]["train_loss"] < history[0]["train_loss"] and np.isfinite(history[-1]["test_loss"])
     assert all(p.dtype == torch.float32 and p.is_cuda for p in model.parameters())
     assert model.prep_layer[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 0, "nesterov": True}, 0.01,
-                          torch.device("cuda")).defaults["fused"] is True
+    assert make_optimizer(model, defaults("optim", name="adam"), 0.01, torch.device("cuda")).defaults["fused"]
 
 
 def test_auto_precision_on_this_gpu():
-    compute = compute_for({"device": "auto", "precision": "auto", "channels_last": True,
-                           "deterministic": False})
-    assert compute.device.type == "cuda"
+    compute = resolve_compute(defaults("train", device="auto", precision="auto"))
+    assert compute.device.type == "cuda" and compute.device.index is None  # claimed by configure_torch
+    assert configure_torch(compute).device.index is not None
     assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False)
                                  else "fp16")
 
@@ -99,19 +100,17 @@ def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_determinist
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_range_test_under_cuda_autocast_restores_the_model(precision):
     compute = Compute(torch.device("cuda"), precision, channels_last=True)
-    model = build_model(SEEDS_NETWORK).to("cuda", memory_format=torch.channels_last)
+    model = build_model(REFERENCE_NETWORK).to("cuda", memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     loader, _, _ = cuda_loaders(compute)
-    opt = make_optimizer(model, {"name": "adam", "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True},
-                         1e-5, compute.device)
-    result = range_test(model, opt, loader, compute, {"start_lr": 1e-5, "end_lr": 10, "iterations": 30,
-                                                      "smooth": 0.05, "diverge": 1.5})
-    assert 3 <= len(result["lr"]) <= 30 and all(np.isfinite(result["loss"]))
+    opt = make_optimizer(model, defaults("optim", name="adam"), 1e-5, compute.device)
+    result = range_test(model, opt, loader, compute, defaults("lr_find", iterations=30))
+    assert 3 <= len(result.lr) <= 30 and all(np.isfinite(result.loss))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_gradcam_on_a_cuda_model():
-    model = build_model(SEEDS_NETWORK).to("cuda", memory_format=torch.channels_last).eval()
+    model = build_model(REFERENCE_NETWORK).to("cuda", memory_format=torch.channels_last).eval()
     images = torch.randn(3, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
     for method in ("gradcam", "gradcam++"):
         heat = explain(model, images, [0, 1, 2], "layer2", method)

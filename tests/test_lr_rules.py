@@ -13,11 +13,15 @@ from torch_lr_finder import LRFinder
 
 from cifarpipe.core.errors import PipelineError
 from cifarpipe.lr_pick.rules import LRMIN_RULES, RULES, pick, valley_index
+from conftest import defaults
 
 RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"
-# lr_pick
-DEFAULTS = dict(rule="minimum", min_div=2, lrmin="fall_start", fall_frac=0.1, skip_start=10, skip_end=0)
+DEFAULTS = defaults("lr_pick")  # as params.yaml ships it
 LRMIN_DIV = 100  # schedule.lrmin_div
+
+
+def rules(**changes):
+    return DEFAULTS.model_copy(update=changes)
 
 
 def recorded_curve():
@@ -50,13 +54,13 @@ def test_the_minimum_rule_gives_an_lrmax_where_this_network_trains_well_on_the_r
     lrs, losses = recorded_curve()
     got = pick(lrs, losses, DEFAULTS, LRMIN_DIV)
     # measured on an H100 (shared/lr-curves/README.md): 0.005 -> 91.5%, 0.01 -> 91.2%, 0.02 -> 90.5%
-    assert 3e-3 <= got["lr_max"] <= 1.1e-2
-    assert got["loss_min_lr"] == pytest.approx(1.0723e-2, rel=1e-3)
-    assert got["loss_min"] == pytest.approx(1.8301, rel=1e-3)
-    assert got["lr_max"] == pytest.approx(got["loss_min_lr"] / 2)
+    assert 3e-3 <= got.lr_max <= 1.1e-2
+    assert got.loss_min_lr == pytest.approx(1.0723e-2, rel=1e-3)
+    assert got.loss_min == pytest.approx(1.8301, rel=1e-3)
+    assert got.lr_max == pytest.approx(got.loss_min_lr / 2)
     # LRMIN: where the loss starts to fall, two decades under LRMAX
-    assert lrs[10] < got["lr_min"] < got["lr_max"] / 30
-    assert not got["still_falling"] and got["notes"] == []
+    assert lrs[10] < got.lr_min < got.lr_max / 30
+    assert not got.still_falling and got.notes == ()
 
 
 def test_steepest_is_torch_lr_finders_own_suggestion_and_lies_100x_lower():
@@ -67,9 +71,9 @@ def test_steepest_is_torch_lr_finders_own_suggestion_and_lies_100x_lower():
     fig, ax = plt.subplots()
     _, library = finder.plot(skip_start=10, skip_end=0, suggest_lr=True, ax=ax)
     plt.close(fig)
-    got = pick(lrs, losses, {**DEFAULTS, "rule": "steepest"}, LRMIN_DIV)
-    assert got["lr_max"] == library == pytest.approx(5.09e-5, rel=1e-2)
-    assert got["suggestions"]["minimum"] / got["lr_max"] > 50
+    got = pick(lrs, losses, rules(rule="steepest"), LRMIN_DIV)
+    assert got.lr_max == library == pytest.approx(5.09e-5, rel=1e-2)
+    assert got.suggestions["minimum"] / got.lr_max > 50
 
 
 def test_fastais_valley_takes_the_middle_of_the_longest_fall():
@@ -77,42 +81,42 @@ def test_fastais_valley_takes_the_middle_of_the_longest_fall():
     assert 4 <= valley_index(losses) <= 6
     lrs, curve = recorded_curve()
     # why it is not the default here
-    assert pick(lrs, curve, {**DEFAULTS, "rule": "valley"}, LRMIN_DIV)["lr_max"] < 1e-3
+    assert pick(lrs, curve, rules(rule="valley"), LRMIN_DIV).lr_max < 1e-3
 
 
 def test_every_rule_params_yaml_allows_is_implemented():
     lrs, losses = recorded_curve()
     for rule in RULES:
         for lrmin in LRMIN_RULES:
-            got = pick(lrs, losses, {**DEFAULTS, "rule": rule, "lrmin": lrmin}, LRMIN_DIV)
-            assert got["rule"] == rule and 0 < got["lr_min"] < got["lr_max"]
+            got = pick(lrs, losses, rules(rule=rule, lrmin=lrmin), LRMIN_DIV)
+            assert got.rule == rule and 0 < got.lr_min < got.lr_max
 
 
 def test_divide_sets_lrmin_from_lrmax():
     lrs, losses = recorded_curve()
-    got = pick(lrs, losses, {**DEFAULTS, "lrmin": "divide"}, 25)
-    assert got["lr_min"] == pytest.approx(got["lr_max"] / 25)
+    got = pick(lrs, losses, rules(lrmin="divide"), 25)
+    assert got.lr_min == pytest.approx(got.lr_max / 25)
 
 
 def test_an_sgd_like_curve_sitting_at_higher_lrs_gives_a_higher_lrmax():
     adam = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2), DEFAULTS, LRMIN_DIV)
     sgd = pick(*synthetic_curve(fall_at=1e-2, min_at=1.0), DEFAULTS, LRMIN_DIV)
-    assert 0.2 <= sgd["lr_max"] <= 1.0, sgd
-    assert 2e-3 <= adam["lr_max"] <= 1e-2, adam
-    assert 1e-2 <= sgd["lr_min"] < sgd["lr_max"] / 5  # the loss only starts to fall near 1e-2
+    assert 0.2 <= sgd.lr_max <= 1.0, sgd
+    assert 2e-3 <= adam.lr_max <= 1e-2, adam
+    assert 1e-2 <= sgd.lr_min < sgd.lr_max / 5  # the loss only starts to fall near 1e-2
 
 
 def test_a_curve_that_never_turns_up_is_flagged_and_says_to_raise_end_lr():
     got = pick(*synthetic_curve(fall_at=1e-4, min_at=100.0, end=1.0, diverges=False), DEFAULTS, LRMIN_DIV)
-    assert got["still_falling"] and "Raise lr_find.end_lr" in got["notes"][0]
-    assert got["lr_max"] == pytest.approx(1.0 / 2)
+    assert got.still_falling and "Raise lr_find.end_lr" in got.notes[0]
+    assert got.lr_max == pytest.approx(1.0 / 2)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_a_noisy_curve_gives_nearly_the_lrmax_of_the_clean_one(seed):
     clean = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2), DEFAULTS, LRMIN_DIV)
     noisy = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2, noise=0.3, seed=seed), DEFAULTS, LRMIN_DIV)
-    assert clean["lr_max"] / 2 <= noisy["lr_max"] <= clean["lr_max"] * 2
+    assert clean.lr_max / 2 <= noisy.lr_max <= clean.lr_max * 2
 
 
 def test_a_curve_that_rises_from_its_first_point_is_an_error_naming_the_fix():
@@ -124,4 +128,4 @@ def test_a_curve_that_rises_from_its_first_point_is_an_error_naming_the_fix():
 
 def test_too_short_a_curve_is_an_error_naming_the_fix():
     with pytest.raises(PipelineError, match="2 usable points.*Raise lr_find.iterations"):
-        pick([1e-5, 1e-4, 1e-3, 1e-2], [2.3, 2.2, 2.1, 2.0], {**DEFAULTS, "skip_start": 2}, LRMIN_DIV)
+        pick([1e-5, 1e-4, 1e-3, 1e-2], [2.3, 2.2, 2.1, 2.0], rules(skip_start=2), LRMIN_DIV)

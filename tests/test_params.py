@@ -6,21 +6,22 @@ import sys
 import pytest
 import yaml
 
-from cifarpipe.compute.device import compute_for
-from cifarpipe.core.params import ParamsError, load_params, restrict, runtime_settings, stage_params
+from cifarpipe.compute.device import resolve_compute
+from cifarpipe.core.errors import UndeclaredParamError
+from cifarpipe.core.params import Model, ParamsError, load_params, restrict, runtime_settings, stage_params
 from cifarpipe.gradcam.cams import check_methods
 from cifarpipe.lr_pick.rules import pick
 from cifarpipe.model.networks import build_model
 from cifarpipe.optim.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
-from conftest import CPU_TRAIN, NARROW, ROOT, bare_env
+from conftest import CPU_TRAIN, NARROW, ROOT, bare_env, defaults
 
-LR_PICK = {**load_params(ROOT / "params.yaml")["lr_pick"], "skip_start": 0}
+LR_PICK = {"skip_start": 0}
 
 
 def test_the_shipped_params_are_valid():
     params = load_params(ROOT / "params.yaml")
-    assert params["train"]["batch_size"] == 512 and params["schedule"]["epochs"] == 24
+    assert params.train.batch_size == 512 and params.schedule.epochs == 24
 
 
 @pytest.mark.parametrize("override, message", [
@@ -63,13 +64,15 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message
 
 
 @pytest.mark.parametrize("key, value, check", [
-    ("model.name", "resnet50", lambda v: build_model({"name": v, "width": 64})),
-    ("optim.name", "rmsprop", lambda v: make_optimizer(build_model(NARROW), {**load_params(
-        ROOT / "params.yaml")["optim"], "name": v}, 0.1, __import__("torch").device("cpu"))),
-    ("train.precision", "fp8", lambda v: compute_for({**CPU_TRAIN, "precision": v})),
+    ("model.name", "resnet50", lambda v: build_model(Model(name=v, width=64))),
+    ("optim.name", "rmsprop", lambda v: make_optimizer(build_model(NARROW), defaults("optim", name=v), 0.1,
+                                                       __import__("torch").device("cpu"))),
+    ("train.precision", "fp8", lambda v: resolve_compute(CPU_TRAIN.model_copy(update={"precision": v}))),
     ("train.compile_mode", "fast", lambda v: compile_for_training(build_model(NARROW), None, None, mode=v)),
-    ("lr_pick.rule", "suggest", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], {**LR_PICK, "rule": v}, 10)),
-    ("lr_pick.lrmin", "half", lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], {**LR_PICK, "lrmin": v}, 10)),
+    ("lr_pick.rule", "suggest",
+     lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], defaults("lr_pick", **LR_PICK, rule=v), 10)),
+    ("lr_pick.lrmin", "half",
+     lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], defaults("lr_pick", **LR_PICK, lrmin=v), 10)),
     ("gradcam.methods", "scorecam", lambda v: check_methods(["gradcam", v])),
 ])
 def test_a_name_is_checked_against_the_one_registry_that_implements_it(key, value, check):
@@ -102,14 +105,16 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
 
 def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
     params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
-    assert params["evaluate"]["tta_flip"] is True and params["train"]["precision"] == "auto"
-    with pytest.raises(KeyError,
+    assert params.evaluate.tta_flip is True and params.train.precision == "auto"
+    with pytest.raises(UndeclaredParamError,
                        match="stage evaluate read params.yaml key train.seeds, which its dvc.yaml entry "
                                        "does not declare"):
-        params["train"]["seeds"]
-    with pytest.raises(KeyError, match="key optim, which"):
-        params["optim"]
-    assert runtime_settings(ROOT / "params.yaml")["eval_batch_size"] == 1024
+        params.train.seeds
+    with pytest.raises(UndeclaredParamError, match="key optim, which"):
+        params.optim
+    assert params.runtime.eval_batch_size == runtime_settings(ROOT / "params.yaml").eval_batch_size == 1024
+    assert params.model_dump()["train"] == {"device": "auto", "precision": "auto", "channels_last": True,
+                                            "deterministic": False}
 
 
 def test_a_declared_key_that_params_yaml_lacks_is_named():

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from cifarpipe.tools.reruns import code_deps, reruns_table, stage_files
+from cifarpipe.tools.reruns import NOT_DEPS, code_deps, reruns_table, stage_files
 from conftest import ROOT
 
 # a stage's own code
@@ -67,3 +67,26 @@ def test_the_docs_table_is_what_the_command_prints():
     table = re.search(r"<!-- cifarpipe reruns -->\n(.*?)\n<!-- end -->", docs, re.S)
     assert table, "docs/reruns.md lacks the generated table"
     assert table.group(1).strip() == printed, "docs/reruns.md is stale: paste what `cifarpipe reruns` prints"
+
+
+def returns_text_only(function: ast.FunctionDef) -> bool:
+    """A docstring, then one `return` of text: string pieces, formatted values, `", ".join(...)`."""
+    body = function.body[1:] if ast.get_docstring(function) else function.body
+    if len(body) != 1 or not isinstance(body[0], ast.Return):
+        return False
+    calls = [n for n in ast.walk(body[0]) if isinstance(n, ast.Call)]
+    return all(isinstance(c.func, ast.Attribute) and c.func.attr == "join" for c in calls)
+
+
+def test_the_files_no_stage_lists_cannot_change_an_output():
+    """Every stage loads cifarpipe/__init__.py and cifarpipe/messages.py, yet none lists them: the first holds
+    a docstring and nothing else, the second only functions that return the words of an error."""
+    assert set(NOT_DEPS) == {"cifarpipe/__init__.py", "cifarpipe/messages.py"}
+    assert all("cifarpipe/messages.py" in stage_files(ROOT, f"stages.{s}") for s in ["train", "stats"])
+    init = ast.parse((ROOT / "cifarpipe/__init__.py").read_text())
+    assert len(init.body) == 1 and ast.get_docstring(init) and "\n" not in ast.get_docstring(init)
+    messages = ast.parse((ROOT / "cifarpipe/messages.py").read_text())
+    functions = messages.body[1:]
+    assert functions and all(isinstance(f, ast.FunctionDef) and returns_text_only(f) for f in functions)
+    assert not returns_text_only(ast.parse("def f(x):\n    x.append(1)\n    return 'a'").body[0])
+    assert not returns_text_only(ast.parse("def f(x):\n    return str(train(x))").body[0])

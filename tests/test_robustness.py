@@ -62,9 +62,9 @@ def test_cross_fitting_scores_each_half_with_the_temperature_of_the_other():
     assert np.allclose(probs[odd], softmax(logits[odd] / t_even, axis=1))
     assert np.allclose(probs[even], softmax(logits[even] / t_odd, axis=1))
     result = calibration(logits, labels, 15)
-    assert result["ece_calibrated"] < result["ece"] and result["nll_calibrated"] < result["nll"]
-    assert result["temperature"] == pytest.approx(fit_temperature(logits, labels))
-    assert sum(b["images"] for b in result["bins"]) == 1000
+    assert result.ece_calibrated < result.ece and result.nll_calibrated < result.nll
+    assert result.temperature == pytest.approx(fit_temperature(logits, labels))
+    assert sum(b["images"] for b in result.bins) == 1000
 
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))

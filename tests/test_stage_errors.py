@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+from cifarpipe.core.params import Model
 from cifarpipe.core.stage import producing_stage
 from cifarpipe.model.networks import build_model
 from conftest import ROOT, bare_env
@@ -56,7 +57,7 @@ def test_a_gradcam_layer_the_model_lacks_is_refused_before_any_data_loads(fresh_
     (fresh_clone / "params.yaml").write_text(yaml.safe_dump(params))
     (fresh_clone / "models/seed0").mkdir(parents=True)
     # a model, and neither data nor predictions
-    torch.save(build_model(params["model"]).state_dict(), fresh_clone / "models/seed0/model.pt")
+    torch.save(build_model(Model(**params["model"])).state_dict(), fresh_clone / "models/seed0/model.pt")
     proc = stage_by_hand("gradcam", fresh_clone, "--seed", "0")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: gradcam.layers names 'layer9', which CustomResNet lacks; its "

@@ -13,7 +13,7 @@ from cifarpipe.model.networks import build_model
 from cifarpipe.optim.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
-from conftest import NARROW, ROOT
+from conftest import NARROW, ROOT, defaults
 from synthetic_cifar import make_images
 
 AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
@@ -42,16 +42,16 @@ def run_training(params, lr, checkpoint=None, fingerprint="run", compute=CPU, n_
     torch.manual_seed(0)
     model = build_model(NARROW) if model is None else model
     train_loader, test_loader, _ = loaders(n_train=n_train, batch_size=batch_size)
-    config = TrainConfig(optim=params["optim"], schedule=params["schedule"],
-                         lr={"lr_max": lr, "lr_min": lr / 100}, checkpoint=checkpoint,
-                         fingerprint=fingerprint)
+    config = TrainConfig(optim=params.optim, epochs=params.schedule.epochs,
+                         peak_epoch=params.schedule.peak_epoch, lr_max=lr, lr_min=lr / 100,
+                         checkpoint=checkpoint, fingerprint=fingerprint)
     history = train(model, train_loader, test_loader, compute, config, step_model=step_model)
     return model, history
 
 
 def test_a_nan_loss_stops_training_naming_epoch_and_step():
     params = config()
-    params["optim"].update(name="sgd", weight_decay=0.0)
+    params.optim = params.optim.model_copy(update={"name": "sgd", "weight_decay": 0.0})
     with pytest.raises(DivergedError, match=r"epoch 1, step \d+.*optim.lr"):
         run_training(params, lr=1e12)
 
@@ -81,13 +81,12 @@ def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     model = build_model(NARROW)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train_loader, _, _ = loaders()
-    opt = make_optimizer(model, {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 1e-3,
-                         torch.device("cpu"))
+    opt = make_optimizer(model, defaults("optim", name="sgd", weight_decay=0.0), 1e-3, torch.device("cpu"))
     result = range_test(model, opt, train_loader, Compute(torch.device("cpu"), precision),
-                        {"start_lr": 1e-3, "end_lr": 1e8, "iterations": 40, "smooth": 0.05, "diverge": 5.0})
-    assert result["stopped"] in ("loss passed 5.0 x its minimum", "loss became NaN/inf")
-    assert len(result["lr"]) < 40
-    assert all(np.isfinite(result["loss"]))
+                        defaults("lr_find", start_lr=1e-3, end_lr=1e8, iterations=40, diverge=5.0))
+    assert result.stopped in ("loss passed 5.0 x its minimum", "loss became NaN/inf")
+    assert len(result.lr) < 40
+    assert all(np.isfinite(result.loss))
     # the finder restores the model
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

@@ -1,24 +1,5 @@
 """Telling a real change from seed noise: a metric over seeds, the target verdict it supports, two groups
-compared.
-
-One run of this recipe varies by about 0.15 points of test accuracy from seed to seed, as much as the changes
-a pull request argues about, so a single number says little. Over n seeds:
-
-- `summarize`: n, mean, std, min, max and the confidence interval of the mean (Student t, n - 1 degrees of
-  freedom).
-- `target_verdict`: "met" only when the interval's lower end clears the target, "missed" when its upper end is
-  below it, else "undecided"; one seed gives the plain met / not met, marked "(1 seed)".
-- `compare`: the change's mean minus the base's with the interval of that difference (Welch's t-test, which
-  does not assume equal spreads), a verdict (better / worse / no detectable difference) and the smallest
-  difference that groups of this size and spread would detect (two-sided, at noise.power).
-- `holm`: many comparisons at once (the ten classes): at 95% each, about every other report would call some
-  class better or worse by chance. Holm's step-down method (statsmodels) adjusts their p-values so that the
-  chance of any false call in the family stays at 1 - noise.confidence; each headline metric keeps its own
-  test.
-
-scipy.stats does the distributions and statsmodels the family-wise adjustment; nothing here is hand-rolled
-beyond the formulas that combine them.
-"""
+compared (docs/design.md says how; scipy and statsmodels do the statistics)."""
 from __future__ import annotations
 
 import math

@@ -46,3 +46,15 @@ def seed_table(seeds: list[int]) -> pd.DataFrame:
                      **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()},
                      **{f"corruption_acc.{c}": a for c, a in robust["corruption_acc"].items()}})
     return pd.DataFrame(rows)
+
+
+def epoch_band(history: pd.DataFrame, metric: str) -> list[dict]:
+    """Per epoch: the mean, min and max of `metric` over the seeds."""
+    return history.groupby("epoch")[metric].agg(["mean", "min", "max"]).reset_index().to_dict("records")
+
+
+def class_band(table: pd.DataFrame) -> list[dict]:
+    """Per class: the mean, min and max of its accuracy over the seeds."""
+    band = table.filter(like="per_class_acc.").agg(["mean", "min", "max"]).T
+    band.index = band.index.str.removeprefix("per_class_acc.")
+    return band.rename_axis("class").reset_index().to_dict("records")

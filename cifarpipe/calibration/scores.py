@@ -1,17 +1,8 @@
-"""How far the network's confidence can be trusted: ECE, NLL and Brier score, and temperature scaling.
-
-- `ece`: the expected calibration error of Guo et al. (2017): the test images in `bins` equal-width bins of
-  confidence (the top class's probability; bin i holds (i/bins, (i+1)/bins], a confidence of 0 the first),
-  and the mean over bins of |accuracy - confidence| weighted by the bin's share of images.
-- `nll` (cross-entropy of the true class) and the `brier` score (squared error of the probability vector,
-  summed over classes, averaged over images).
-- temperature scaling: one scalar T dividing the logits, fitted by minimising the NLL (scipy). T never scores
-  the images it was fitted on: `cross_fitted` fits T on one half of the test set (the even-numbered images),
-  scores the other half with it, then the other way round, so every image's calibrated probability comes from
-  a T fitted on images it is not among. The T kept for later use (models/seedN/calibration.json, and the
-  exported model.json) is fitted on the whole test set: right for new images, never for scoring these.
-"""
+"""How far the network's confidence can be trusted: ECE, NLL and Brier score, before and after temperature
+scaling (docs/design.md, "Calibration", says how each is computed)."""
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -63,13 +54,29 @@ def cross_fitted(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return probs
 
 
-def calibration(logits: np.ndarray, labels: np.ndarray, bins: int) -> dict:
-    """ECE, NLL and Brier before and after temperature scaling (cross-fitted), and the T kept for later
-    use."""
+@dataclass(frozen=True)
+class Calibration:
+    """The scores before and after temperature scaling (cross-fitted), the T kept for new images, the bins."""
+
+    ece: float
+    ece_calibrated: float
+    nll: float
+    nll_calibrated: float
+    brier: float
+    brier_calibrated: float
+    temperature: float
+    bins: list[dict]
+
+    def scores(self) -> dict:
+        """Every number but the bins."""
+        return {k: v for k, v in asdict(self).items() if k != "bins"}
+
+
+def calibration(logits: np.ndarray, labels: np.ndarray, bins: int) -> Calibration:
     logits = np.asarray(logits, dtype=np.float64)
     probs, calibrated = softmax(logits, axis=1), cross_fitted(logits, labels)
-    return {"ece": ece(probs, labels, bins), "ece_calibrated": ece(calibrated, labels, bins),
-            "nll": nll(logits, labels),
-            "nll_calibrated": float(-np.log(calibrated[np.arange(len(labels)), labels] + 1e-12).mean()),
-            "brier": brier(probs, labels), "brier_calibrated": brier(calibrated, labels),
-            "temperature": fit_temperature(logits, labels), "bins": bin_table(probs, labels, bins)}
+    return Calibration(
+        ece=ece(probs, labels, bins), ece_calibrated=ece(calibrated, labels, bins), nll=nll(logits, labels),
+        nll_calibrated=float(-np.log(calibrated[np.arange(len(labels)), labels] + 1e-12).mean()),
+        brier=brier(probs, labels), brier_calibrated=brier(calibrated, labels),
+        temperature=fit_temperature(logits, labels), bins=bin_table(probs, labels, bins))

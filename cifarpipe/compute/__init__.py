@@ -1,2 +1,1 @@
-"""Where and how the math runs: the device and precision (device.py), one GPU per process (gpus.py), and the
-ranks of a run over several processes (ranks.py)."""
+"""Where and how the math runs: device and precision, one GPU per process, the ranks of a run."""

@@ -1,26 +1,13 @@
-"""Where and how the math runs: the device, seeding, backend flags, precision (autocast) and memory format.
-
-Every stage that touches a model gets a `Compute` from `compute_for(params["train"])` and asks it, never
-torch directly, so the CPU and every GPU run one code path:
-
-- device `auto` is CUDA when torch sees a GPU, else the CPU, with a loud warning when `nvidia-smi` sees a
-  GPU that torch cannot use (a torch built for a newer CUDA than the driver): a 24-epoch run must not
-  drift silently into hours on the CPU.
-- precision `auto` is bf16 on GPUs that have it (Ampere and newer), fp16 with a gradient scaler on older
-  ones (T4, V100), fp32 on the CPU. bf16 and fp16 are autocast: weights, BatchNorm and its running
-  statistics stay fp32. An explicit bf16 or fp16 also runs on the CPU (slowly), so the CPU tests cover
-  the autocast path.
-- on CUDA: cuDNN autotuning and TF32 matmuls/convolutions, unless `deterministic` asks for
-  bit-repeatable runs (deterministic kernels, no autotuning, at some cost in speed).
-"""
+"""Where and how the math runs: `resolve_compute` decides, `configure_torch` applies (docs/precision.md)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -34,13 +21,34 @@ PRECISIONS = ("auto", *AMP_DTYPES)  # train.precision
 
 
 @dataclass(frozen=True)
+class Machine:
+    """What this machine offers: the GPUs torch sees, whether they run bf16, and the GPUs the driver lists."""
+
+    cuda_gpus: int
+    cuda_bf16: bool
+    driver_gpus: tuple[str, ...] = ()
+
+    @classmethod
+    @functools.cache
+    def probe(cls) -> Machine:
+        if torch.cuda.is_available():
+            return cls(torch.cuda.device_count(), torch.cuda.is_bf16_supported(including_emulation=False))
+        return cls(0, False, tuple(visible_nvidia_gpus()))
+
+
+@dataclass(frozen=True)
 class Compute:
-    """A resolved device, precision (bf16 | fp16 | fp32), memory format, and this process's ranks."""
+    """A resolved device, precision (bf16 | fp16 | fp32), memory format, determinism, this process's ranks.
+
+    `device` is `cuda` without an index until `configure_torch` claims a free GPU for it.
+    """
 
     device: torch.device
     precision: str
     channels_last: bool = False
+    deterministic: bool = False
     ranks: Ranks = SINGLE
+    warning: str = ""  # said once by configure_torch (a GPU torch cannot use, say)
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -69,61 +77,61 @@ class Compute:
         return f"{self.device} ({name}), {self.precision}" + (", channels_last" if self.channels_last else "")
 
 
-def compute_for(train: dict, *, seed: int | None = None, precision: str | None = None,
-                device: str | None = None, ranks: Ranks = SINGLE, claim: bool = True) -> Compute:
-    """The Compute the train params ask for (train.device, .precision, .channels_last, .deterministic).
+def resolve_compute(train, machine: Machine | None = None, *, precision: str | None = None,
+                    device: str | None = None, ranks: Ranks = SINGLE) -> Compute:
+    """The Compute that train.device, .precision, .channels_last and .deterministic ask for on `machine`.
 
-    `precision` and `device` override train.precision and train.device, which are then not read: a stage that
-    does not declare them in dvc.yaml may not read them (GradCAM computes in fp32; a rank of a distributed run
-    trains on its own GPU). `auto` and `cuda` claim a free GPU for this process (compute/gpus.py;
-    `claim=False` only says which one, for the doctor), so stages run side by side by `dvc queue start --jobs
-    N` spread over the box's GPUs; `cuda:K` pins GPU K by hand. torch is seeded with `seed` when given.
+    `precision` and `device` replace train.precision and train.device, which are then not read (GradCAM
+    computes in fp32; a rank of a distributed run trains on its own GPU). Nothing is claimed or set here.
     """
-    name = device or train["device"]
-    if name == "auto" and not torch.cuda.is_available():
-        gpus = visible_nvidia_gpus()
-        if gpus:
-            print(cpu_fallback_warning(gpus), file=sys.stderr, flush=True)
+    machine = machine or Machine.probe()
+    name, warning = device or train.device, ""
+    if name == "auto" and not machine.cuda_gpus:
+        warning = cpu_fallback_warning(machine.driver_gpus) if machine.driver_gpus else ""
         name = "cpu"
     if name == "cpu":
         resolved = torch.device("cpu")
-    elif not torch.cuda.is_available():
+    elif not machine.cuda_gpus:
         raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
                             "cpu, or install a CUDA build of torch (`cifarpipe doctor` tells which)")
-    elif name.startswith("cuda:"):
-        resolved = torch.device(name)
-        if resolved.index >= torch.cuda.device_count():
-            raise PipelineError(f"train.device is {name} but torch sees {torch.cuda.device_count()} GPU(s)")
     else:
-        resolved = torch.device("cuda", claim_for_this_process(torch.cuda.device_count()) if claim else 0)
-    if resolved.type == "cuda" and claim:
-        torch.cuda.set_device(resolved)
+        resolved = torch.device("cuda" if name == "auto" else name)
+        if resolved.index is not None and resolved.index >= machine.cuda_gpus:
+            raise PipelineError(f"train.device is {name} but torch sees {machine.cuda_gpus} GPU(s)")
 
-    precision = choose(PRECISIONS, "train.precision", precision or train["precision"])
+    precision = choose(PRECISIONS, "train.precision", precision or train.precision)
     if precision == "auto":
-        precision = ("fp32" if resolved.type != "cuda" else
-                     "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16")
+        precision = "fp32" if resolved.type != "cuda" else "bf16" if machine.cuda_bf16 else "fp16"
+    return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train.channels_last,
+                   deterministic=train.deterministic, ranks=ranks, warning=warning)
 
-    if train["deterministic"]:
-        # cuBLAS needs a fixed workspace to be deterministic; set before the first matmul
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        # warn_only: max-pool backward has no deterministic CUDA kernel, but with non-overlapping windows (the
-        # only pooling here) each input gets at most one gradient, so its result does not depend on the order
+
+def configure_torch(compute: Compute, *, seed: int | None = None) -> Compute:
+    """Claim a free GPU when `compute` names none, set torch's backend flags, seed torch; return the Compute
+    on its GPU."""
+    if compute.warning:
+        print(compute.warning, file=sys.stderr, flush=True)
+    if compute.device.type == "cuda" and compute.device.index is None:
+        claimed = claim_for_this_process(torch.cuda.device_count())
+        compute = replace(compute, device=torch.device("cuda", claimed))
+    if compute.device.type == "cuda":
+        torch.cuda.set_device(compute.device)
+        use_fast_cuda_kernels(deterministic=compute.deterministic)
+    if compute.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before the first matmul
+        # warn_only: max-pool's backward has no deterministic CUDA kernel; with non-overlapping windows its
+        # result does not depend on the order
         torch.use_deterministic_algorithms(True, warn_only=True)
-    if resolved.type == "cuda":
-        use_fast_cuda_kernels(deterministic=train["deterministic"])
     if seed is not None:
         torch.manual_seed(seed)
-    return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train["channels_last"],
-                   ranks=ranks)
+    return compute
 
 
 def use_fast_cuda_kernels(*, deterministic: bool) -> None:
-    """cuDNN autotuning (unless `deterministic`) and TF32 for fp32 matmuls and convolutions.
+    """cuDNN autotuning (unless `deterministic`), TF32 for fp32 matmuls and convolutions.
 
-    The matmuls' TF32 is set with torch.set_float32_matmul_precision, not torch.backends.cuda.matmul.
-    fp32_precision: after the latter, torch.get_float32_matmul_precision() raises ("mix of the legacy and new
-    APIs"), and inductor's autotuning calls it, so train.compile_mode max-autotune would fail.
+    TF32 goes through set_float32_matmul_precision: the fp32_precision attribute makes
+    torch.get_float32_matmul_precision() raise, which inductor's autotuning calls.
     """
     torch.backends.cudnn.benchmark = not deterministic
     torch.set_float32_matmul_precision("high")
@@ -148,7 +156,7 @@ def visible_nvidia_gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def cpu_fallback_warning(gpus: list[str]) -> str:
+def cpu_fallback_warning(gpus) -> str:
     return ("\n" + "!" * 100 + "\nWARNING: nvidia-smi sees " + "; ".join(gpus) + ", but torch cannot use it "
             f"(torch {torch.__version__} is built for CUDA "
             f"{torch.version.cuda or 'none (a CPU-only build)'}). "

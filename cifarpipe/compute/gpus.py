@@ -1,15 +1,6 @@
-"""One GPU per stage process on a box with several: claimed with an exclusive lock per GPU index.
+"""One GPU per stage process on a box with several, claimed with an exclusive flock lock per GPU index.
 
-DVC's experiment queue runs `--jobs N` experiments at once but does not assign GPUs to them (DVC issue
-#4586). So a stage that runs on `train.device: auto` claims a GPU itself: it takes the first free
-lock of /tmp/cifarpipe-gpu-locks/gpu<K>.lock (override the folder with CIFARPIPE_GPU_LOCKS) and holds it
-for its lifetime. The locks are `flock` locks: the kernel releases them when the process ends, however
-it ends (a crash, SIGKILL), so no stale lock survives. When every GPU is taken, the stage waits for one.
-A process claims one GPU once (`claim_for_this_process`): a second model in the same process (the
-benchmark's next seed, the next test) gets the GPU it already holds instead of waiting for itself.
-A run over several GPUs (train.gpus > 1) claims all of its GPUs at once in the launcher, so queued
-single-GPU stages never land on them. `train.device: cuda:K` pins GPU K by hand and claims nothing.
-"""
+The kernel frees a lock when its process ends, however it ends, so no stale lock survives (docs/design.md)."""
 from __future__ import annotations
 
 import fcntl

@@ -1,5 +1,4 @@
-"""Failures a user can fix. Each message names the problem and the fix; stages print it without a
-traceback."""
+"""The failures a user can fix: a stage prints their message as one line, without a traceback, and exits 1."""
 
 
 class PipelineError(RuntimeError):
@@ -8,6 +7,10 @@ class PipelineError(RuntimeError):
 
 class ParamsError(PipelineError, ValueError):
     """A params.yaml value that cannot be used."""
+
+
+class UndeclaredParamError(PipelineError, AttributeError):
+    """A stage read a params.yaml key its dvc.yaml entry does not declare."""
 
 
 class DataError(PipelineError):

@@ -1,27 +1,18 @@
-"""Read params.yaml, check it, and hand each stage only the params dvc.yaml declares for it.
+"""Read params.yaml, check it, and hand each stage a typed view of only the params dvc.yaml declares for it.
 
-params.yaml holds every value; the models below say only what each key may hold (pydantic, strict: "24"
-is not 24), so a typo (`optim.lrr`), a wrong type or an out-of-range value ends in one `ParamsError`
-line that names the key, the value and what is allowed, before a stage does any work.
-
-Keys that name one of several implementations (model.name, optim.name, train.precision,
-train.compile_mode, lr_pick.rule, lr_pick.lrmin, gradcam.methods, corrupt.corruptions) are plain strings
-here: each list of names lives once, in the registry of the module that implements them, which refuses an
-unknown name through `choose` (the same one-line error) as soon as a stage asks for it, before any training
-step. Importing those registries here would make every stage depend on every implementation.
-"""
+A bad value ends in one `ParamsError` line naming the key, the value and what is allowed (docs/design.md)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ParamsError
+from .. import messages
+from .errors import ParamsError, UndeclaredParamError
 
-# libyaml's parser where PyYAML has it: ten times faster than the pure-Python one, and every stage reads
-# params.yaml and dvc.yaml
+# libyaml's parser where PyYAML has it: ten times faster than the pure-Python one
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 IMAGE_SIZE = 32  # CIFAR-10 images are 32x32: a fact of the data set, not a setting
@@ -31,7 +22,11 @@ CountOrZero = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 PositiveOrZero = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-Name = Annotated[str, Field(min_length=1)]  # checked against its registry where it is used (see above)
+Name = Annotated[str, Field(min_length=1)]  # checked against its registry where it is used (`choose`)
+
+
+def _fail(key: str, value, allowed: str):
+    raise ParamsError(messages.not_allowed(key, value, allowed))
 
 
 class Group(BaseModel):
@@ -59,6 +54,15 @@ class Augment(Group):
     cutout: CountOrZero
     fill: Literal["mean"] | Annotated[int, Field(ge=0, le=255)]
 
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.crop > IMAGE_SIZE + 2 * self.pad:
+            _fail("augment.crop", self.crop, f"it should be at most image size + 2 * pad = "
+                  f"{IMAGE_SIZE + 2 * self.pad}")
+        if self.cutout > self.crop:
+            _fail("augment.cutout", self.cutout, f"it should be at most the crop size {self.crop}")
+        return self
+
 
 class Optim(Group):
     name: Name
@@ -74,6 +78,13 @@ class Schedule(Group):
     peak_epoch: Positive
     lrmin_div: Annotated[float, Field(ge=1)]
 
+    @model_validator(mode="after")
+    def _peak_inside(self):
+        if not self.peak_epoch < self.epochs:
+            _fail("schedule.peak_epoch", self.peak_epoch,
+                  f"it should be less than schedule.epochs = {self.epochs}")
+        return self
+
 
 class Train(Group):
     batch_size: Count
@@ -88,6 +99,15 @@ class Train(Group):
     deterministic: bool
     gpus: Count
 
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.seeds)) < len(self.seeds):
+            _fail("train.seeds", self.seeds, "it should be a list of distinct seeds")
+        if self.gpus > 1 and self.device.startswith("cuda:"):
+            _fail("train.device", self.device, "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
+                  "trains on the K-th GPU it claims)")
+        return self
+
 
 class LrFind(Group):
     seed: CountOrZero
@@ -96,6 +116,12 @@ class LrFind(Group):
     iterations: Count
     smooth: Annotated[float, Field(gt=0, le=1)]
     diverge: Annotated[float, Field(gt=1)]
+
+    @model_validator(mode="after")
+    def _rising(self):
+        if not self.start_lr < self.end_lr:
+            _fail("lr_find.start_lr", self.start_lr, f"it should be less than lr_find.end_lr = {self.end_lr}")
+        return self
 
 
 class LrPick(Group):
@@ -176,14 +202,12 @@ class Params(Group):
     noise: Noise
     runtime: Runtime
 
-
-def _not_allowed(key: str, value, allowed: str) -> str:
-    return (f"params.yaml: {key} = {value!r} is not allowed: {allowed}. "
-            f"Fix it in params.yaml (or in your `dvc exp run -S {key}=...`).")
-
-
-def _fail(key: str, value, allowed: str):
-    raise ParamsError(_not_allowed(key, value, allowed))
+    @model_validator(mode="after")
+    def _enough_range_test(self):
+        if self.lr_find.iterations < self.lr_pick.skip_start + self.lr_pick.skip_end + 3:
+            _fail("lr_find.iterations", self.lr_find.iterations,
+                  "it should be at least lr_pick.skip_start + lr_pick.skip_end + 3")
+        return self
 
 
 def choose(registry, key: str, value):
@@ -191,99 +215,94 @@ def choose(registry, key: str, value):
     one-line error naming `key`, `value` and the names."""
     if isinstance(value, str) and value in registry:
         return registry[value] if isinstance(registry, dict) else value
-    _fail(key, value, "it should be one of " + ", ".join(registry))
+    _fail(key, value, messages.one_of(registry))
 
 
 def _explain(error: dict, params: dict, alternatives: list[str]) -> str:
-    """One line for a pydantic error, in the words of params.yaml: the key, the value, what is allowed
-    (`alternatives`: what each member of a union type said)."""
+    """One line for a pydantic error, in the words of params.yaml (`alternatives`: what each member of a union
+    type said)."""
     loc, kind = error["loc"], error["type"]
     group = loc[0]
     if len(loc) == 1:
         if kind == "extra_forbidden":
-            return f"params.yaml: unknown group {group!r}; known groups: {', '.join(Params.model_fields)}"
+            return messages.unknown_group(group, Params.model_fields)
         if kind == "missing":
-            return f"params.yaml: missing group {group}"
-        return f"params.yaml: {group} must be a mapping of keys, got {params[group]!r}"
+            return messages.missing_group(group)
+        return messages.not_a_mapping(group, params[group])
     key, known = loc[1], Params.model_fields[group].annotation.model_fields
     if kind == "extra_forbidden":
-        return f"params.yaml: unknown key {group}.{key}; {group} has: {', '.join(known)}"
+        return messages.unknown_key(group, key, known)
     if kind == "missing":
-        return f"params.yaml: missing key {group}.{key}"
+        return messages.missing_key(group, key)
     field = known[key]
     allowed = (f"it should be {field.description}" if field.description else
                " or ".join(dict.fromkeys(m.replace("Input should", "it should") for m in alternatives)))
-    return _not_allowed(f"{group}.{key}", params[group][key], allowed)
+    return messages.not_allowed(f"{group}.{key}", params[group][key], allowed)
 
 
-def _check_together(p: dict) -> None:
-    """The rules that tie keys to each other."""
-    aug, sched, lrf, pick = p["augment"], p["schedule"], p["lr_find"], p["lr_pick"]
-    if aug["crop"] > IMAGE_SIZE + 2 * aug["pad"]:
-        _fail("augment.crop", aug["crop"],
-              f"it should be at most image size + 2 * pad = {IMAGE_SIZE + 2 * aug['pad']}")
-    if aug["cutout"] > aug["crop"]:
-        _fail("augment.cutout", aug["cutout"], f"it should be at most the crop size {aug['crop']}")
-    if not sched["peak_epoch"] < sched["epochs"]:
-        _fail("schedule.peak_epoch", sched["peak_epoch"],
-              f"it should be less than schedule.epochs = {sched['epochs']}")
-    if not lrf["start_lr"] < lrf["end_lr"]:
-        _fail("lr_find.start_lr", lrf["start_lr"], f"it should be less than lr_find.end_lr = {lrf['end_lr']}")
-    if lrf["iterations"] < pick["skip_start"] + pick["skip_end"] + 3:
-        _fail("lr_find.iterations", lrf["iterations"],
-              "it should be at least lr_pick.skip_start + lr_pick.skip_end + 3")
-    if len(set(p["train"]["seeds"])) < len(p["train"]["seeds"]):
-        _fail("train.seeds", p["train"]["seeds"], "it should be a list of distinct seeds")
-    if p["train"]["gpus"] > 1 and p["train"]["device"].startswith("cuda:"):
-        _fail("train.device", p["train"]["device"],
-              "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
-              "trains on the K-th GPU it claims)")
-
-
-def validate(params: dict) -> dict:
-    """Check `params` against the models above and the rules that tie keys together; return it unchanged."""
+def validate(params: dict) -> Params:
+    """`params` checked against the models above, the rules that tie keys together included."""
     if not isinstance(params, dict):
-        raise ParamsError("params.yaml must be a mapping of groups (data, model, ...); got "
-                          f"{type(params).__name__}")
+        raise ParamsError(messages.params_not_a_mapping(type(params).__name__))
     try:
-        Params.model_validate(params)
+        return Params.model_validate(params)
     except ValidationError as err:
         errors = err.errors()  # a misspelt or missing key first: it explains the errors that follow from it
         first = next((e for e in errors if e["type"] in ("extra_forbidden", "missing")), errors[0])
+        if isinstance(first.get("ctx", {}).get("error"), ParamsError):  # a rule tying keys together
+            raise first["ctx"]["error"] from None
         alternatives = [e["msg"] for e in errors if e["loc"][:2] == first["loc"][:2]]
         raise ParamsError(_explain(first, params, alternatives)) from None
-    _check_together(params)
-    return params
 
 
-def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> dict:
-    """Load and validate params.yaml. `overrides` maps dotted keys to values (used by tests and
-    benchmarks)."""
+def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
+    """params.yaml, validated. `overrides` maps dotted keys to values (tests and benchmarks)."""
     path = Path(path)
     try:
         params = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except FileNotFoundError:
-        raise ParamsError(f"{path} not found: run the stage from the repository root") from None
+        raise ParamsError(messages.params_not_found(path)) from None
     except yaml.YAMLError as err:
-        raise ParamsError(f"{path} is not valid YAML: {err}") from None
+        raise ParamsError(messages.params_not_yaml(path, err)) from None
     for dotted, value in (overrides or {}).items():
         group, key = dotted.split(".", 1)
         params.setdefault(group, {})[key] = value
     return validate(params)
 
 
-class DeclaredParams(dict):
-    """A params group (or the whole set) holding only what a stage declares; any other key fails loudly."""
+class DeclaredGroup:
+    """A params group holding only the keys a stage declares; reading another fails with one line."""
 
-    def __init__(self, values: dict, stage: str, prefix: str = ""):
-        super().__init__(values)
-        self.stage, self.prefix = stage, prefix
+    def __init__(self, group: Group, keys: list[str], stage: str, name: str):
+        self._group, self._keys, self._stage, self._name = group, tuple(keys), stage, name
 
-    def __missing__(self, key):
-        raise KeyError(f"stage {self.stage} read params.yaml key {self.prefix}{key}, which its dvc.yaml "
-                       "entry does not declare: a change to it would not rerun the stage. Add "
-                       f"{self.prefix}{key} to the stage's params in dvc.yaml (if it can change the stage's "
-                       "outputs) or move it to runtime")
+    def __getattr__(self, key: str):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if key not in self._keys:
+            raise UndeclaredParamError(messages.undeclared_read(self._stage, f"{self._name}.{key}"))
+        return getattr(self._group, key)
+
+    def model_dump(self) -> dict:
+        return {key: getattr(self._group, key) for key in self._keys}
+
+
+class StageParams:
+    """What a stage may read of params.yaml: the groups and keys dvc.yaml declares for it, and `runtime`."""
+
+    def __init__(self, groups: dict[str, Group | DeclaredGroup], stage: str):
+        self._groups, self._stage = groups, stage
+
+    def __getattr__(self, group: str):
+        if group.startswith("_"):
+            raise AttributeError(group)
+        if group not in self._groups:
+            raise UndeclaredParamError(messages.undeclared_read(self._stage, group))
+        return self._groups[group]
+
+    def model_dump(self) -> dict:
+        """The declared params as plain values (runtime left out: it cannot change a result)."""
+        return {name: group.model_dump() for name, group in self._groups.items() if name != "runtime"}
 
 
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
@@ -291,41 +310,35 @@ def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
     try:
         entry = yaml.load(Path(dvc_yaml).read_text(), Loader=SAFE_LOADER)["stages"][stage]
     except (FileNotFoundError, KeyError, TypeError):
-        raise ParamsError(f"{dvc_yaml} has no stage {stage!r}: run the stage from the repository "
-                          "root") from None
+        raise ParamsError(messages.no_such_stage(dvc_yaml, stage)) from None
     declared = entry.get("params", [])
     if not all(isinstance(k, str) for k in declared):
-        raise ParamsError(f"{dvc_yaml}: stage {stage} declares params of another file; all params live in "
-                          "params.yaml")
+        raise ParamsError(messages.params_of_another_file(dvc_yaml, stage))
     return declared
 
 
-def restrict(params: dict, declared: list[str], stage: str) -> DeclaredParams:
-    """The part of `params` that `declared` names: whole groups, or single keys of a group."""
-    view = {}
+def restrict(params: Params, declared: list[str], stage: str) -> StageParams:
+    """The part of `params` that `declared` names (whole groups, or single keys of a group), and runtime."""
+    whole, keys = {}, {}
     for name in declared:
         group, _, key = name.partition(".")
-        if group not in params:
-            raise ParamsError(f"dvc.yaml: stage {stage} declares {name}, which params.yaml lacks")
-        if not key:
-            view[group] = DeclaredParams(params[group], stage, f"{group}.")
-            continue
-        if key not in params[group]:
-            raise ParamsError(f"dvc.yaml: stage {stage} declares {name}, which params.yaml lacks")
-        view.setdefault(group, DeclaredParams({}, stage, f"{group}."))[key] = params[group][key]
-    return DeclaredParams(view, stage)
+        if group not in Params.model_fields or (key and key not in type(getattr(params, group)).model_fields):
+            raise ParamsError(messages.declared_but_lacking(stage, name))
+        if key:
+            keys.setdefault(group, []).append(key)
+        else:
+            whole[group] = getattr(params, group)
+    partial = {group: DeclaredGroup(getattr(params, group), listed, stage, group)
+               for group, listed in keys.items() if group not in whole}
+    return StageParams({**partial, **whole, "runtime": params.runtime}, stage)
 
 
 def stage_params(stage: str, path: str | Path = "params.yaml",
-                 dvc_yaml: str | Path = "dvc.yaml") -> DeclaredParams:
-    """Validate the whole params.yaml, then return only the params dvc.yaml declares for `stage`.
-
-    A stage that reads a key it does not declare fails at once, in the tests, instead of reusing a stale
-    cache in a user's hands when that key changes.
-    """
+                 dvc_yaml: str | Path = "dvc.yaml") -> StageParams:
+    """The whole params.yaml validated, then only what dvc.yaml declares for `stage` (and runtime)."""
     return restrict(load_params(path), declared_params(stage, dvc_yaml), stage)
 
 
-def runtime_settings(path: str | Path = "params.yaml") -> dict:
+def runtime_settings(path: str | Path = "params.yaml") -> Runtime:
     """The `runtime` group: settings that cannot change any result, read by any stage, declared by none."""
-    return load_params(path)["runtime"]
+    return load_params(path).runtime

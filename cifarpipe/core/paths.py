@@ -1,9 +1,6 @@
-"""Where each stage reads and writes. dvc.yaml declares the same paths (tests/test_dvc_yaml.py holds them
-equal).
+"""Where each stage reads and writes: the paths dvc.yaml declares (tests/test_dvc_yaml.py holds them equal).
 
-The train and evaluate stages run once per seed of train.seeds (DVC matrix stages train@N, evaluate@N): their
-paths hold `{seed}`, filled with `per_seed(path, seed)`, where dvc.yaml writes ${item.seed}.
-"""
+A per-seed path holds `{seed}`, filled by `per_seed`, where dvc.yaml writes ${item.seed}."""
 DATASET = "data/cifar10.npz"
 STATS = "data/stats.json"
 MODEL_SUMMARY = "models/summary.txt"

@@ -1,8 +1,5 @@
-"""How a stage script starts and ends: a failure the user can fix prints one line and exits 1, no traceback.
-
-A stage run by hand before its inputs exist (`python -m stages.train` in a fresh clone) fails on the first
-missing file; that file is an output of another stage in dvc.yaml, so the line names the stage to run first.
-"""
+"""How a stage script starts and ends: a failure the user can fix prints one line and exits 1, no traceback;
+a missing input names the stage that makes it."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import messages
 from .errors import PipelineError
 from .params import SAFE_LOADER
 
@@ -61,6 +59,5 @@ def run_stage(main) -> None:
         stage = producing_stage(missing) if missing else None
         if stage is None:
             raise
-        print(f"error: {missing} does not exist yet: stage {stage} makes it. Run `dvc repro {stage}` first "
-              "(it also runs the stages before it), or `dvc repro` for the whole pipeline.", file=sys.stderr)
+        print(f"error: {messages.input_not_made_yet(missing, stage)}", file=sys.stderr)
         sys.exit(1)

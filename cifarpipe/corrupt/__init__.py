@@ -1,1 +1,1 @@
-"""The corrupt stage's code: the test images corrupted in the manner of CIFAR-10-C (corruptions.py)."""
+"""The corrupt stage's code: the test images corrupted in the manner of CIFAR-10-C."""

@@ -1,10 +1,7 @@
-"""Training augmentation, done on whole batches of uint8 images on whatever device holds them.
+"""Training augmentation on whole batches of uint8 images, on whatever device holds them.
 
-The law is the seeds' albumentations pipeline (pad, random crop, flip, one cutout square; rebuilt in
-tests/test_augment.py): for every image, crop offsets uniform over 0..2*pad on each axis, a flip with
-probability `flip`, and exactly one `cutout`x`cutout` square placed uniformly inside the crop, filled with
-`fill`. `augment_batch` draws the same distributions with torch ops, so the CPU and the GPU run one code path
-and a GPU never waits for per-image Python work. tests/test_augment.py compares the two statistically.
+It draws what the reference recipe's albumentations pipeline draws (pad, random crop, flip, one cutout
+square), with torch ops: tests/test_augment.py compares the two statistically (docs/precision.md, "Data").
 """
 from __future__ import annotations
 
@@ -18,9 +15,9 @@ def fill_rgb(fill, mean: list[float]) -> tuple[int, int, int]:
     return (int(fill),) * 3
 
 
-def settings(augment: dict, mean: list[float]) -> dict:
+def settings(augment, mean: list[float]) -> dict:
     """The augment params as `augment_batch` takes them, with `fill` resolved to an RGB colour."""
-    return {**augment, "fill": fill_rgb(augment["fill"], mean)}
+    return {**augment.model_dump(), "fill": fill_rgb(augment.fill, mean)}
 
 
 def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: int,
@@ -51,7 +48,3 @@ def augment_batch(x: torch.Tensor, *, pad: int, crop: int, flip: float, cutout: 
         out = torch.where(hole, fill_t, out)
     return out
 
-
-def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float, scaled to 0..1, minus the channel mean, over the channel std."""
-    return (x.float().div_(255) - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)

@@ -22,11 +22,11 @@ def load_dataset(path: str | Path, train_subset: int | None = None, test_subset:
     return d
 
 
-def load_splits(data_params: dict, *, train: bool = True, test: bool = True) -> tuple[dict, dict]:
+def load_splits(data_params, *, train: bool = True, test: bool = True) -> tuple[dict, dict]:
     """(arrays, channel stats) with the data.train_subset / data.test_subset cut; a split not asked for is
     empty."""
-    data = load_dataset(paths.DATASET, data_params["train_subset"] if train else 0,
-                        data_params["test_subset"] if test else 0)
+    data = load_dataset(paths.DATASET, data_params.train_subset if train else 0,
+                        data_params.test_subset if test else 0)
     return data, read_json(paths.STATS)
 
 

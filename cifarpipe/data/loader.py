@@ -1,17 +1,14 @@
-"""Batches straight from a dataset that lives on the training device.
-
-CIFAR-10 is 180 MB as uint8, so the whole split sits on the GPU (or in RAM on the CPU); each batch is
-indexed, augmented (data/augment.py) and normalised where it lies. No DataLoader workers, no per-image
-Python, no host-to-device copies inside the training loop.
-"""
+"""Batches straight from a data set that lives on the training device (docs/design.md, "Data on the
+device")."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch.profiler import record_function
 
-from .augment import augment_batch, normalize
+from .augment import augment_batch
 from .augment import settings as augment_settings
+from .normalize import Normalize
 
 BATCH_PART = "batch (index, augment, normalise)"  # how the step profile (cifarpipe bench profile) names it
 
@@ -30,8 +27,7 @@ class DeviceLoader:
         device = compute.device
         self.x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).to(device)
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
-        self.mean = torch.tensor(stats["mean"], dtype=torch.float32, device=device)
-        self.std = torch.tensor(stats["std"], dtype=torch.float32, device=device)
+        self.normalize = Normalize(stats["mean"], stats["std"]).to(device)
         self.batch_size, self.augment, self.generator = batch_size, augment, generator
         self.rank, self.world = compute.ranks.rank, compute.ranks.world
         self.memory_format = compute.memory_format
@@ -63,16 +59,16 @@ class DeviceLoader:
                 # the whole batch was drawn and augmented, so every rank's stream stays in step
                 if self.world > 1:
                     x, y = x[self.rank::self.world], y[self.rank::self.world]
-                x = normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+                x = self.normalize(x).contiguous(memory_format=self.memory_format)
             yield x, y
 
 
-def train_batches(params: dict, data: dict, stats: dict, compute, *, seed: int) -> DeviceLoader:
-    """Shuffled, augmented training batches (train.batch_size, the augment params) from a generator seeded
-    with `seed`."""
+def train_batches(data: dict, stats: dict, compute, *, batch_size: int, augment, seed: int) -> DeviceLoader:
+    """Shuffled training batches, augmented as the `augment` params say, from a generator seeded with
+    `seed`."""
     generator = torch.Generator(device=compute.device).manual_seed(seed)
-    return DeviceLoader(data["x_train"], data["y_train"], stats, compute, params["train"]["batch_size"],
-                        augment=augment_settings(params["augment"], stats["mean"]), generator=generator)
+    return DeviceLoader(data["x_train"], data["y_train"], stats, compute, batch_size,
+                        augment=augment_settings(augment, stats["mean"]), generator=generator)
 
 
 def test_batches(data: dict, stats: dict, compute, batch_size: int) -> DeviceLoader:
@@ -83,5 +79,5 @@ def test_batches(data: dict, stats: dict, compute, batch_size: int) -> DeviceLoa
 def test_images(data: dict, stats: dict, compute, idx) -> torch.Tensor:
     """The test images at `idx`, normalised, on the compute device."""
     x = torch.from_numpy(data["x_test"][idx]).permute(0, 3, 1, 2).to(compute.device)
-    mean, std = (torch.tensor(stats[k], device=compute.device) for k in ("mean", "std"))
-    return normalize(x, mean, std).contiguous(memory_format=compute.memory_format)
+    normalize = Normalize(stats["mean"], stats["std"]).to(compute.device)
+    return normalize(x).contiguous(memory_format=compute.memory_format)

@@ -1,10 +1,6 @@
-"""Check and parse the CIFAR-10 archive ("python version") into arrays.
+"""Check and parse the CIFAR-10 archive ("python version") into arrays, running none of its code.
 
-The archive is checked before anything is written: every tar member against path traversal and links,
-and every pickled batch against the official layout. The batches are read straight from the tar into
-memory (nothing is extracted to disk) and unpickled with an unpickler that only admits numpy arrays, so
-a malicious archive cannot run code.
-"""
+Every member is checked before anything is written; batches are unpickled from memory as numpy arrays only."""
 from __future__ import annotations
 
 import gzip

@@ -1,9 +1,4 @@
-"""Fetch the CIFAR-10 archive over http(s) or from a file:// URL, with retries, limits and an md5 check.
-
-Nothing half-downloaded survives: the file is written beside its target and renamed only once its md5
-matches data.md5. No attempt may exceed runtime.download_max_mb, and all attempts together stop at
-runtime.download_deadline_s, so a wrong URL or a misbehaving server can neither fill the disk nor hang.
-"""
+"""Fetch the CIFAR-10 archive over http(s) or from a file:// URL, with retries, limits and an md5 check."""
 from __future__ import annotations
 
 import hashlib

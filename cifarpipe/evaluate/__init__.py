@@ -1,2 +1,1 @@
-"""The evaluate stage's code: the numbers read off the test predictions (metrics.py) and its pictures
-(figures.py)."""
+"""The evaluate stage's code: the numbers read off the test predictions, and its pictures."""

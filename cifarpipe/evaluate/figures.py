@@ -47,10 +47,10 @@ def misclassified_figure(images: np.ndarray, labels, preds, probs, classes: list
                       suptitle=f"misclassified test images ({len(images)} of {wrong_in_all})")
 
 
-def reliability_figure(bins: list[dict], calibrated: dict):
+def reliability_figure(calibrated):
     """Accuracy against confidence per bin, with the diagonal of a calibrated network and the share of
     images."""
-    used = [b for b in bins if b["images"]]
+    used = [b for b in calibrated.bins if b["images"]]
     fig, ax = plt.subplots(figsize=(5.5, 5))
     width = used[0]["high"] - used[0]["low"] if used else 0.1
     ax.bar([b["low"] for b in used], [b["accuracy"] for b in used], width=width, align="edge",
@@ -63,8 +63,8 @@ def reliability_figure(bins: list[dict], calibrated: dict):
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"ECE {calibrated['ece']:.2%}, {calibrated['ece_calibrated']:.2%} after temperature scaling "
-                 f"(T {calibrated['temperature']:.2f})", fontsize=9)
+    ax.set_title(f"ECE {calibrated.ece:.2%}, {calibrated.ece_calibrated:.2%} after temperature scaling "
+                 f"(T {calibrated.temperature:.2f})", fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig

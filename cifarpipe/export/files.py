@@ -1,22 +1,11 @@
-"""The trained network in two files that need neither this repository nor its venv, checked against PyTorch.
-
-- ONNX through torch's dynamo exporter (`torch.onnx.export(..., dynamo=True)`), a dynamic batch dimension and
-  the weights inside the one file (`external_data=False`), so DVC tracks one output; run by onnxruntime
-  anywhere.
-- a `torch.export` program (`.pt2`), exported in eval mode with a dynamic batch:
-  `torch.export.load(path).module()`
-  gives back a callable network without its Python class.
-- model.json beside them: what a predictor needs besides the weights (the network's name and width, the
-  normalisation from data/stats.json, the class names, the image size, whether to average over the mirror
-  image, the temperature the evaluate stage fitted, which calibrates the probabilities).
-
-`check` runs both over the test set and compares them with PyTorch eval on the same images: the largest logit
-difference and how often the predicted class agrees.
-"""
+"""The trained network as ONNX and as a torch.export program, files that need neither this repository nor its
+venv, checked against PyTorch (docs/use.md says what each holds and who can load it)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..core.errors import PipelineError
 
 ONNX, PROGRAM, META = "model.onnx", "model.pt2", "model.json"
 
@@ -36,11 +25,21 @@ def export_program(model: torch.nn.Module, example: torch.Tensor, path) -> None:
     torch.export.save(program, str(path))
 
 
-def onnx_logits(path, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits of normalised float32 NCHW `images` by onnxruntime on the CPU."""
+def open_onnx(path):
+    """An onnxruntime session of the ONNX file at `path`, on the CPU."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def load_program(path) -> torch.nn.Module:
+    """The network of a torch.export program (`.pt2`), without its Python class."""
+    return torch.export.load(str(path)).module()
+
+
+def onnx_logits(path, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of normalised float32 NCHW `images` by onnxruntime on the CPU."""
+    session = open_onnx(path)
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: images[i:i + batch_size]})[0]
                            for i in range(0, len(images), batch_size)])
@@ -60,3 +59,16 @@ def agreement(reference: np.ndarray, logits: np.ndarray) -> dict:
     diff = float(np.abs(reference - logits).max())
     return {"max_abs_logit_diff": diff, "max_rel_logit_diff": diff / max(1.0, float(np.abs(reference).max())),
             "argmax_agreement": float((reference.argmax(1) == logits.argmax(1)).mean())}
+
+
+def refuse_if_different(checks: dict[str, dict], cfg) -> None:
+    """Raise when an exported file's `agreement` with PyTorch is outside the export params' limits."""
+    for name, check in checks.items():
+        close = check["max_rel_logit_diff"] <= cfg.max_logit_diff
+        if not close or check["argmax_agreement"] < cfg.min_agreement:
+            raise PipelineError(
+                f"the exported {name} model differs from PyTorch on the test set: logits by up to "
+                f"{check['max_rel_logit_diff']:.3g} of the largest (export.max_logit_diff "
+                f"{cfg.max_logit_diff}), "
+                f"the class agrees on {check['argmax_agreement']:.2%} (export.min_agreement "
+                f"{cfg.min_agreement:.2%}); nothing was written")

@@ -1,14 +1,5 @@
-"""Classify image files with an exported model (`cifarpipe predict`): the same preprocessing as training.
-
-Each image is read with PIL, converted to RGB and resized to 32x32 pixels (IMAGE_SIZE) with PIL's bicubic
-filter, the whole image, uncropped (a non-square image is squashed to a square); then normalised with the
-training set's channel mean and std from model.json. With `tta_flip` (model.json, as evaluate.tta_flip) the
-logits are the mean over the image and its mirror, as the evaluate stage scores. Probabilities are the
-softmax of the logits divided by the temperature, when model.json holds one (else 1: uncalibrated).
-
-The network runs from whichever file is named: model.onnx through onnxruntime, model.pt2 (torch.export) or a
-state dict (model.pt, rebuilt from model.json's model.name and model.width) through PyTorch, all on the CPU.
-"""
+"""Classify image files with an exported model (`cifarpipe predict`), preprocessed as the evaluate stage
+scores: RGB, squashed to 32x32 (bicubic), normalised, averaged with the mirror image when tta_flip is on."""
 from __future__ import annotations
 
 import json
@@ -18,7 +9,7 @@ import numpy as np
 
 from ..core.errors import PipelineError
 from ..core.params import IMAGE_SIZE
-from .files import META
+from .files import META, load_program, open_onnx
 
 
 def read_meta(model_path: Path, meta_path: Path | None = None) -> dict:
@@ -49,31 +40,31 @@ def read_images(paths: list[Path]) -> np.ndarray:
 
 
 def normalise(images: np.ndarray, meta: dict) -> np.ndarray:
-    """uint8 NHWC -> float32 NCHW, scaled to 0..1, minus the channel mean, over the channel std."""
-    x = images.astype(np.float32).transpose(0, 3, 1, 2) / 255
-    mean, std = (np.asarray(meta[k], np.float32).reshape(1, 3, 1, 1) for k in ("mean", "std"))
-    return np.ascontiguousarray((x - mean) / std)
+    """uint8 NHWC -> the network's float32 NCHW input, by the pipeline's one normalisation."""
+    import torch
+
+    from ..data.normalize import Normalize
+
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    return Normalize(meta["mean"], meta["std"])(x).numpy()
 
 
 def network(model_path: Path, meta: dict):
     """A function from normalised float32 NCHW images to logits, for the file `model_path` names."""
     suffix = Path(model_path).suffix
     if suffix == ".onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        session = open_onnx(model_path)
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})[0]
     import torch
 
     if suffix == ".pt2":
-        module = torch.export.load(str(model_path)).module()
+        module = load_program(model_path)
     elif suffix == ".pt":
-        from ..model.networks import build_model
+        from ..core.params import Model
+        from ..model.networks import load_trained
 
-        module = build_model(meta["model"])
-        module.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
-        module.eval()
+        module = load_trained(Model(**meta["model"]), model_path)
     else:
         raise PipelineError(f"{model_path}: --model names a model.onnx, model.pt2 or model.pt file")
 

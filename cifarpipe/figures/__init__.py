@@ -1,1 +1,1 @@
-"""What every picture shares (common.py): the headless backend, atomic PNG files, image grids."""
+"""What every picture shares: the headless backend, atomic PNG files, image grids."""

@@ -1,1 +1,1 @@
-"""The gradcam stage's code: the class activation maps (cams.py) and their pictures (figures.py)."""
+"""The gradcam stage's code: the class activation maps and their pictures."""

@@ -1,10 +1,4 @@
-"""GradCAM and GradCAM++ (library `grad-cam`) at the blocks whose maps are large enough to mean something.
-
-A 4x4 map upsampled to 32x32 says little about where the network looked, so only blocks whose output is
-at least gradcam.min_size pixels per side are explained: `gradcam.layers: auto` takes the
-gradcam.deepest deepest of them (the deepest see the most, the shallower ones the finest detail).
-CAMs are computed in fp32 on an eval-mode model.
-"""
+"""GradCAM and GradCAM++ (library `grad-cam`) at the blocks whose maps are large enough to mean something."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,1 +1,1 @@
-"""The lr_find stage's code: the LR range test (range_test.py)."""
+"""The lr_find stage's code: the LR range test."""

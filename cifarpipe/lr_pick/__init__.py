@@ -1,2 +1,1 @@
-"""The lr_pick stage's code: the rules that read LRMAX and LRMIN off the range test (rules.py), and its
-picture (figures.py)."""
+"""The lr_pick stage's code: the rules that read LRMAX and LRMIN off the range test, and its picture."""

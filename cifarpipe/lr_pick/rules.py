@@ -1,30 +1,7 @@
-"""Reading LRMAX and LRMIN off the curve of an LR range test.
-
-The range test (`cifarpipe.lr_finder`) records the smoothed training loss while the LR grows
-exponentially, step by step. These rules turn that curve into the two ends of the one-cycle schedule.
-They read only the curve, so the `lr_pick` stage that applies them reruns in a second when a rule or
-a divisor changes, without repeating the range test.
-
-LRMAX (`lr_pick.rule`):
-
-- `minimum` (the default): the LR at the lowest point of the smoothed loss, divided by
-  `lr_pick.min_div`. This is Smith's reading of the range test (the LR where the loss stops falling is
-  the upper bound of a cycle) with a margin: the one-cycle peak is held for many steps, not one, and
-  the smoothed curve lags the raw loss, so its lowest point sits a little past the raw one.
-- `valley`: fastai's default: the longest stretch over which the loss keeps falling, a point in its
-  middle third.
-- `steepest`: torch-lr-finder's suggestion: where the loss falls fastest per log-LR step. On a curve
-  that falls from its first point (Adam on this network) that is near the start, about 100 times below
-  where the network trains well; kept for comparison.
-
-LRMIN (`lr_pick.lrmin`):
-
-- `divide`: LRMAX / `schedule.lrmin_div`.
-- `fall_start`: Smith's lower bound, where the loss starts to fall: the first point by which the curve
-  has made `lr_pick.fall_frac` of its drop from its first (kept) point to its minimum.
-"""
+"""Reading LRMAX and LRMIN off the curve of an LR range test, by the rules docs/lr.md explains."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -88,18 +65,30 @@ LRMIN_RULES = {  # lr_pick.lrmin
 }
 
 
-def pick(lrs, losses, cfg: dict, lrmin_div: float) -> dict:
-    """LRMAX and LRMIN read off the curve by the rules of `cfg` (the lr_pick params group), with what the user
-    should know about it; `lrmin_div` is schedule.lrmin_div.
+@dataclass(frozen=True)
+class Picked:
+    """LRMAX and LRMIN as a rule read them off the curve, and what the user should know about it."""
 
-    Returns {"rule", "lr_max", "lr_min", "loss_min_lr", "loss_min", "suggestions" (every rule's LRMAX),
-    "still_falling" (the loss was lowest at the last point: the test may have stopped too early), "notes"}.
-    Raises PipelineError when the curve is too short, or when the loss never fell (no LR in the tested range
-    trains the network, so no rule can read an LRMAX off it).
-    """
-    choose(RULES, "lr_pick.rule", cfg["rule"])
-    choose(LRMIN_RULES, "lr_pick.lrmin", cfg["lrmin"])
-    rule, lrmin, skip_start, skip_end = cfg["rule"], cfg["lrmin"], cfg["skip_start"], cfg["skip_end"]
+    rule: str
+    lr_max: float
+    lr_min: float
+    loss_min_lr: float  # where the smoothed loss was lowest
+    loss_min: float
+    suggestions: dict[str, float]  # every rule's LRMAX
+    still_falling: bool  # the loss was lowest at the last point: the test may have stopped too early
+    notes: tuple[str, ...] = ()  # printed by the stage, not kept
+
+    def record(self) -> dict:
+        """What metrics/lr_pick.json keeps."""
+        return {k: v for k, v in asdict(self).items() if k != "notes"}
+
+
+def pick(lrs, losses, cfg, lrmin_div: float) -> Picked:
+    """LRMAX and LRMIN read off the curve by the rules of `cfg` (the lr_pick params group); `lrmin_div` is
+    schedule.lrmin_div. Raises PipelineError when the curve is too short or the loss never fell."""
+    choose(RULES, "lr_pick.rule", cfg.rule)
+    choose(LRMIN_RULES, "lr_pick.lrmin", cfg.lrmin)
+    rule, lrmin, skip_start, skip_end = cfg.rule, cfg.lrmin, cfg.skip_start, cfg.skip_end
     lrs, losses = trim(lrs, losses, skip_start, skip_end)
     if len(lrs) < 3 or not np.all(np.isfinite(losses)):
         raise PipelineError(f"the LR range test left {len(lrs)} usable points after skipping {skip_start} at "
@@ -113,7 +102,7 @@ def pick(lrs, losses, cfg: dict, lrmin_div: float) -> dict:
                             "network trains at: lower lr_find.start_lr (e.g. by 100x), or set optim.lr to a "
                             "number")
     suggestions = {name: float(lrs[r.index(losses)]) for name, r in RULES.items()}
-    suggestions["minimum"] /= cfg["min_div"]
+    suggestions["minimum"] /= cfg.min_div
     lr_max = suggestions[rule]
 
     notes = []
@@ -122,13 +111,12 @@ def pick(lrs, losses, cfg: dict, lrmin_div: float) -> dict:
         notes.append(f"the loss was still falling at the last LR tested ({lrs[-1]:.2e}): this network may "
                      "train at higher LRs. Raise lr_find.end_lr to see where the loss turns up.")
     if lrmin == "fall_start":
-        lr_min = float(lrs[fall_start_index(losses, cfg["fall_frac"])])
+        lr_min = float(lrs[fall_start_index(losses, cfg.fall_frac)])
         if lr_min >= lr_max:
             lr_min = lr_max / lrmin_div
             notes.append("the loss starts to fall at or above LRMAX; LRMIN = LRMAX / schedule.lrmin_div "
                          "instead")
     else:
         lr_min = lr_max / lrmin_div
-    return {"rule": rule, "lr_max": lr_max, "lr_min": lr_min, "loss_min_lr": float(lrs[low]),
-            "loss_min": float(losses[low]), "suggestions": suggestions, "still_falling": still_falling,
-            "notes": notes}
+    return Picked(rule, lr_max, lr_min, float(lrs[low]), float(losses[low]), suggestions, bool(still_falling),
+                  tuple(notes))

@@ -1,2 +1,1 @@
-"""The seeds' two networks: the custom ResNet and the registry of model.name (networks.py), ResNet18
-(resnet18.py)."""
+"""The reference recipe's two networks: the custom ResNet and ResNet18 for CIFAR."""

@@ -1,11 +1,7 @@
-"""The two networks of the seeds: the custom ResNet (6,573,130 parameters) and ResNet18 for CIFAR (11,173,962,
-in model/resnet18.py).
+"""The reference recipe's two networks: the custom ResNet (6,573,130 parameters) and ResNet18 for CIFAR.
 
-`model.width` is the first layer's channels, which every later layer doubles from (64 in both seeds'
-networks); a narrower network runs the same code in a fraction of the time: the tests and the smoke run use 8.
-Both return logits; the softmax of the seeds' diagram lives in the loss (CrossEntropyLoss) and in the
-evaluate stage's probabilities, which is numerically the same and stabler than a softmax layer.
-Each model lists its `blocks`: the named stages whose outputs GradCAM can explain.
+`model.width` is the first layer's channels (64 in the recipe; the tests and the smoke run use 8). Both return
+logits: the recipe's softmax lives in the loss and in the probabilities, which is the same and stabler.
 """
 from __future__ import annotations
 
@@ -50,10 +46,11 @@ class LayerWithRes(nn.Module):
 
 
 class CustomResNet(nn.Module):
-    """The seeds' custom ResNet: 32x32 -> prep 64@32 -> layer1 128@16 -> layer2 256@8 -> layer3 512@4 -> FC
+    """The custom-ResNet recipe's network: 32x32 -> prep 64@32 -> layer1 128@16 -> layer2 256@8 -> layer3
+    512@4 -> FC
     (at width 64; every channel count scales with the width)."""
 
-    blocks = ("prep_layer", "layer1", "layer2", "layer3")
+    blocks = ("prep_layer", "layer1", "layer2", "layer3")  # what GradCAM can explain
 
     def __init__(self, num_classes: int = 10, width: int = 64):
         super().__init__()
@@ -81,20 +78,22 @@ def resnet18(num_classes: int = 10, width: int = 64) -> nn.Module:
 MODELS = {"custom_resnet": CustomResNet, "resnet18": resnet18}  # model.name
 
 
-def build_model(model: dict, compute=None, num_classes: int = 10) -> nn.Module:
+def build_model(model, compute=None, num_classes: int = 10) -> nn.Module:
     """A fresh network as the `model` params group describes it (name, width), on `compute`'s device and
     memory format when given."""
-    network = choose(MODELS, "model.name", model["name"])(num_classes, width=model["width"])
+    network = choose(MODELS, "model.name", model.name)(num_classes, width=model.width)
     if compute is not None:
         network = network.to(compute.device, memory_format=compute.memory_format)
     return network
 
 
-def load_trained(model: dict, weights, compute) -> nn.Module:
-    """The weights at `weights` (loaded with weights_only=True) in a fresh `model` network, in eval mode."""
-    model = build_model(model, compute)
-    model.load_state_dict(torch_load(weights, map_location=compute.device))
-    return model.eval()
+def load_trained(model, weights, compute=None) -> nn.Module:
+    """The weights at `weights` (loaded with weights_only=True) in a fresh `model` network, in eval mode, on
+    `compute`'s device (default the CPU)."""
+    network = build_model(model, compute)
+    device = compute.device if compute is not None else "cpu"
+    network.load_state_dict(torch_load(weights, map_location=device))
+    return network.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,5 +1,5 @@
 """ResNet18 for CIFAR-10: torchvision's, with a 3x3 stride-1 stem and no stem max-pool for 32x32 inputs
-(11,173,962 parameters at the seeds' width 64)."""
+(11,173,962 parameters at the reference width 64)."""
 from __future__ import annotations
 
 import torch.nn as nn

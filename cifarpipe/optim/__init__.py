@@ -1,1 +1,1 @@
-"""The optimizers of the `optim` params group (optimizers.py)."""
+"""The optimizers of the `optim` params group."""

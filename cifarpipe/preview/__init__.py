@@ -1,1 +1,1 @@
-"""The preview stage's code: the network's layer table (summary.py) and the augmented samples (figures.py)."""
+"""The preview stage's code: the network's layer table and the augmented samples."""

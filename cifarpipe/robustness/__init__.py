@@ -1,2 +1,1 @@
-"""The robustness stage's code: a model's accuracy and calibration on the corrupted sets (scores.py), and its
-picture (figures.py)."""
+"""The robustness stage's code: a model's accuracy and calibration on the corrupted sets, its picture."""

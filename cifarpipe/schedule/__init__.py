@@ -1,1 +1,1 @@
-"""The one-cycle LR of the `schedule` params group (one_cycle.py)."""
+"""The one-cycle LR of the `schedule` params group."""

@@ -1,4 +1,4 @@
-"""The one-cycle learning-rate policy of the seeds, without annihilation.
+"""The reference recipe's one-cycle learning-rate policy, without annihilation.
 
 Per optimizer step: linear from LRMIN up to LRMAX at `peak_epoch`, then linear back down to LRMIN at
 the last step. The LR never drops below LRMIN (torch's OneCycleLR would anneal to LRMIN / 1e4).
@@ -23,6 +23,13 @@ def one_cycle_lr(step: int, total_steps: int, peak_step: int, lr_max: float, lr_
 def schedule_steps(epochs: int, peak_epoch: float, steps_per_epoch: int) -> tuple[int, int]:
     """(total steps, peak step) of a run."""
     return epochs * steps_per_epoch, round(peak_epoch * steps_per_epoch)
+
+
+def schedule_rows(epochs: int, peak_epoch: float, steps_per_epoch: int, lr_max: float,
+                  lr_min: float) -> list[dict]:
+    """[{"step", "lr"}] of every optimizer step of a run."""
+    total, peak = schedule_steps(epochs, peak_epoch, steps_per_epoch)
+    return [{"step": s, "lr": one_cycle_lr(s, total, peak, lr_max, lr_min)} for s in range(total)]
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, *, lr_max: float, lr_min: float, epochs: int,

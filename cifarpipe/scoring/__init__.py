@@ -1,2 +1,1 @@
-"""A model's logits over a loader, and the loss and accuracy they score (predict.py): the per-epoch test pass
-of training and the evaluate stage share it."""
+"""A model's logits over a loader and the loss and accuracy they score (training and evaluate)."""

@@ -1,1 +1,1 @@
-"""What a user runs beside `dvc`, never a stage: the `cifarpipe` command (cli.py) and what it calls."""
+"""What a user runs beside `dvc`, never a stage: the `cifarpipe` command and what it calls."""

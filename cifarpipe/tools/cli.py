@@ -8,14 +8,13 @@
     cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
     cifarpipe slurm submit -S ...    a grid and its seeds as a SLURM job array, one clone per job
     cifarpipe slurm gather|resubmit  pull the array's experiments, name what failed; resubmit only that
-    cifarpipe bench speed ...        training time and accuracy beside the seeds' own script
+    cifarpipe bench speed ...        training time and accuracy beside the reference recipe's plain script
     cifarpipe bench profile ...      where a training step's time goes
     cifarpipe bench infer ...        the exported model's inference speed: PyTorch against onnxruntime
-
-Each subcommand imports only what it needs, so `cifarpipe doctor` answers without loading the others.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -41,37 +40,33 @@ def set_args(overrides: dict) -> list[str]:
     return args
 
 
+# the subcommands: (module, its main) imported only when run, so `cifarpipe doctor` loads nothing else
+COMMANDS = {
+    ("doctor",): "doctor",
+    ("exps",): "exps",
+    ("predict",): "predict",
+    ("report",): "report",
+    ("reruns",): "reruns",
+    ("slurm",): "slurm",
+    ("bench", "speed"): "bench.train_speed",
+    ("bench", "profile"): "bench.step_profile",
+    ("bench", "infer"): "bench.inference",
+}
+HELP = ("help", "-h", "--help")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
-    if command == "doctor":
-        from .doctor import main as run
-    elif command == "report":
-        from .report import main as run
-    elif command == "predict":
-        from .predict import main as run
-    elif command == "exps":
-        from .exps import main as run
-    elif command == "reruns":
-        from .reruns import main as run
-    elif command == "slurm":
-        from .slurm import main as run
-    elif command == "overrides" and rest:  # later files override earlier ones
-        print(" ".join(set_args({k: v for path in rest for k, v in read_overrides(path).items()})))
+    if argv[:1] == ["overrides"] and argv[1:]:  # later files override earlier ones
+        print(" ".join(set_args({k: v for path in argv[1:] for k, v in read_overrides(path).items()})))
         return
-    elif command == "bench" and rest and rest[0] == "speed":
-        from .bench.train_speed import main as run
-        rest = rest[1:]
-    elif command == "bench" and rest and rest[0] == "infer":
-        from .bench.inference import main as run
-        rest = rest[1:]
-    elif command == "bench" and rest and rest[0] == "profile":
-        from .bench.step_profile import main as run
-        rest = rest[1:]
-    else:
-        print(__doc__, file=sys.stderr if command not in ("help", "-h", "--help") else sys.stdout)
-        raise SystemExit(0 if command in ("help", "-h", "--help") else 2)
-    run(rest)
+    for words, module in COMMANDS.items():
+        if tuple(argv[:len(words)]) == words:
+            run = importlib.import_module(f"cifarpipe.tools.{module}").main
+            return run(argv[len(words):])
+    asked = not argv or argv[0] in HELP
+    print(__doc__, file=sys.stdout if asked else sys.stderr)
+    raise SystemExit(0 if asked else 2)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,7 @@
 """What the pipeline will use on this machine: `cifarpipe doctor`.
 
-Prints torch and the CUDA it was built for, the GPUs torch sees and the ones the driver (nvidia-smi) sees,
-the device and precision params.yaml resolves to here, dvc and its remotes, and which installed packages
-differ from requirements.txt. Run it first on a new GPU box: a torch build for a newer CUDA than the
-driver supports is the usual reason a run falls back to the CPU.
+torch and its CUDA, the GPUs torch and the driver see, what params.yaml resolves to here, dvc and its remotes,
+and the packages that differ from the lock. A torch built for a newer CUDA than the driver is the usual fault.
 """
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..compute.device import compute_for, nvidia_smi, visible_nvidia_gpus
+from ..compute.device import nvidia_smi, resolve_compute, visible_nvidia_gpus
 from ..core.params import load_params
 
 
@@ -69,11 +67,11 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
         lines.append("PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build "
                      f"for CUDA {newest} or older (docs/dependencies.md)")
     if Path(params_path).exists():
-        train = load_params(params_path)["train"]
-        compute = compute_for(train, claim=False)
-        lines.append(f"pipeline    train.device {train['device']} -> {compute.device}; train.precision "
-                     f"{train['precision']} -> {compute.precision}; deterministic {train['deterministic']}; "
-                     f"compile {train['compile']}")
+        train = load_params(params_path).train
+        compute = resolve_compute(train)
+        lines.append(f"pipeline    train.device {train.device} -> {compute.device}; train.precision "
+                     f"{train.precision} -> {compute.precision}; deterministic {train.deterministic}; "
+                     f"compile {train.compile}")
     try:
         lines.append(f"dvc         {metadata.version('dvc')}; remotes: {_dvc_remotes()}")
     except metadata.PackageNotFoundError:

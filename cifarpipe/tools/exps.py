@@ -1,16 +1,9 @@
 """The experiments at a glance: `cifarpipe exps`, a thin view of `dvc exp show --json`.
 
-    cifarpipe exps            # this commit's experiments; any `dvc exp show` selection flag passes through
-    (-A, -n 3)
+    cifarpipe exps            # this commit's experiments; `dvc exp show`'s selection flags pass (-A, -n 3)
 
-One row per revision and experiment, as `dvc exp show` lists them, with what a reader decides on first: the
-test accuracy over the seeds with its interval, the seeds, the target verdict, the accuracy on the corrupted
-test sets, the calibration error, the training seconds and LRMAX (metrics/verdict.json); then only the params
-the experiments set differently from one another (or, with a single experiment, from its commit). DVC's own
-table shows every param, dep and metric, which no terminal holds; its filters (`dvc exp show --only-changed
---drop '.*/' --keep 'test_acc|verdict'`) do when the experiments share their commit's params, but not after
-the quick look, whose dozen settings differ from the commit's. The table fits the terminal (COLUMNS): params
-that do not fit are named below it, never cut.
+One row per experiment: the verdict's numbers (metrics/verdict.json), then only the params the experiments set
+differently, fit to the terminal; params that do not fit are named below it, never cut (docs/noise.md).
 """
 from __future__ import annotations
 

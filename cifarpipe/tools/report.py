@@ -1,17 +1,9 @@
-"""Write a Markdown report for a pull request: did the change help, or is the difference seed noise?
+"""A Markdown report for a pull request: did the change help, or is the difference seed noise?
 
     cifarpipe report --base main --out report.md
 
-It compares groups, not single runs: each side's seeds (metrics/seeds.csv: the base's read through DVC at the
-base revision, from the local cache or the DVC remote; the change's from this workspace). At the top, the
-target verdict of each side (aggregate/noise.py: met only when the interval of the mean clears it); then,
-per key metric and per class, base and change as mean ± the half-width of the noise.confidence interval, the
-difference with its interval (Welch's t), its p-value, a verdict (better / worse / no detectable difference)
-and the smallest difference groups of this size and spread would detect. The classes are one family of tests,
-the corruptions another: their p-values and verdicts are Holm-adjusted, so none is called better by chance.
-With one seed on a side it says the comparison is within noise and how to run seeds. Then the plots of both
-revisions overlaid (`dvc plots diff`, rendered to PNG by vl-convert beside their Vega-Lite specs), the full
-`dvc metrics diff` and `dvc params diff`, and the change's own pictures.
+Each side's seeds compared as groups (Welch's interval, Holm across a family), then both revisions' plots
+overlaid, `dvc metrics diff`, `dvc params diff` and the pictures (docs/noise.md).
 """
 from __future__ import annotations
 
@@ -153,7 +145,7 @@ def overlaid_plots(base: str, images: Path) -> list[str]:
 
 
 def build_report(base: str, out: Path) -> str:
-    noise = load_params("params.yaml")["noise"]
+    noise = load_params("params.yaml").noise
     change_seeds = pd.read_csv(paths.SEEDS_CSV)
     change_aggregate = json.loads(Path(paths.AGGREGATE_JSON).read_text())
     base_csv, base_json = read_at(base, paths.SEEDS_CSV), read_at(base, paths.AGGREGATE_JSON)
@@ -173,16 +165,16 @@ def build_report(base: str, out: Path) -> str:
             lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
                       "difference below is within seed noise (about 0.15 points of accuracy per run). To "
                       f"measure it, {MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
-        alpha = 1 - noise["confidence"]
-        lines += comparison_table(base_seeds, change_seeds, noise["confidence"], noise["power"]) + [
+        alpha = 1 - noise.confidence
+        lines += comparison_table(base_seeds, change_seeds, noise.confidence, noise.power) + [
             "",
             f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
-                f"metric is better or worse only when the {noise['confidence']:.0%} interval of the "
+                f"metric is better or worse only when the {noise.confidence:.0%} interval of the "
                 "difference (Welch's t) excludes zero. The classes are one family, and the corruptions "
                 "another: a row of either is better or worse only when its Holm-adjusted p is below "
                 f"{alpha:.2g}, so the chance that any row of a family is called so by chance stays at "
                 f"{alpha:.0%}. The last column is the difference these groups would detect with probability "
-                f"{noise['power']:.0%}.", ""]
+                f"{noise.power:.0%}.", ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",

@@ -1,10 +1,5 @@
-"""What reruns what: the code each stage runs, and which stages an edit of a folder reruns.
-
-DVC reruns a stage when one of its `deps` changes, a folder when any file in it does, so dvc.yaml lists, per
-stage, its script and every package folder it runs (and the package's own `__init__.py`). `stage_files` finds
-the files by reading the import statements (anywhere in a file, functions included, so a lazy import counts
-too) and `code_deps_of` turns them into those entries; tests/test_dvc_yaml.py holds dvc.yaml to them.
-`reruns_table` turns dvc.yaml into the table of docs/reruns.md:
+"""What reruns what: the code each stage runs (read off its imports), and which stages an edit of a folder
+reruns (docs/reruns.md).
 
     cifarpipe reruns
 """
@@ -17,6 +12,10 @@ import pandas as pd
 import yaml
 
 PACKAGES = ("cifarpipe", "stages")
+# Files every stage loads whose edits cannot change an output, so no stage lists them as a dep
+# (tests/test_reruns.py holds each to its reason).
+NOT_DEPS = {"cifarpipe/__init__.py": "a docstring only",
+            "cifarpipe/messages.py": "the words of errors: a failing stage writes nothing"}
 
 
 def _module_file(root: Path, dotted: str) -> Path | None:
@@ -65,7 +64,7 @@ def stage_files(root: Path, module: str) -> set[str]:
         seen.add(name)
         path = _module_file(root, name)
         if path is None:
-            continue  # `from cifarpipe.x import some_function`: the name is not a module
+            continue  # `from cifarpipe.core.paths import per_seed`: the last name is not a module
         files.add(path.relative_to(root).as_posix())
         todo.extend(_imports(root, path))
     return files
@@ -80,8 +79,8 @@ def code_dep(path: str) -> str:
 
 def code_deps_of(root: Path, module: str) -> set[str]:
     """The code deps `python -m <module>` needs in dvc.yaml: its files, a package folder standing for its
-    files."""
-    return {code_dep(path) for path in stage_files(root, module)}
+    files, less NOT_DEPS."""
+    return {code_dep(path) for path in stage_files(root, module)} - set(NOT_DEPS)
 
 
 def code_deps(root: Path) -> dict[str, set[str]]:
@@ -99,7 +98,8 @@ def reruns_table(root: Path) -> pd.DataFrame:
     rows = []
     for entry in entries:
         stages = [name for name, listed in deps.items() if entry in listed]
-        reruns = ("no stage (a tool, not run by the pipeline)" if not stages else
+        reason = NOT_DEPS.get(entry, "a tool, not run by the pipeline")
+        reruns = (f"no stage ({reason})" if not stages else
                   "every stage" if len(stages) == len(deps) else ", ".join(stages))
         rows.append({"code": f"`{entry}/`" if not entry.endswith(".py") else f"`{entry}`",
                      "an edit reruns": reruns})

@@ -1,15 +1,5 @@
-"""One training run over several processes: torch's own launcher (torchrun's machinery) and
-DistributedDataParallel.
-
-With `train.gpus: N > 1` the train stage starts N copies of itself through torch's elastic launcher, as
-`torchrun --standalone` does: a c10d rendezvous on a free local port with a fresh run id, so two runs on
-one box never collide. Rank K trains on GPU K (NCCL); where torch sees no GPU the ranks are CPU processes
-talking gloo, which is how the tests run it. Every rank draws the same global batch from the same random
-stream and trains on its slice, so the recipe is unchanged: `train.batch_size` stays the global batch and
-the LR schedule is the same. On CUDA, BatchNorm statistics are synchronized across ranks (SyncBatchNorm;
-torch has it for GPUs only, so on the CPU each rank normalizes its own slice). Only rank 0 writes outputs,
-checkpoints and the progress bar.
-"""
+"""One training run over several processes: torch's elastic launcher (torchrun's machinery) and
+DistributedDataParallel; rank 0 alone writes (docs/design.md, "A run over several processes")."""
 from __future__ import annotations
 
 import ctypes

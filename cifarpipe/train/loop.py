@@ -1,10 +1,7 @@
 """The training loop: one plain loop over epochs and batches, with a checkpoint per epoch.
 
-Nothing in the step waits for the device: loss and accuracy accumulate as device tensors and are read (one
-sync) only `progress_updates` times per epoch, which is also when a NaN/inf loss is noticed. A killed run
-resumes from the last epoch's checkpoint; on the CPU it then ends with exactly the metrics of an uninterrupted
-run, because the checkpoint holds every random state the loop draws from. The parts of a step are named for
-torch.profiler (`record_function`), which is how `cifarpipe bench profile` times them.
+Nothing in a step waits for the device: loss and accuracy are read `progress_updates` times per epoch. A
+checkpoint holds every random state the loop draws from, so a resumed CPU run ends as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -41,13 +38,14 @@ TEST_PASS = "test pass (per epoch)"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What a run follows besides its model and data: the optim and schedule params groups as params.yaml
-    holds them, the LRs lr_pick chose (metrics/lr_pick.json: lr_max, lr_min), and how the run reports and
-    resumes."""
+    """What a run follows besides its model and data: the optimizer, the one-cycle schedule, how it reports
+    and resumes."""
 
-    optim: dict
-    schedule: dict
-    lr: dict
+    optim: object  # the optim params group
+    epochs: int
+    peak_epoch: float
+    lr_max: float
+    lr_min: float
     progress_updates: int = 4  # device->host syncs per epoch for the progress bar
     checkpoint: str | None = None  # saved after every epoch, resumed from when its fingerprint matches
     fingerprint: str = ""  # the params and inputs of the run (`fingerprint`)
@@ -62,18 +60,14 @@ def train(model, train_loader, test_loader, compute: Compute, config: TrainConfi
           on_epoch=None) -> list[dict]:
     """Train `model` with the one-cycle schedule; return one dict of metrics per epoch.
 
-    `step_model` is what the steps call (`model` compiled and/or wrapped in DistributedDataParallel; default
-    `model` itself). In a run over several processes (compute.ranks) each trains on its slice of every batch,
-    the metrics are summed over the ranks, and only rank 0 shows progress, logs and checkpoints.
-    `on_epoch(history)` is called once per epoch, in order, those restored from a checkpoint included (the
-    train stage logs each epoch there, so a log rebuilt after a kill has no lost or duplicated step).
+    `step_model` is what the steps call (`model` compiled or wrapped in DistributedDataParallel). Only rank 0
+    shows progress and checkpoints. `on_epoch(history)` sees every epoch once, those resumed included.
     """
     step_model = model if step_model is None else step_model
-    ranks, epochs, steps = compute.ranks, config.schedule["epochs"], len(train_loader)
-    optimizer = make_optimizer(model, config.optim, config.lr["lr_max"], compute.device)
-    scheduler = build_scheduler(optimizer, lr_max=config.lr["lr_max"], lr_min=config.lr["lr_min"],
-                                epochs=epochs, peak_epoch=config.schedule["peak_epoch"],
-                                steps_per_epoch=steps)
+    ranks, epochs, steps = compute.ranks, config.epochs, len(train_loader)
+    optimizer = make_optimizer(model, config.optim, config.lr_max, compute.device)
+    scheduler = build_scheduler(optimizer, lr_max=config.lr_max, lr_min=config.lr_min, epochs=epochs,
+                                peak_epoch=config.peak_epoch, steps_per_epoch=steps)
     scaler, generator = compute.grad_scaler(), train_loader.generator
     sync_every = max(1, math.ceil(steps / config.progress_updates))
     start_epoch, history = resume(config, model=model, optimizer=optimizer, scheduler=scheduler,

@@ -1,2 +1,1 @@
-"""`cifarpipe bench`: training speed beside the seeds' script (train_speed.py), where a step's time goes
-(step_profile.py)."""
+"""`cifarpipe bench`: training speed beside a peer script, where a step's time goes, inference speed."""

@@ -1,18 +1,9 @@
-"""Where a training step's time goes, measured on this machine with the pipeline's own training loop.
+"""Where a training step's time goes, with the train stage's own run: `cifarpipe bench profile`.
 
     cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
 
-Builds the model and loaders as the train stage does (params.yaml, `--set` overrides) and runs the real loop
-(train/loop.py): one epoch of `--warmup` batches (cuDNN autotuning, CUDA graphs), then one of `--steps`
-batches under torch.profiler, which times the parts the loop and the loader name (`record_function`): the
-batch (index, augment, normalise on the device), forward+backward, the optimizer step with the LR schedule,
-and the epoch's test pass. Each part gets two numbers, the medians over its occurrences: device ms (the time
-of its GPU kernels) and host ms (Python's time issuing it). A part whose host ms reach its device ms is bound
-by kernel launches, which CUDA graphs remove (train.compile_mode: reduce-overhead). A last, unprofiled epoch
-gives a step's time back to back, as training runs it. The FLOPs of a step (torch.utils.flop_counter:
-convolutions and matmuls) give the achieved TFLOP/s against the rate of one large matrix product in the
-training precision (the ceiling). The last line is one JSON object with every number; the table before it is
-for reading. On the CPU, device ms are host ms.
+Times the parts the loop names under torch.profiler (device and host ms), a step back to back, and the FLOP/s
+against a matrix product's ceiling; docs/benchmarks.md explains how to read each number.
 """
 from __future__ import annotations
 
@@ -23,6 +14,7 @@ import json
 import math
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,13 +23,10 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from ...compute.device import compute_for
 from ...data.dataset import channel_stats
-from ...data.loader import BATCH_PART, test_batches, train_batches
-from ...model.networks import build_model
-from ...train.compile import compile_for_training
+from ...data.loader import BATCH_PART, train_batches
 from ...train.loop import FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS, train
-from .train_speed import load_arrays, params_with, run_config
+from .train_speed import load_arrays, params_with, set_up
 
 PARTS = (BATCH_PART, FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS)
 
@@ -118,31 +107,23 @@ def main(argv=None):
 
     params = params_with(args.set)
     data = load_arrays(args.data, args.train_subset, args.test_subset)
-    batch, images = params["train"]["batch_size"], len(data["y_train"])
+    batch, images = params.train.batch_size, len(data["y_train"])
     if max(args.steps, args.warmup) * batch > images:
         raise SystemExit(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the "
                          f"{images} "
                          "training images here: lower --steps or --warmup, or give more data")
-    stats = channel_stats(data["x_train"])
-    compute = compute_for(params["train"], seed=0)
-    cuda = compute.device.type == "cuda"
-    model = build_model(params["model"], compute)
-    tests = test_batches(data, stats, compute, params["runtime"]["eval_batch_size"])
+    def first(steps: int) -> dict:  # the data of an epoch of exactly `steps` full batches
+        cut = steps * batch
+        return {**data, "x_train": data["x_train"][:cut], "y_train": data["y_train"][:cut]}
 
-    def batches(steps):  # an epoch of exactly `steps` full batches
-        first = {**data, "x_train": data["x_train"][:steps * batch],
-                 "y_train": data["y_train"][:steps * batch]}
-        return train_batches(params, first, stats, compute, seed=0)
-
-    warmup, timed = batches(args.warmup), batches(args.steps)
-    step_model, compile_s = model, 0.0
-    if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, timed, compute,
-                                                     mode=params["train"]["compile_mode"])
-    config = run_config(params, params["optim"]["lr"] or 0.01, epochs=1)  # any LR: a step takes as long
+    compute, run = set_up(params, first(args.steps), params.optim.lr or 0.01, seed=0)  # any LR takes as long
+    cuda, model, timed = compute.device.type == "cuda", run.model, run.train_loader
+    warmup = train_batches(first(args.warmup), channel_stats(data["x_train"][:args.steps * batch]), compute,
+                           batch_size=batch, augment=params.augment, seed=0)
+    config, compile_s = replace(run.config, epochs=1), run.compile_s
 
     def epoch(loader) -> dict:
-        return train(model, loader, tests, compute, config, step_model=step_model)[0]
+        return train(model, loader, run.test_loader, compute, config, step_model=run.step_model)[0]
 
     epoch(warmup)
     with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
@@ -156,20 +137,20 @@ def main(argv=None):
     test_ms = parts[TEST_PASS]["device_ms"]
     epoch_s = (steps_per_epoch * step_ms + test_ms) / 1000
     achieved = train_flops * batch / (parts[FORWARD_BACKWARD]["device_ms"] / 1000) / 1e12
-    result = {"device": compute.describe(), "torch": torch.__version__, "model": params["model"],
-              "batch_size": batch, "compile": params["train"]["compile"] and params["train"]["compile_mode"],
+    result = {"device": compute.describe(), "torch": torch.__version__, "model": params.model.model_dump(),
+              "batch_size": batch, "compile": params.train.compile and params.train.compile_mode,
               "compile_s": round(compile_s, 2), "parts": parts, "step_ms": round(step_ms, 3),
               "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
               "epoch_s_estimate": round(epoch_s, 3),
-              "run_s_estimate": round(epoch_s * params["schedule"]["epochs"], 2),
+              "run_s_estimate": round(epoch_s * params.schedule.epochs, 2),
               "train_gflop_per_image": round(train_flops / 1e9, 4),
               "test_gflop_per_image": round(test_flops / 1e9, 4), "fwd_bwd_tflops": round(achieved, 2),
               "matmul_ceiling_tflops": round(ceiling, 2),
               "run_floor_s": round((train_flops * images + test_flops * len(data["y_test"]))
-                                   * params["schedule"]["epochs"] / (ceiling * 1e12), 2)}
+                                   * params.schedule.epochs / (ceiling * 1e12), 2)}
 
-    print(f"{result['device']}, torch {result['torch']}, {params['model']['name']} (width "
-          f"{params['model']['width']}), batch {batch}, compile {result['compile']}")
+    print(f"{result['device']}, torch {result['torch']}, {params.model.name} (width {params.model.width}), "
+          f"batch {batch}, compile {result['compile']}")
     print(f"{'part':38s} {'device ms':>10s} {'host ms':>10s} {'share':>7s}")
     step_parts = sum(v["device_ms"] for k, v in parts.items() if k != TEST_PASS)
     for name, v in parts.items():
@@ -177,7 +158,7 @@ def main(argv=None):
         print(f"{name:38s} {v['device_ms']:10.3f} {v['host_ms']:10.3f} {share:>7s}")
     print(f"{'step, back to back':38s} {step_ms:10.3f} {'':10s} {'':7s}  {result['images_per_s']:,.0f} "
           "images/s")
-    print(f"epoch ~{epoch_s:.2f} s, {params['schedule']['epochs']} epochs ~{result['run_s_estimate']:.1f} s; "
+    print(f"epoch ~{epoch_s:.2f} s, {params.schedule.epochs} epochs ~{result['run_s_estimate']:.1f} s; "
           f"fwd+bwd {achieved:.1f} TFLOP/s of a {ceiling:.1f} TFLOP/s matmul ceiling "
           f"(floor for the run {result['run_floor_s']:.1f} s)")
     print(json.dumps(result), flush=True)

@@ -1,12 +1,9 @@
-"""Time the pipeline's training loop (and optionally the seed peer) on one machine, in one invocation.
+"""Time the train stage's run (and a peer script beside it) on one machine, in one invocation.
 
     cifarpipe bench speed --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 --peer ../shared/peers/seed_baseline.py
 
-Reads params.yaml (override with --set key=value), trains on the given npz (x_train, y_train, x_test,
-y_test) or official-layout archive, and prints one JSON line per seed: images/s, seconds per epoch,
-total training seconds (the loop, per-epoch test passes included, as the peer counts them), test
-accuracy with the configured TTA. With --peer it runs the seed script on the same data afterwards and
-prints a summary line with the speed ratio.
+One JSON line per seed (images/s, seconds, test accuracy with the configured TTA), then a summary line with
+the speed-up over the peer; params.yaml with --set overrides, on an npz or an official-layout archive.
 """
 from __future__ import annotations
 
@@ -23,21 +20,19 @@ import numpy as np
 import torch
 import yaml
 
-from ...compute.device import compute_for
-from ...core.params import load_params
+from ...compute.device import configure_torch, resolve_compute
+from ...core.params import Params, load_params
 from ...data.dataset import channel_stats
-from ...data.loader import test_batches, train_batches
 from ...download.archive import parse_archive
-from ...model.networks import build_model
 from ...scoring.predict import loss_and_accuracy, predict_logits
-from ...train.compile import compile_for_training
-from ...train.loop import TrainConfig, train
+from ...train.loop import train
+from ...train.setup import set_up_training
 
-# what seed_baseline.py trains, whatever params.yaml says
+# what the peer (the reference recipe as a plain script) trains, whatever params.yaml says
 PEER_NETWORK = {"name": "custom_resnet", "width": 64}
 
 
-def params_with(sets: list[str]) -> dict:
+def params_with(sets: list[str]) -> Params:
     """params.yaml with each `--set key=value` applied (the value read as YAML: 0.05, true, [0,1])."""
     return load_params("params.yaml", {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in sets)})
 
@@ -56,44 +51,33 @@ def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | 
     return data
 
 
-def setup(params: dict, data: dict, seed: int):
-    """What the train stage builds, from params and arrays: (compute, model, train batches, test batches)."""
-    stats = channel_stats(data["x_train"])
-    compute = compute_for(params["train"], seed=seed)
-    model = build_model(params["model"], compute)
-    return (compute, model, train_batches(params, data, stats, compute, seed=seed),
-            test_batches(data, stats, compute, params["runtime"]["eval_batch_size"]))
+def set_up(params: Params, data: dict, lr: float, seed: int) -> tuple:
+    """(compute, the run) as the train stage builds them, at LRMAX `lr`, LRMIN lr / schedule.lrmin_div."""
+    compute = configure_torch(resolve_compute(params.train), seed=seed)
+    run = set_up_training(params, data, channel_stats(data["x_train"]), compute, seed=seed, lr_max=lr,
+                          lr_min=lr / params.schedule.lrmin_div)
+    return compute, run
 
 
-def run_config(params: dict, lr: float, epochs: int | None = None) -> TrainConfig:
-    """The TrainConfig of a benchmark run: LRMAX `lr`, LRMIN = lr / schedule.lrmin_div, no checkpoint."""
-    schedule = params["schedule"] if epochs is None else {**params["schedule"], "epochs": epochs}
-    return TrainConfig(optim=params["optim"], schedule=schedule,
-                       lr={"lr_max": lr, "lr_min": lr / params["schedule"]["lrmin_div"]},
-                       progress_updates=params["runtime"]["progress_updates"])
-
-
-def run_ours(params: dict, data: dict, lr: float, seed: int) -> dict:
-    compute, model, train_loader, test_loader = setup(params, data, seed)
-    step_model, compile_s = None, 0.0
-    if params["train"]["compile"]:
-        step_model, compile_s = compile_for_training(model, train_loader, compute,
-                                                     mode=params["train"]["compile_mode"])
+def run_ours(params: Params, data: dict, lr: float, seed: int) -> dict:
+    compute, run = set_up(params, data, lr, seed)
     started = time.perf_counter()
-    history = train(model, train_loader, test_loader, compute, run_config(params, lr), step_model=step_model)
+    history = train(run.model, run.train_loader, run.test_loader, compute, run.config,
+                    step_model=run.step_model)
     compute.synchronize()
     train_s = time.perf_counter() - started
-    _, acc = loss_and_accuracy(*predict_logits(model, test_loader, compute,
-                                               tta_flip=params["evaluate"]["tta_flip"]))
+    _, acc = loss_and_accuracy(*predict_logits(run.model, run.test_loader, compute,
+                                               tta_flip=params.evaluate.tta_flip))
     epochs = len(history)
-    return {"run": "cifarpipe", "seed": seed, "model": params["model"]["name"],
-            "optim": params["optim"]["name"], "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
-            "compile_s": round(compile_s, 2), "epoch_s": round(train_s / epochs, 3),
+    return {"run": "cifarpipe", "seed": seed, "model": params.model.name, "optim": params.optim.name,
+            "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
+            "compile_s": round(run.compile_s, 2),
+            "epoch_s": round(train_s / epochs, 3),
             "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
             "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
             "device": compute.describe(), "torch": torch.__version__,
-            "compile": params["train"]["compile"] and params["train"]["compile_mode"],
-            "deterministic": params["train"]["deterministic"]}
+            "compile": params.train.compile and params.train.compile_mode,
+            "deterministic": params.train.deterministic}
 
 
 def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
@@ -117,20 +101,20 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--test-subset", type=int, default=None)
-    ap.add_argument("--peer", type=Path, default=None, help="path to seed_baseline.py to run alongside")
+    ap.add_argument("--peer", type=Path, default=None,
+                    help="a peer script to run alongside (../shared/peers/seed_baseline.py)")
     ap.add_argument("--peer-workers", type=int, default=8)
     args = ap.parse_args(argv)
 
     params = params_with(args.set)
-    if args.peer and params["model"] != PEER_NETWORK:
-        raise SystemExit("--peer trains the seeds' custom ResNet at width 64, these params train "
-                         f"{params['model']}: "
-                         "a speed-up between two networks says nothing. Drop --peer, or --set "
-                         "model.name=custom_resnet --set model.width=64")
+    if args.peer and params.model.model_dump() != PEER_NETWORK:
+        raise SystemExit("--peer trains the reference recipe's custom ResNet at width 64, these params train "
+                         f"{params.model.model_dump()}: a speed-up between two networks says nothing. Drop "
+                         "--peer, or --set model.name=custom_resnet --set model.width=64")
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
-    lr = args.lr or params["optim"]["lr"] or 0.01
+    lr = args.lr or params.optim.lr or 0.01
     for seed in args.seeds:
         results.append(run_ours(params, data, lr, seed))
         print(json.dumps(results[-1]), flush=True)
@@ -140,8 +124,8 @@ def main(argv=None):
                "test_acc_std": round(statistics.stdev(accs), 5) if len(accs) > 1 else 0.0,
                "median_train_s": statistics.median(r["train_s"] for r in results)}
     if args.peer:
-        peer = run_peer(args.peer, data, params["schedule"]["epochs"], lr, args.peer_workers)
-        print(json.dumps({"run": "seed_peer", **peer}), flush=True)
+        peer = run_peer(args.peer, data, params.schedule.epochs, lr, args.peer_workers)
+        print(json.dumps({"run": "peer", **peer}), flush=True)
         summary.update(peer_train_s=peer["train_s"], peer_test_acc=peer["test_acc"],
                        speedup=round(peer["train_s"] / summary["median_train_s"], 2))
     print(json.dumps(summary), flush=True)

@@ -1,0 +1,78 @@
+"""The words hold: "seed" means a random seed only, and every file or module the prose names exists."""
+import ast
+import importlib.util
+import io
+import re
+import subprocess
+import tokenize
+
+from conftest import ROOT
+
+PROSE_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".sh", ".toml", ".ipynb", ".in", ".cfg", ""}
+A_PATH = re.compile(r"(?<![\w/.~-])cifarpipe/[\w./-]*")  # not .../OWNER/cifarpipe/blob/, not ~/cifarpipe-x/
+A_MODULE = re.compile(r"(?<![\w/.@-])cifarpipe(?:\.\w+)+")  # not tests@cifarpipe.invalid
+
+
+def project_files() -> list:
+    """The files of a clone: tracked, or new and not ignored."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return [ROOT / name for name in sorted(set(listed)) if (ROOT / name).is_file()]
+
+
+def prose(path) -> str:
+    """What people read in a file: all of a text file; a Python file's comments and docstrings."""
+    text = path.read_text()
+    if path.suffix != ".py":
+        return text
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    comments = [t.string for t in tokens if t.type == tokenize.COMMENT]
+    docstrings = [ast.get_docstring(node) or "" for node in ast.walk(ast.parse(text))
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    return "\n".join(comments + docstrings)
+
+
+def names_something(dotted: str) -> bool:
+    """A module of the package, or a name defined in one (cifarpipe.core.params.stage_params)."""
+    parts = dotted.split(".")
+    for cut in range(2, len(parts) + 1):  # the longest prefix that is a module
+        try:
+            found = importlib.util.find_spec(".".join(parts[:cut])) is not None
+        except ModuleNotFoundError:  # the prefix before it is a module, not a package
+            found = False
+        if not found:  # a name defined in the module before it
+            module = ".".join(parts[:cut - 1])
+            return cut > 2 and len(parts) == cut and hasattr(importlib.import_module(module), parts[cut - 1])
+    return True
+
+
+def unresolved(files) -> list[str]:
+    found = []
+    for path in files:
+        if path.suffix not in PROSE_SUFFIXES:
+            continue
+        text = prose(path)
+        name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+        found += [f"{name}: {m.group(0)}" for m in A_PATH.finditer(text)
+                  if not (ROOT / m.group(0).rstrip(".-")).exists()]
+        found += [f"{name}: {m.group(0)}" for m in A_MODULE.finditer(text) if not names_something(m.group(0))]
+    return found
+
+
+THE_SEEDS = "the seeds" + "'"  # spelt apart, so this file does not say it
+
+
+def test_nothing_calls_the_reference_recipe_the_seeds():
+    """The documents the recipe came from are "the reference recipe": the old possessive read as nonsense
+    beside a feature about random seeds."""
+    said = [f"{path.relative_to(ROOT)}:{n}" for path in project_files() if path.suffix in PROSE_SUFFIXES
+            for n, line in enumerate(path.read_text().splitlines(), 1) if THE_SEEDS in line.lower()]
+    assert said == []
+
+
+def test_every_file_and_module_the_prose_names_exists(tmp_path):
+    assert unresolved(project_files()) == []
+    stale = tmp_path / "stale.md"
+    stale.write_text("see cifarpipe/lr_rules.py and `cifarpipe.lr_finder`; cifarpipe/core/ and "
+                     "cifarpipe.core.params.stage_params are real\n")
+    assert unresolved([stale]) == ["stale.md: cifarpipe/lr_rules.py", "stale.md: cifarpipe.lr_finder"]
