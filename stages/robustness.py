@@ -1,8 +1,8 @@
-"""Stage robustness@N: seed N's model on the corrupted test sets (stage corrupt) ->
-metrics/robustness/seedN.json (accuracy per corruption and severity, the mean corruption accuracy, per class,
-the ECE under corruption with the clean temperature), plots/robustness/seedN.csv (accuracy by severity: mean,
-min and max over the corruptions) and plots/robustness/seedN.png (the heatmap). Scored without test-time
-augmentation, at the eval batch size, as many images as one evaluate run per severity.
+"""Stage robustness@N: seed N's model on the corrupted test sets -> metrics/robustness/seedN.json (accuracy
+per corruption and severity, per class, the ECE), plots/robustness/seedN.csv (by severity) and the heatmap.
+
+It predicts exactly as the evaluate stage does (evaluate.tta_flip, the temperature fitted on the same kind of
+logits), so the clean and the corrupted figures compare like with like.
 
     python -m stages.robustness --seed 0
 """
@@ -18,7 +18,8 @@ from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
 from cifarpipe.robustness.figures import heatmap_figure
-from cifarpipe.robustness.scores import robustness
+from cifarpipe.robustness.scores import by_severity, robustness
+from cifarpipe.robustness.sets import fingerprint
 from cifarpipe.scoring.predict import predict_logits
 
 
@@ -29,25 +30,24 @@ def main():
     with np.load(paths.CORRUPTED) as z:
         sets, labels = z["x"], z["y"]
         corruptions, severities = [str(c) for c in z["corruptions"]], [int(s) for s in z["severities"]]
-    stats, batch = read_json(paths.STATS), params.runtime.eval_batch_size
+    stats = read_json(paths.STATS)
+    calibrated = read_json(per_seed(paths.CALIBRATION, seed))
     flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
-    loader = DeviceLoader(flat, np.tile(labels, len(corruptions) * len(severities)), stats, compute, batch)
-    logits, _ = predict_logits(model, loader, compute, tta_flip=False)
+    loader = DeviceLoader(flat, np.tile(labels, len(corruptions) * len(severities)), stats, compute,
+                          params.runtime.eval_batch_size)
+    logits, _ = predict_logits(model, loader, compute, tta_flip=params.evaluate.tta_flip)
     logits = logits.cpu().numpy().reshape(len(corruptions), len(severities), len(labels), -1)
 
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
-    temperature = read_json(per_seed(paths.CALIBRATION, seed))["temperature"]
-    result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]), temperature,
-                        params.evaluate.ece_bins)
+    result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]),
+                        calibrated["temperature"], params.evaluate.ece_bins)
+    result.update(tta_flip=params.evaluate.tta_flip, sets=fingerprint(sets, labels, corruptions, severities))
     write_json(per_seed(paths.ROBUSTNESS_JSON, seed), result)
-    by_severity = np.array([result["accuracy"][c] for c in corruptions])
-    write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), [
-        {"severity": s, "mean": float(by_severity[:, k].mean()), "min": float(by_severity[:, k].min()),
-         "max": float(by_severity[:, k].max())} for k, s in enumerate(severities)])
+    write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), by_severity(result, corruptions, severities))
     save_figure(heatmap_figure(result, clean["test_acc"]), per_seed(paths.HEATMAP_PNG, seed))
     print(f"seed {seed}: mean corruption accuracy {result['mean_corruption_acc']:.4f} over "
           f"{len(corruptions)} corruptions x {len(severities)} severities (clean {clean['test_acc']:.4f}); "
-          f"ECE under corruption {result['ece']:.4f} with the clean T {temperature:.3f}")
+          f"ECE under corruption {result['ece']:.4f} with the clean T {calibrated['temperature']:.3f}")
 
 
 if __name__ == "__main__":

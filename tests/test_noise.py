@@ -1,6 +1,7 @@
 """The statistics of seed groups against values computed here by hand (Student t table values, Welch's
 formulas), and the report's verdicts on made-up groups."""
 import math
+import re
 import statistics
 
 import pandas as pd
@@ -8,7 +9,7 @@ import pytest
 from scipy import stats
 
 from cifarpipe.aggregate.noise import compare, holm, summarize, target_verdict, verdict_note
-from cifarpipe.tools.report import comparison_table
+from cifarpipe.tools.report import comparison_table, relative_corruption_error, same_corrupted_sets
 
 T_975 = {2: 4.302653, 4: 2.776445}  # Student t, 97.5% quantile, by degrees of freedom (printed tables)
 BASE = [0.900, 0.905, 0.910, 0.902, 0.907]
@@ -78,17 +79,28 @@ def seeds_table(accuracies, cat=None):
                          "train_s": [10.0 + i for i in range(n)], "per_class_acc.cat": cat or accuracies})
 
 
+def table_rows(lines: list[str]) -> dict[str, str]:
+    """{metric: its Markdown row} of every table in a report's lines."""
+    return {line.split(" | ")[0].lstrip("| "): line for line in lines
+            if line.startswith("| ") and not line.startswith(("| metric", "| ---"))}
+
+
 def test_the_report_table_gives_each_metric_its_groups_difference_and_verdict():
-    rows = comparison_table(seeds_table(BASE), seeds_table([0.920, 0.925, 0.918, 0.921, 0.924]), 0.95, 0.8)
-    by_metric = {row.split(" | ")[0].lstrip("| "): row for row in rows[2:]}
-    assert set(by_metric) == {"test accuracy", "test loss", "training seconds", "cat accuracy"}
-    assert "| 90.48% ± " in by_metric["test accuracy"] and "(n=5)" in by_metric["test accuracy"]
-    assert "+1.68 points [+1.17, +2.19]" in by_metric["test accuracy"]
-    assert "**better**" in by_metric["test accuracy"] and "**better**" in by_metric["test loss"]  # lower loss
-    assert "**no detectable difference**" in by_metric["training seconds"]  # the same seconds on both sides
-    rows = comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8)
-    assert "90.00% (1 seed)" in rows[2] and "**within noise (one run on a side" in rows[2]
-    assert rows[2].endswith("n/a |")
+    rows = table_rows(comparison_table(seeds_table(BASE), seeds_table([0.920, 0.925, 0.918, 0.921, 0.924]),
+                                       0.95, 0.8))
+    assert set(rows) == {"test accuracy", "test loss", "training seconds", "cat accuracy"}
+    assert "| 90.48% ± " in rows["test accuracy"] and "(n=5)" in rows["test accuracy"]
+    # one of three headline metrics: its interval is drawn at Holm's level (0.05 / 3 or / 2), wider than the
+    # unadjusted 95% one, [+1.17, +2.19]
+    drawn = re.search(r"\+1\.68 points \[([-+.\d]+), ([-+.\d]+)\]", rows["test accuracy"])
+    low, high = map(float, drawn.groups())
+    assert 0 < low < 1.17 and high > 2.19
+    assert "**better**" in rows["test accuracy"] and "**better**" in rows["test loss"]  # lower loss
+    assert "**no detectable difference**" in rows["training seconds"]  # the same seconds on both sides
+    one = table_rows(comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8))
+    assert "90.00% (1 seed)" in one["test accuracy"]
+    assert "**within noise (one run on a side" in one["test accuracy"]
+    assert one["test accuracy"].endswith("n/a |")
 
 
 GROUP = [0.50, 0.51, 0.49, 0.50, 0.52]
@@ -110,7 +122,21 @@ def test_holm_keeps_one_of_ten_classes_from_being_called_better_by_chance():
     assert clear[0]["verdict"] == "better" and clear[0]["p_holm"] < 0.05
 
 
-def test_the_report_adjusts_the_classes_and_leaves_the_headline_its_own_test():
+def test_each_rows_interval_agrees_with_its_adjusted_verdict():
+    """A row of a Holm family excludes zero from its interval exactly when it is called better or worse: the
+    rows Holm rejects are drawn at the level it tested them at, the rest at the level where it stopped (the
+    unadjusted 95% interval of SLIGHTLY_BETTER excludes zero, yet the row is no detectable difference)."""
+    changes = [[0.70, 0.71, 0.69, 0.70, 0.72], [0.55, 0.56, 0.54, 0.555, 0.56], SLIGHTLY_BETTER,
+               [0.40, 0.41, 0.39, 0.40, 0.42]] + [UNCHANGED[1]] * 6
+    family = holm([compare(GROUP, c, 0.95, 0.8) for c in changes], 0.95)
+    assert [r["verdict"] for r in family[:4]] == ["better", "better", "no detectable difference", "worse"]
+    for r in family:
+        assert (r["ci_low"] > 0 or r["ci_high"] < 0) == (r["verdict"] in ("better", "worse")), r
+    assert compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)["ci_low"] > 0  # what an unadjusted row would show
+    assert all(r["ci_level"] > 0.95 for r in family)
+
+
+def test_the_headline_metrics_are_one_family_and_the_classes_another():
     def seeds(accuracy, classes):
         return pd.DataFrame({"seed": range(5), "test_acc": accuracy, "test_loss": [1.0] * 5,
                              "train_s": [10.0] * 5, **{f"per_class_acc.c{i}": values for i,
@@ -118,6 +144,45 @@ def test_the_report_adjusts_the_classes_and_leaves_the_headline_its_own_test():
 
     base = seeds(GROUP, [GROUP] + [UNCHANGED[0]] * 9)
     change = seeds(SLIGHTLY_BETTER, [SLIGHTLY_BETTER] + [UNCHANGED[1]] * 9)
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in comparison_table(base, change, 0.95, 0.8)}
-    assert "**better**" in rows["test accuracy"] and "(Holm)" not in rows["test accuracy"]  # alone: better
-    assert "**no detectable difference**" in rows["c0 accuracy"] and "(Holm)" in rows["c0 accuracy"]
+    lines = comparison_table(base, change, 0.95, 0.8)
+    rows = table_rows(lines)
+    # p 0.019 alone is better; as the smallest of three headline p-values it needs 0.05 / 3
+    assert "**no detectable difference**" in rows["test accuracy"] and "| 0.056 |" in rows["test accuracy"]
+    assert "**no detectable difference**" in rows["c0 accuracy"]
+    assert lines[0] == ("headline metrics: none differs after Holm; the largest change, test accuracy, "
+                        "+1.90 points, adjusted p 0.0562")
+    assert ("classes: none differs after Holm; the largest change, c0 accuracy, +1.90 points, adjusted p "
+            "0.187") in lines
+    assert "<details><summary>classes, row by row (10)</summary>" in lines and "</details>" in lines
+
+
+def test_accuracies_and_their_intervals_stay_within_what_an_accuracy_can_take():
+    """Three seeds a side that scatter widely (a smoke network): Student's interval of the mean would run past
+    0% and 100%, so it is cut there and marked, and no detectable difference exceeds 100 points."""
+    base = seeds_table([0.10, 0.95, 0.36], cat=[0.0, 1.0, 0.41])
+    change = seeds_table([0.90, 0.15, 0.60], cat=[1.0, 0.0, 0.70])
+    rows = table_rows(comparison_table(base, change, 0.95, 0.8))
+    numbers = [float(x) for line in (rows["test accuracy"], rows["cat accuracy"])
+               for x in re.findall(r"[-+]?\d+\.\d+(?=%|\]| points|,)", line)]
+    assert all(-100 <= x <= 100 for x in numbers), numbers
+    assert "]†" in rows["cat accuracy"] and "[0.00, " in rows["cat accuracy"]
+    assert "more than the range" in rows["cat accuracy"]
+
+
+def test_the_relative_corruption_error_divides_each_corruptions_error_by_the_bases():
+    base = pd.DataFrame({"corruption_acc.fog": [0.60, 0.60], "corruption_acc.snow": [0.80, 0.80]})
+    change = pd.DataFrame({"corruption_acc.fog": [0.70, 0.70], "corruption_acc.snow": [0.80, 0.80]})
+    assert relative_corruption_error(base, change, ["fog", "snow"]) == pytest.approx((0.3 / 0.4 + 1.0) / 2)
+    assert relative_corruption_error(base, change, ["fog", "frost"]) is None  # not scored on both sides
+
+
+def test_robustness_is_compared_only_on_the_same_corrupted_sets():
+    assert same_corrupted_sets({"corrupted_sets": "ab12"}, {"corrupted_sets": "ab12"}) == (True, "")
+    same, why = same_corrupted_sets({"corrupted_sets": "ab12"}, {"corrupted_sets": "cd34"})
+    assert not same and "different corrupted sets" in why
+    assert "does not record" in same_corrupted_sets({}, {"corrupted_sets": "cd34"})[1]
+    table = seeds_table(BASE).assign(corrupt_acc=BASE, **{"corruption_acc.fog": BASE})
+    assert "corrupted-set accuracy" in table_rows(comparison_table(table, table, 0.95, 0.8))
+    kept_apart = comparison_table(table, table, 0.95, 0.8, same_corrupted_sets=False)
+    assert "corrupted-set accuracy" not in table_rows(kept_apart) and "accuracy under fog" not in table_rows(
+        kept_apart)

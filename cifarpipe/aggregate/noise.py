@@ -54,7 +54,7 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     a, b = np.asarray(base, dtype=float), np.asarray(change, dtype=float)
     out = {"n_base": len(a), "n_change": len(b), "base_mean": float(a.mean()), "change_mean": float(b.mean()),
            "diff": float(b.mean() - a.mean()), "ci_low": None, "ci_high": None, "p_value": None,
-           "detectable": None}
+           "detectable": None, "se": None, "df": None, "ci_level": None}
     if len(a) < 2 or len(b) < 2:
         out["verdict"] = "within noise (one run on a side: seed noise not measured)"
         return out
@@ -62,13 +62,13 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     se = math.sqrt(var_a + var_b)
     if se == 0:  # identical runs on both sides (a deterministic CPU): the difference is exact
         out.update(ci_low=out["diff"], ci_high=out["diff"], p_value=1.0 if out["diff"] == 0 else 0.0,
-                   detectable=0.0)
+                   detectable=0.0, se=0.0, ci_level=confidence)
     else:
         test = stats.ttest_ind(b, a, equal_var=False)  # its df: Welch-Satterthwaite's
         low, high = test.confidence_interval(confidence)
         detectable = (stats.t.ppf(1 - (1 - confidence) / 2, test.df) + stats.t.ppf(power, test.df)) * se
         out.update(ci_low=float(low), ci_high=float(high), p_value=float(test.pvalue),
-                   detectable=float(detectable))
+                   detectable=float(detectable), se=float(se), df=float(test.df), ci_level=confidence)
     if out["ci_low"] > 0 or out["ci_high"] < 0:
         out["verdict"] = "better" if (out["ci_low"] > 0) == higher_is_better else "worse"
     else:
@@ -76,19 +76,29 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     return out
 
 
-def holm(results: list[dict], confidence: float, higher_is_better: bool = True) -> list[dict]:
-    """`compare` results of one family of comparisons, each with its Holm-adjusted p-value (`p_holm`) and its
-    verdict made from it: better or worse only when the adjusted p is below 1 - confidence. Results without a
-    p-value (one seed on a side) are left as they are."""
+def holm(results: list[dict], confidence: float, higher_is_better: bool | list[bool] = True) -> list[dict]:
+    """`compare` results of one family, each with its Holm-adjusted p-value (`p_holm`), the verdict made from
+    it, and its interval drawn at the level Holm's step-down tested it at (so it excludes zero exactly when
+    the row is called better or worse). Rows without a p-value (one seed on a side) are left as they are."""
     from statsmodels.stats.multitest import multipletests  # the aggregate stage never needs it: loaded here
 
-    tested = [r for r in results if r["p_value"] is not None]
+    better = higher_is_better if isinstance(higher_is_better, list) else [higher_is_better] * len(results)
+    tested = [(r, up) for r, up in zip(results, better) if r["p_value"] is not None]
     if not tested:
         return results
-    reject, adjusted, _, _ = multipletests([r["p_value"] for r in tested], alpha=1 - confidence,
-                                           method="holm")
-    for r, called, p in zip(tested, reject, adjusted):
-        r["p_holm"] = float(p)
-        r["verdict"] = (("better" if (r["diff"] > 0) == higher_is_better else "worse") if called else
-                        "no detectable difference")
+    alpha = 1 - confidence
+    reject, adjusted, _, _ = multipletests([r["p_value"] for r, _ in tested], alpha=alpha, method="holm")
+    # the k-th smallest p is tested at alpha / (m - k + 1) until the first one that fails; every row after it
+    # is drawn at the level where the procedure stopped
+    order = sorted(range(len(tested)), key=lambda i: tested[i][0]["p_value"])
+    stop = next((k for k, i in enumerate(order) if not reject[i]), len(order))
+    for k, i in enumerate(order):
+        r, up = tested[i]
+        level = alpha / (len(order) - min(k, stop))
+        r.update(p_holm=float(adjusted[i]), ci_level=1 - level,
+                 verdict=("better" if (r["diff"] > 0) == up else "worse") if reject[i] else
+                 "no detectable difference")
+        if r["se"]:
+            half = stats.t.ppf(1 - level / 2, r["df"]) * r["se"]
+            r.update(ci_low=r["diff"] - half, ci_high=r["diff"] + half)
     return results

@@ -31,7 +31,8 @@ CALIBRATION = ("ece", "ece_calibrated", "nll", "nll_calibrated", "brier", "brier
 
 def seed_table(seeds: list[int]) -> pd.DataFrame:
     """One row per seed: seed, test_acc, test_loss (evaluate, with TTA), the calibration numbers (evaluate),
-    corrupt_acc and ece_corrupted (robustness), train_s, epochs, steps_per_epoch (train), then
+    corrupt_acc, corrupt_gap (clean minus corrupted), ece_corrupted and the corrupted sets' fingerprint
+    (robustness), train_s, epochs, steps_per_epoch (train), then
     per_class_acc.<class> for each class and corruption_acc.<corruption> (the mean over the severities) for
     each corruption."""
     rows = []
@@ -41,7 +42,9 @@ def seed_table(seeds: list[int]) -> pd.DataFrame:
         robust = json.loads(Path(per_seed(paths.ROBUSTNESS_JSON, seed)).read_text())
         rows.append({"seed": seed, "test_acc": evaluated["test_acc"], "test_loss": evaluated["test_loss"],
                      **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["mean_corruption_acc"],
-                     "ece_corrupted": robust["ece"], "train_s": trained["train_s"],
+                     "corrupt_gap": evaluated["test_acc"] - robust["mean_corruption_acc"],
+                     "ece_corrupted": robust["ece"], "corrupted_sets": robust.get("sets"),
+                     "train_s": trained["train_s"],
                      "epochs": trained["epochs"], "steps_per_epoch": trained["steps_per_epoch"],
                      **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()},
                      **{f"corruption_acc.{c}": a for c, a in robust["corruption_acc"].items()}})

@@ -8,7 +8,7 @@ import pandas as pd
 from .noise import summarize, target_verdict, verdict_note
 from .results import CALIBRATION
 
-HEADLINE = ("test_acc", "test_loss", "train_s", *CALIBRATION, "corrupt_acc", "ece_corrupted")
+HEADLINE = ("test_acc", "test_loss", "train_s", *CALIBRATION, "corrupt_acc", "corrupt_gap", "ece_corrupted")
 FAMILIES = ("per_class_acc", "corruption_acc")  # a column per member in the seed table: family.member
 
 
@@ -21,6 +21,7 @@ class SeedVerdict:
     families: dict[str, dict[str, dict]]  # family -> member (a class, a corruption) -> its summary
     verdict: str  # met, missed, undecided; met or not met (1 seed)
     seeds_met: int  # how many seeds reached the target on their own
+    corrupted_sets: str | None  # which corrupted sets the seeds were scored on (robustness/sets.py)
 
     @property
     def line(self) -> str:
@@ -44,14 +45,15 @@ class SeedVerdict:
                 "seeds": len(self.seeds), "verdict": self.verdict, "seeds_met": self.seeds_met,
                 "test_loss": mean["test_loss"], "train_s": mean["train_s"], "lr_max": lr["lr_max"],
                 "lr_min": lr["lr_min"], "corrupt_acc": mean["corrupt_acc"],
-                "corrupt_acc_ci": self.half_width("corrupt_acc"), "ece": mean["ece"],
+                "corrupt_acc_ci": self.half_width("corrupt_acc"), "corrupt_gap": mean["corrupt_gap"],
+                "ece": mean["ece"],
                 "ece_ci": self.half_width("ece")}
 
     def record(self) -> dict:
         """metrics/aggregate.json: every summary, the families' members included (`cifarpipe report`)."""
         return {"seeds": self.seeds, "n": len(self.seeds), "confidence": self.confidence, **self.summary,
                 "target": self.target, "target_met_seeds": self.seeds_met, "target_verdict": self.verdict,
-                "verdict_line": self.line, **self.families}
+                "verdict_line": self.line, "corrupted_sets": self.corrupted_sets, **self.families}
 
 
 def judge(table: pd.DataFrame, target: float, confidence: float) -> SeedVerdict:
@@ -63,4 +65,11 @@ def judge(table: pd.DataFrame, target: float, confidence: float) -> SeedVerdict:
     return SeedVerdict(seeds=[int(s) for s in table["seed"]], confidence=confidence, target=target,
                        summary=summary, families=families,
                        verdict=target_verdict(summary["test_acc"], target),
-                       seeds_met=int((table["test_acc"] >= target).sum()))
+                       seeds_met=int((table["test_acc"] >= target).sum()),
+                       corrupted_sets=shared(table["corrupted_sets"]))
+
+
+def shared(values: pd.Series) -> str | None:
+    """The one value every seed has, or None when they differ or lack it."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 and None not in distinct else None

@@ -26,3 +26,10 @@ def robustness(logits: np.ndarray, labels: np.ndarray, corruptions: list[str], s
                               for k, c in enumerate(classes) if (pooled_labels == k).any()},
             "ece": ece(softmax(pooled / temperature, axis=1), pooled_labels, bins),
             "ece_uncalibrated": ece(softmax(pooled, axis=1), pooled_labels, bins), "temperature": temperature}
+
+
+def by_severity(result: dict, corruptions: list[str], severities: list[int]) -> list[dict]:
+    """Per severity: the mean, min and max accuracy over the corruptions (for `dvc plots`' band)."""
+    accuracy = np.array([result["accuracy"][c] for c in corruptions])
+    return [{"severity": s, "mean": float(accuracy[:, k].mean()), "min": float(accuracy[:, k].min()),
+             "max": float(accuracy[:, k].max())} for k, s in enumerate(severities)]

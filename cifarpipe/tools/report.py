@@ -24,15 +24,25 @@ from ..core import paths
 from ..core.params import load_params
 from ..core.paths import per_seed
 
-# metric: (what the report calls it, higher is better, how its numbers read)
+# metric: (what the report calls it, higher is better, how its numbers read); one family of tests
 KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("test loss", False, "plain"),
                "corrupt_acc": ("corrupted-set accuracy", True, "points"),
+               "corrupt_gap": ("clean − corrupted gap", False, "gap"),
                "ece": ("calibration error (ECE)", False, "points"),
                "train_s": ("training seconds", False, "seconds")}
-# the families of comparisons, each Holm-adjusted as one: column prefix -> how a row is named
-FAMILIES = {"per_class_acc.": "{} accuracy", "corruption_acc.": "accuracy under {}"}
+CORRUPTED = ("corrupt_acc", "corrupt_gap")
+# TODO(merge of issue 41's corruptions): import the one list of the 15 benchmark corruptions
+BENCHMARK = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+             "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+             "jpeg_compression")  # compared only when both sides scored the same corrupted sets
+# the families of per-member comparisons: column prefix -> (section, how a row is named)
+FAMILIES = {"per_class_acc.": ("classes", "{} accuracy"),
+            "corruption_acc.": ("corruptions", "accuracy under {}")}
 OVERLAID = ["Test accuracy over the seeds", "Test loss over the seeds", "LR schedule per step",
             "LR range test", "Per-class accuracy, mean over the seeds"]
+TABLE_HEAD = ["| metric | base | change | change − base (CI, Holm) | adjusted p | verdict "
+              "| smallest detectable |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
 
 
 def dvc(*args: str) -> str:
@@ -42,8 +52,11 @@ def dvc(*args: str) -> str:
     return proc.stdout
 
 
-# scale, format, unit
-KINDS = {"points": (100, ".2f", "%"), "seconds": (1, ".1f", " s"), "plain": (1, ".4f", "")}
+# scale, format, unit, the ranges a value and a difference of two can take (or None: unbounded)
+KINDS = {"points": (100, ".2f", "%", ((0.0, 1.0), (-1.0, 1.0))),  # an accuracy
+         "gap": (100, ".2f", "%", ((-1.0, 1.0), (-2.0, 2.0))),  # a difference of two accuracies
+         "seconds": (1, ".1f", " s", None), "plain": (1, ".4f", "", None)}
+CLIPPED = "†"  # an interval cut to the values an accuracy can take
 
 
 def fmt(value, kind: str, *, difference: bool = False, signed: bool = False, unit: bool = True) -> str:
@@ -51,49 +64,107 @@ def fmt(value, kind: str, *, difference: bool = False, signed: bool = False, uni
     points)."""
     if value is None:
         return "n/a"
-    scale, spec, suffix = KINDS[kind]
+    scale, spec, suffix, _ = KINDS[kind]
     text = format(scale * value, ("+" if signed else "") + spec)
     if not unit:
         return text
-    return text + (" points" if difference and kind == "points" else suffix)
+    return text + (" points" if kind == "gap" or (difference and kind == "points") else suffix)
+
+
+def bounded(low: float, high: float, kind: str, *, difference: bool = False) -> tuple[float, float, bool]:
+    """(low, high, clipped): an interval cut to the range the metric can take."""
+    limits = KINDS[kind][3]
+    if limits is None:
+        return low, high, False
+    floor, ceiling = limits[difference]
+    return max(low, floor), min(high, ceiling), low < floor or high > ceiling
 
 
 def group(values: pd.Series, kind: str, confidence: float) -> str:
-    """A side's seeds: mean ± half the width of the interval of the mean, and n; or the single value."""
+    """A side's seeds: the mean with its interval, and n; or the single value."""
     s = summarize(values, confidence)
     if s["n"] == 1:
         return f"{fmt(s['mean'], kind)} (1 seed)"
-    half = fmt((s["ci_high"] - s["ci_low"]) / 2, kind, unit=False)
-    return f"{fmt(s['mean'], kind)} ± {half} (n={s['n']})"
+    low, high, clipped = bounded(s["ci_low"], s["ci_high"], kind)
+    if clipped:
+        spread = f" [{fmt(low, kind, unit=False)}, {fmt(high, kind, unit=False)}]{CLIPPED}"
+    else:
+        spread = f" ± {fmt((s['ci_high'] - s['ci_low']) / 2, kind, unit=False)}"
+    return f"{fmt(s['mean'], kind)}{spread} (n={s['n']})"
 
 
-def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float) -> list[str]:
-    """Markdown rows comparing the key metrics (each its own test) and every class's accuracy (one family,
-    Holm-adjusted), seed groups against seed groups."""
-    rows = [f"| metric | base | change | change − base ({confidence:.0%} CI) | p | verdict | smallest "
-            "detectable |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
-    keys = [(c, name, better, kind) for c, (name, better, kind) in KEY_METRICS.items()
-            if c in base.columns and c in change.columns]
-    results, rows_of = [compare(base[c], change[c], confidence, power, better) for c, _, better,
-                        _ in keys], keys
-    for prefix, name in FAMILIES.items():
-        family = [(c, name.format(c.split(".", 1)[1].replace("_", " ")), True, "points")
-                  for c in change.columns
-                  if c.startswith(prefix) and c in base.columns]
-        results += holm([compare(base[c], change[c], confidence, power) for c, *_ in family], confidence)
-        rows_of = rows_of + family
-    for (column, name, _, kind), r in zip(rows_of, results):
-        diff = fmt(r["diff"], kind, difference=True, signed=True)
-        if r["ci_low"] is not None:
-            diff += (f" [{fmt(r['ci_low'], kind, signed=True, unit=False)}, "
-                     f"{fmt(r['ci_high'], kind, signed=True, unit=False)}]")
-        p = ("n/a" if r["p_value"] is None else
-             f"{r['p_holm']:.3f} (Holm)" if "p_holm" in r else f"{r['p_value']:.3f}")
-        rows.append(f"| {name} | {group(base[column], kind, confidence)} | "
-                    f"{group(change[column], kind, confidence)} | {diff} | {p} | **{r['verdict']}** | "
-                    f"{fmt(r['detectable'], kind, difference=True)} |")
-    return rows
+def row(name: str, kind: str, base: pd.Series, change: pd.Series, r: dict, confidence: float) -> str:
+    diff = fmt(r["diff"], kind, difference=True, signed=True)
+    if r["ci_low"] is not None:
+        low, high, clipped = bounded(r["ci_low"], r["ci_high"], kind, difference=True)
+        diff += (f" [{fmt(low, kind, signed=True, unit=False)}, {fmt(high, kind, signed=True, unit=False)}]"
+                 + (CLIPPED if clipped else ""))
+    p = "n/a" if r.get("p_holm") is None else f"{r['p_holm']:.3f}"
+    detectable = r["detectable"]
+    limits = KINDS[kind][3]
+    shown = ("more than the range" if limits and detectable is not None and detectable > limits[1][1] else
+             fmt(detectable, kind, difference=True))
+    return (f"| {name} | {group(base, kind, confidence)} | {group(change, kind, confidence)} | {diff} "
+            f"| {p} | **{r['verdict']}** | {shown} |")
+
+
+def family_line(label: str, rows: list[tuple[str, str, dict]]) -> str:
+    """One line for a family: what differs after Holm, or that nothing does and the largest change."""
+    called = [(name, kind, r) for name, kind, r in rows if r["verdict"] in ("better", "worse")]
+    if called:
+        verb = "differs" if len(called) == 1 else "differ"
+        return f"{label}: {len(called)} of {len(rows)} {verb} after Holm: " + "; ".join(
+            f"{name} {r['verdict']} ({fmt(r['diff'], kind, difference=True, signed=True)}, adjusted p "
+            f"{r['p_holm']:.3g})" for name, kind, r in called)
+    tested = [(name, kind, r) for name, kind, r in rows if r.get("p_holm") is not None]
+    if not tested:
+        return f"{label}: not tested (one run on a side)"
+    name, kind, r = max(tested, key=lambda t: abs(t[2]["diff"]) * KINDS[t[1]][0])
+    return (f"{label}: none differs after Holm; the largest change, {name}, "
+            f"{fmt(r['diff'], kind, difference=True, signed=True)}, adjusted p {r['p_holm']:.3g}")
+
+
+def compare_family(base: pd.DataFrame, change: pd.DataFrame, members: list[tuple[str, str, bool, str]],
+                   confidence: float, power: float) -> list[tuple[str, str, dict, str]]:
+    """[(row name, kind, result, column)] of one family, Holm-adjusted together."""
+    results = [compare(base[c], change[c], confidence, power, better) for c, _, better, _ in members]
+    holm(results, confidence, [better for _, _, better, _ in members])
+    return [(name, kind, r, c) for (c, name, _, kind), r in zip(members, results)]
+
+
+def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float, *,
+                     same_corrupted_sets: bool = True) -> list[str]:
+    """Markdown: the headline metrics as one Holm family with its line and table, then the classes and the
+    corruptions, each a family with its line and its rows folded."""
+    shared = [c for c in KEY_METRICS if c in base.columns and c in change.columns
+              and (same_corrupted_sets or c not in CORRUPTED)]
+    headline = compare_family(base, change, [(c, *KEY_METRICS[c][:2], KEY_METRICS[c][2]) for c in shared],
+                              confidence, power)
+    lines = [family_line("headline metrics", [(n, k, r) for n, k, r, _ in headline]), "", *TABLE_HEAD,
+             *(row(n, k, base[c], change[c], r, confidence) for n, k, r, c in headline)]
+    for prefix, (section, naming) in FAMILIES.items():
+        if prefix == "corruption_acc." and not same_corrupted_sets:
+            continue
+        columns = [c for c in change.columns if c.startswith(prefix) and c in base.columns]
+        if not columns:
+            continue
+        members = [(c, naming.format(c.split(".", 1)[1].replace("_", " ")), True, "points") for c in columns]
+        compared = compare_family(base, change, members, confidence, power)
+        lines += ["", family_line(section, [(n, k, r) for n, k, r, _ in compared]), "",
+                  f"<details><summary>{section}, row by row ({len(compared)})</summary>", "", *TABLE_HEAD,
+                  *(row(n, k, base[c], change[c], r, confidence) for n, k, r, c in compared), "",
+                  "</details>"]
+    return lines
+
+
+def relative_corruption_error(base: pd.DataFrame, change: pd.DataFrame, corruptions) -> float | None:
+    """Each corruption's error (1 - accuracy, the mean over the seeds) divided by the base's, averaged: the
+    CIFAR form of mCE. Below 1, the change makes fewer errors under corruption than the base."""
+    columns = [f"corruption_acc.{c}" for c in corruptions]
+    if not all(c in base.columns and c in change.columns for c in columns):
+        return None
+    ratios = [(1 - change[c].mean()) / (1 - base[c].mean()) for c in columns if base[c].mean() < 1]
+    return float(sum(ratios) / len(ratios)) if ratios else None
 
 
 def read_at(rev: str, path: str) -> str | None:
@@ -144,6 +215,40 @@ def overlaid_plots(base: str, images: Path) -> list[str]:
     return lines
 
 
+def same_corrupted_sets(base_aggregate: dict | None, change_aggregate: dict) -> tuple[bool, str]:
+    """(whether both sides scored the same corrupted sets, why not)."""
+    base_sets = (base_aggregate or {}).get("corrupted_sets")
+    change_sets = change_aggregate.get("corrupted_sets")
+    if base_sets is None or change_sets is None:
+        return False, "the base does not record which corrupted sets it scored"
+    if base_sets != change_sets:
+        return False, (f"the two sides scored different corrupted sets (base {base_sets}, change "
+                       f"{change_sets}: other corrupt params, code or source)")
+    return True, ""
+
+
+def robustness_lines(base: pd.DataFrame, change: pd.DataFrame, same_sets: bool, why: str) -> list[str]:
+    if not same_sets:
+        return [f"Robustness is not compared: {why}."]
+    rce = relative_corruption_error(base, change, BENCHMARK)
+    if rce is None:
+        return ["Relative corruption error: not all 15 benchmark corruptions were scored on both sides."]
+    return [f"Relative corruption error {rce:.3f}: under the 15 benchmark corruptions the change makes "
+            f"{rce:.1%} of the base's errors, each corruption's error divided by the base's, then averaged "
+            "(the CIFAR form of mCE; below 1 is more robust)."]
+
+
+def reading(confidence: float, power: float) -> str:
+    alpha = 1 - confidence
+    return (f"Each family (the headline metrics, the classes, the corruptions) is Holm-adjusted: a row is "
+            f"better or worse only when its adjusted p is below {alpha:.2g}, so the chance that any row of a "
+            f"family is called so by chance stays at {alpha:.0%}. Each interval is Welch's, drawn at the "
+            "level Holm tested its row at, so it excludes zero exactly when the row is called better or "
+            "worse; "
+            f"{CLIPPED} marks one cut to what an accuracy can take. The last column is the difference these "
+            f"groups would detect with probability {power:.0%}.")
+
+
 def build_report(base: str, out: Path) -> str:
     noise = load_params("params.yaml").noise
     change_seeds = pd.read_csv(paths.SEEDS_CSV)
@@ -165,16 +270,12 @@ def build_report(base: str, out: Path) -> str:
             lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
                       "difference below is within seed noise (about 0.15 points of accuracy per run). To "
                       f"measure it, {MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
-        alpha = 1 - noise.confidence
-        lines += comparison_table(base_seeds, change_seeds, noise.confidence, noise.power) + [
-            "",
-            f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. A headline "
-                f"metric is better or worse only when the {noise.confidence:.0%} interval of the "
-                "difference (Welch's t) excludes zero. The classes are one family, and the corruptions "
-                "another: a row of either is better or worse only when its Holm-adjusted p is below "
-                f"{alpha:.2g}, so the chance that any row of a family is called so by chance stays at "
-                f"{alpha:.0%}. The last column is the difference these groups would detect with probability "
-                f"{noise.power:.0%}.", ""]
+        same_sets, why = same_corrupted_sets(base_json and json.loads(base_json), change_aggregate)
+        lines += comparison_table(base_seeds, change_seeds, noise.confidence, noise.power,
+                                  same_corrupted_sets=same_sets)
+        lines += ["", *robustness_lines(base_seeds, change_seeds, same_sets, why), "",
+                  f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. "
+                  + reading(noise.confidence, noise.power), ""]
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
