@@ -44,9 +44,9 @@ def main():
 
     with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
         for n, ((kind, i), image) in enumerate(zip(chosen, shown)):
-            rows = [(f"{which}: {classes[targets[which][i]]}",
-                     [(f"{layer} {method}", overlay(image, heat[(layer, method, which)][n]))
-                      for layer in layers for method in methods]) for which in targets]
+            rows = {f"{which}: {classes[targets[which][i]]}": {
+                f"{layer} {method}": overlay(image, heat[(layer, method, which)][n])
+                for layer in layers for method in methods} for which in targets}
             title = f"test #{i}: true {classes[labels[i]]}, predicted {classes[preds[i]]}"
             save_figure(cam_grid(image, rows, title), tmp / f"{kind}_{n:02d}_test{i:05d}.png")
     print(f"wrote {len(chosen)} GradCAM grids of seed {seed}'s model for layers {', '.join(layers)} to "
