@@ -17,7 +17,7 @@ from cifarpipe.core.stage import run_stage, seed_argument
 from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
-from cifarpipe.robustness.figures import heatmap_figure
+from cifarpipe.robustness.figures import headline, heatmap_figure
 from cifarpipe.robustness.scores import robustness
 from cifarpipe.scoring.predict import predict_logits
 
@@ -45,8 +45,8 @@ def main():
         {"severity": s, "mean": float(by_severity[:, k].mean()), "min": float(by_severity[:, k].min()),
          "max": float(by_severity[:, k].max())} for k, s in enumerate(severities)])
     save_figure(heatmap_figure(result, clean["test_acc"]), per_seed(paths.HEATMAP_PNG, seed))
-    print(f"seed {seed}: mean corruption accuracy {result['mean_corruption_acc']:.4f} over "
-          f"{len(corruptions)} corruptions x {len(severities)} severities (clean {clean['test_acc']:.4f}); "
+    print(f"seed {seed}: corruption accuracy {headline(result)} over {len(corruptions)} corruptions x "
+          f"{len(severities)} severities (clean {clean['test_acc']:.4f}); "
           f"ECE under corruption {result['ece']:.4f} with the clean T {temperature:.3f}")
 
 

@@ -40,7 +40,7 @@ def seed_table(seeds: list[int]) -> pd.DataFrame:
         trained = json.loads(Path(per_seed(paths.TRAIN_JSON, seed)).read_text())
         robust = json.loads(Path(per_seed(paths.ROBUSTNESS_JSON, seed)).read_text())
         rows.append({"seed": seed, "test_acc": evaluated["test_acc"], "test_loss": evaluated["test_loss"],
-                     **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["mean_corruption_acc"],
+                     **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["corrupt_acc"],
                      "ece_corrupted": robust["ece"], "train_s": trained["train_s"],
                      "epochs": trained["epochs"], "steps_per_epoch": trained["steps_per_epoch"],
                      **{f"per_class_acc.{c}": a for c, a in evaluated["per_class_acc"].items()},

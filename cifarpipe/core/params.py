@@ -130,12 +130,17 @@ class Gradcam(Group):
 
 
 class Corrupt(Group):
+    source: Literal["generate", "published"]
     corruptions: Annotated[list[Name], Field(min_length=1,
                                              description="a non-empty list of corruption names")]
     severities: Annotated[list[Annotated[int, Field(ge=1, le=5)]],
                           Field(min_length=1, description="a non-empty list of severities 1 to 5")]
     images: Count
     seed: CountOrZero
+    url: Annotated[str, Field(pattern=r"^(https?|file)://.+",
+                              description="an http://, https:// or file:// URL")]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$",
+                              description="32 hexadecimal digits (the archive's md5)")]
 
 
 class Export(Group):
@@ -234,6 +239,9 @@ def _check_together(p: dict) -> None:
               "it should be at least lr_pick.skip_start + lr_pick.skip_end + 3")
     if len(set(p["train"]["seeds"])) < len(p["train"]["seeds"]):
         _fail("train.seeds", p["train"]["seeds"], "it should be a list of distinct seeds")
+    for key in ("corruptions", "severities"):
+        if len(set(p["corrupt"][key])) < len(p["corrupt"][key]):
+            _fail(f"corrupt.{key}", p["corrupt"][key], f"it should be a list of distinct {key}")
     if p["train"]["gpus"] > 1 and p["train"]["device"].startswith("cuda:"):
         _fail("train.device", p["train"]["device"],
               "it should be auto, cuda or cpu when train.gpus > 1 (rank K "

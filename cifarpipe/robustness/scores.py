@@ -1,24 +1,45 @@
-"""What a seed's model does on the corrupted test sets: accuracy per corruption and severity, their mean (the
-mean corruption accuracy), per-class accuracy over all of them, and the ECE under corruption with the
-temperature fitted on the clean test set (evaluate stage), so it shows whether the clean calibration holds
-under shift."""
+"""What a seed's model does on the corrupted test sets: accuracy per corruption and severity; the corruption
+accuracy of the CIFAR-10-C convention (the mean over its 15 benchmark corruptions at severities 1 to 5, as
+RobustBench reports it), with the 4 extras' mean beside it, never in it; per-class accuracy over all of them;
+and the ECE under corruption with the temperature fitted on the clean test set, so it shows whether the clean
+calibration holds under shift."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import softmax
 
 from ..calibration.scores import ece
+from ..corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
+
+
+def _family_mean(accuracy: np.ndarray, corruptions: list[str], severities: list[int], family) -> tuple:
+    """(the mean accuracy over the family's corruptions and severities that were scored, or None if none was;
+    {corruption: [severities of 1..5 not scored]} for those of the family not scored at all five)."""
+    rows = [i for i, name in enumerate(corruptions) if name in family]
+    missing = {name: [s for s in SEVERITIES if s not in severities or name not in corruptions]
+               for name in family}
+    missing = {name: left for name, left in missing.items() if left}
+    cols = [k for k, s in enumerate(severities) if s in SEVERITIES]
+    mean = float(accuracy[np.ix_(rows, cols)].mean()) if rows and cols else None
+    return mean, missing
 
 
 def robustness(logits: np.ndarray, labels: np.ndarray, corruptions: list[str], severities: list[int],
                classes: list[str], temperature: float, bins: int) -> dict:
-    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`."""
+    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`.
+
+    corrupt_acc is the benchmark's mean only when all 15 were scored at all 5 severities
+    (corrupt_acc_complete); otherwise it is the mean over those scored, and `missing` says what it lacks."""
     correct = logits.argmax(-1) == labels
     accuracy = correct.mean(-1)  # (corruptions, severities)
     pooled_labels = np.broadcast_to(labels, correct.shape).reshape(-1)
     pooled = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    corrupt_acc, benchmark_missing = _family_mean(accuracy, corruptions, severities, BENCHMARK)
+    extras_acc, extras_missing = _family_mean(accuracy, corruptions, severities, EXTRAS)
     return {"images": int(len(labels)), "severities": list(severities),
-            "mean_corruption_acc": float(accuracy.mean()),
+            "corrupt_acc": corrupt_acc, "corrupt_acc_complete": not benchmark_missing,
+            "extras_acc": extras_acc, "extras_acc_complete": not extras_missing,
+            "missing": {**benchmark_missing, **extras_missing},
             "accuracy": {name: [round(float(a), 6) for a in accuracy[i]] for i,
                          name in enumerate(corruptions)},
             "corruption_acc": {name: float(accuracy[i].mean()) for i, name in enumerate(corruptions)},
