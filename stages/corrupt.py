@@ -18,6 +18,7 @@ from cifarpipe.core.artifacts import write_npz
 from cifarpipe.core.params import choose, runtime_settings, stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.corrupt.corruptions import CORRUPTIONS, require
+from cifarpipe.corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
 from cifarpipe.corrupt.published import published_sets
 from cifarpipe.corrupt.sets import fingerprints, make_sets
 from cifarpipe.data.dataset import load_dataset
@@ -39,7 +40,8 @@ def main():
             data["y_test"][:cfg["images"]]
     found = fingerprints(x, y, names, severities)
     write_npz(paths.CORRUPTED, x=x, y=y, corruptions=np.array(names), severities=np.array(severities),
-              source=np.array(cfg["source"]), **found)
+              source=np.array(cfg["source"]), benchmark=np.array(BENCHMARK), extras=np.array(EXTRAS),
+              scale=np.array(SEVERITIES), **found)  # the convention, for the robustness stage
     print(f"wrote {paths.CORRUPTED} ({cfg['source']}): {len(y)} test images x {len(names)} corruptions x "
           f"{len(severities)} severities in {time.perf_counter() - started:.1f} s; fingerprint "
           f"{str(found['fingerprint'])[:12]}")

@@ -29,6 +29,8 @@ def main():
     with np.load(paths.CORRUPTED) as z:
         sets, labels = z["x"], z["y"]
         corruptions, severities = [str(c) for c in z["corruptions"]], [int(s) for s in z["severities"]]
+        convention = {"benchmark": [str(c) for c in z["benchmark"]], "extras": [str(c) for c in z["extras"]],
+                      "scale": [int(s) for s in z["scale"]]}  # CIFAR-10-C's, as the corrupt stage wrote them
     stats, batch = read_json(paths.STATS), runtime_settings()["eval_batch_size"]
     flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
     loader = DeviceLoader(flat, np.tile(labels, len(corruptions) * len(severities)), stats, compute, batch)
@@ -38,7 +40,7 @@ def main():
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
     temperature = read_json(per_seed(paths.CALIBRATION, seed))["temperature"]
     result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]), temperature,
-                        params["evaluate"]["ece_bins"])
+                        params["evaluate"]["ece_bins"], **convention)
     write_json(per_seed(paths.ROBUSTNESS_JSON, seed), result)
     by_severity = np.array([result["accuracy"][c] for c in corruptions])
     write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), [

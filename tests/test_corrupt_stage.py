@@ -91,6 +91,8 @@ def test_the_stage_reads_the_published_layout_over_http_into_sets_and_their_fing
         labels = np.load(io.BytesIO(files["CIFAR-10-C/labels.npy"]))[:5]
         assert list(z["y"]) == list(labels) and str(z["source"]) == "published"
         assert list(z["corruptions"]) == names and list(z["severities"]) == [2, 5]
+        assert list(z["benchmark"]) == list(BENCHMARK) and list(z["extras"]) == list(EXTRAS)  # the convention
+        assert list(z["scale"]) == [1, 2, 3, 4, 5]
         expected = fingerprints(z["x"], z["y"], names, [2, 5])
         assert str(z["fingerprint"]) == str(expected["fingerprint"])
         assert list(z["fingerprints"]) == list(expected["fingerprints"])

@@ -236,7 +236,7 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
     ("cifarpipe/evaluate/figures.py", ["evaluate@0"]),  # a figure edit: never a training
     ("cifarpipe/figures/common.py", ["aggregate", "evaluate@0", "gradcam", "lr_pick", "preview",
                                      "robustness@0"]),
-    ("cifarpipe/download/fetch.py", ["download"]),  # a download edit: neither the range test nor training
+    ("cifarpipe/download/fetch.py", ["corrupt", "download"]),  # neither the range test nor training
     ("cifarpipe/schedule/one_cycle.py", ["aggregate", "train@0"]),
     ("cifarpipe/scoring/predict.py", ["evaluate@0", "robustness@0", "train@0"]),
     ("cifarpipe/aggregate/noise.py", ["aggregate"]),
