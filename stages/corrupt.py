@@ -27,8 +27,9 @@ from cifarpipe.data.dataset import load_dataset
 def main():
     params = stage_params("corrupt")
     cfg = params["corrupt"]
-    names, severities = [choose(CORRUPTIONS, "corrupt.corruptions", n) and n for n in cfg["corruptions"]], \
-        cfg["severities"]
+    names, severities = cfg["corruptions"], cfg["severities"]
+    for name in names:
+        choose(CORRUPTIONS, "corrupt.corruptions", name)
     started = time.perf_counter()
     if cfg["source"] == "published":
         x, y = published_sets(cfg["url"], cfg["md5"], names, severities, cfg["images"], runtime_settings(),
@@ -36,8 +37,8 @@ def main():
     else:
         require(names)  # ImageMagick, the frost photographs: before any work
         data = load_dataset(paths.DATASET, 0, params["data"]["test_subset"])  # the images only: no stats
-        x, y = make_sets(data["x_test"][:cfg["images"]], names, severities, cfg["seed"]), \
-            data["y_test"][:cfg["images"]]
+        clean, y = data["x_test"][:cfg["images"]], data["y_test"][:cfg["images"]]
+        x = make_sets(clean, names, severities, cfg["seed"])
     found = fingerprints(x, y, names, severities)
     write_npz(paths.CORRUPTED, x=x, y=y, corruptions=np.array(names), severities=np.array(severities),
               source=np.array(cfg["source"]), benchmark=np.array(BENCHMARK), extras=np.array(EXTRAS),
