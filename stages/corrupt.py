@@ -1,14 +1,15 @@
-"""Stage corrupt: the first corrupt.images test images under every corruption and severity of
-corrupt.corruptions and corrupt.severities, CIFAR-10-C-style, regenerated (cifarpipe/corrupt/corruptions.py)
--> data/corrupted.npz.
+"""Stage corrupt: the first corrupt.images test images under every corruption of corrupt.corruptions at every
+severity of corrupt.severities -> data/corrupted.npz. Made here (source generate: CIFAR-10-C's constants,
+cifarpipe/corrupt/corruptions.py, each corruption's stream seeded by its name) or read from the published
+CIFAR-10-C (source published: corrupt.url, corrupt.md5), with the sets' fingerprint beside them.
 
 It depends on the data and these params only, never on a model, so the sets are made once and shared by every
-seed and experiment. Each (corruption, severity) draws from its own stream seeded with (corrupt.seed, its
-position), so the sets are bit-repeatable.
+seed and experiment.
 
     python -m stages.corrupt
 """
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,26 +17,35 @@ from cifarpipe.core import paths
 from cifarpipe.core.artifacts import write_npz
 from cifarpipe.core.params import choose, stage_params
 from cifarpipe.core.stage import run_stage
-from cifarpipe.corrupt.corruptions import CORRUPTIONS, corrupt
+from cifarpipe.corrupt.corruptions import CORRUPTIONS, require
+from cifarpipe.corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
+from cifarpipe.corrupt.published import published_sets
+from cifarpipe.corrupt.sets import fingerprints, make_sets
 from cifarpipe.data.dataset import load_dataset
 
 
 def main():
     params = stage_params("corrupt")
     cfg = params.corrupt
-    names = cfg.corruptions
+    names, severities = cfg.corruptions, cfg.severities
     for name in names:
         choose(CORRUPTIONS, "corrupt.corruptions", name)
-    data = load_dataset(paths.DATASET, 0, params.data.test_subset)  # the images only: no stats
-    clean, labels = data["x_test"][:cfg.images], data["y_test"][:cfg.images]
     started = time.perf_counter()
-    sets = np.stack([np.stack([corrupt(clean, name, severity,
-                                       np.random.default_rng([cfg.seed, i, severity]))
-                               for severity in cfg.severities]) for i, name in enumerate(names)])
-    write_npz(paths.CORRUPTED, x=sets, y=labels, corruptions=np.array(names),
-              severities=np.array(cfg.severities))
-    print(f"wrote {paths.CORRUPTED}: {len(clean)} test images x {len(names)} corruptions x "
-          f"{len(cfg.severities)} severities in {time.perf_counter() - started:.1f} s")
+    if cfg.source == "published":
+        x, y = published_sets(cfg.url, cfg.md5, names, severities, cfg.images, params.runtime,
+                              Path(paths.CORRUPTED).parent)
+    else:
+        require(names)  # ImageMagick, the frost photographs: before any work
+        data = load_dataset(paths.DATASET, 0, params.data.test_subset)  # the images only: no stats
+        clean, y = data["x_test"][:cfg.images], data["y_test"][:cfg.images]
+        x = make_sets(clean, names, severities, cfg.seed)
+    found = fingerprints(x, y, names, severities)
+    write_npz(paths.CORRUPTED, x=x, y=y, corruptions=np.array(names), severities=np.array(severities),
+              source=np.array(cfg.source), benchmark=np.array(BENCHMARK), extras=np.array(EXTRAS),
+              scale=np.array(SEVERITIES), **found)  # the convention, for the robustness stage
+    print(f"wrote {paths.CORRUPTED} ({cfg.source}): {len(y)} test images x {len(names)} corruptions x "
+          f"{len(severities)} severities in {time.perf_counter() - started:.1f} s; fingerprint "
+          f"{str(found['fingerprint'])[:12]}")
 
 
 if __name__ == "__main__":

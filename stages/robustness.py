@@ -17,9 +17,8 @@ from cifarpipe.core.stage import run_stage, seed_argument
 from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
-from cifarpipe.robustness.figures import heatmap_figure
+from cifarpipe.robustness.figures import headline, heatmap_figure
 from cifarpipe.robustness.scores import by_severity, robustness
-from cifarpipe.robustness.sets import fingerprint
 from cifarpipe.scoring.predict import predict_logits
 
 
@@ -28,8 +27,10 @@ def main():
     compute = configure_torch(resolve_compute(params.train))
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     with np.load(paths.CORRUPTED) as z:
-        sets, labels = z["x"], z["y"]
+        sets, labels, fingerprint = z["x"], z["y"], str(z["fingerprint"])
         corruptions, severities = [str(c) for c in z["corruptions"]], [int(s) for s in z["severities"]]
+        convention = {"benchmark": [str(c) for c in z["benchmark"]], "extras": [str(c) for c in z["extras"]],
+                      "scale": [int(s) for s in z["scale"]]}  # CIFAR-10-C's, as the corrupt stage wrote them
     stats = read_json(paths.STATS)
     calibrated = read_json(per_seed(paths.CALIBRATION, seed))
     flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
@@ -40,14 +41,14 @@ def main():
 
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
     result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]),
-                        calibrated["temperature"], params.evaluate.ece_bins)
-    result.update(tta_flip=params.evaluate.tta_flip, sets=fingerprint(sets, labels, corruptions, severities))
+                        calibrated["temperature"], params.evaluate.ece_bins, **convention)
+    result.update(tta_flip=params.evaluate.tta_flip, sets=fingerprint)
     write_json(per_seed(paths.ROBUSTNESS_JSON, seed), result)
     write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), by_severity(result, corruptions, severities))
     save_figure(heatmap_figure(result, clean["test_acc"]), per_seed(paths.HEATMAP_PNG, seed))
-    print(f"seed {seed}: mean corruption accuracy {result['mean_corruption_acc']:.4f} over "
-          f"{len(corruptions)} corruptions x {len(severities)} severities (clean {clean['test_acc']:.4f}); "
-          f"ECE under corruption {result['ece']:.4f} with the clean T {calibrated['temperature']:.3f}")
+    print(f"seed {seed}: corruption accuracy {headline(result)} over {len(corruptions)} corruptions x "
+          f"{len(severities)} severities (clean {clean['test_acc']:.4f}); ECE under corruption "
+          f"{result['ece']:.4f} with the clean T {calibrated['temperature']:.3f}")
 
 
 if __name__ == "__main__":

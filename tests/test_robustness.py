@@ -1,6 +1,6 @@
-"""Calibration and the corrupted test sets, in-process: ECE against torchmetrics and against a hand
-computation, temperature scaling that helps on images it was not fitted on, and CIFAR-10-C-style corruptions
-that keep shape and dtype, grow with severity and repeat bit for bit."""
+"""Calibration and robustness, in-process: ECE against torchmetrics and against a hand computation,
+temperature scaling that helps on images it was not fitted on, and the corruption accuracy of the CIFAR-10-C
+convention (tests/test_corruptions.py checks the corruptions themselves)."""
 import numpy as np
 import pytest
 import torch
@@ -8,10 +8,8 @@ from scipy.special import softmax
 from torchmetrics.classification import MulticlassCalibrationError
 
 from cifarpipe.calibration.scores import calibration, cross_fitted, ece, fit_temperature, nll
-from cifarpipe.corrupt.corruptions import CORRUPTIONS, corrupt
-from synthetic_cifar import make_images
-
-IMAGES = make_images(40, np.random.default_rng(0))[0]
+from cifarpipe.corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
+from cifarpipe.robustness.scores import robustness
 
 
 @pytest.mark.parametrize("bins", [10, 15])
@@ -67,28 +65,36 @@ def test_cross_fitting_scores_each_half_with_the_temperature_of_the_other():
     assert sum(b["images"] for b in result.bins) == 1000
 
 
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
-def test_every_corruption_keeps_shape_and_dtype_and_repeats_bit_for_bit(name):
-    for severity in range(1, 6):
-        a = corrupt(IMAGES, name, severity, np.random.default_rng([0, severity]))
-        b = corrupt(IMAGES, name, severity, np.random.default_rng([0, severity]))
-        assert a.shape == IMAGES.shape and a.dtype == np.uint8
-        assert np.array_equal(a, b)
+def scores(accuracy: dict, severities):
+    """robustness() on made-up logits whose accuracy per corruption and severity is `accuracy`."""
+    labels = np.arange(100) % 10
+    names = list(accuracy)
+    logits = np.zeros((len(names), len(severities), 100, 10))
+    for i, name in enumerate(names):
+        for k, a in enumerate(accuracy[name]):
+            right = int(round(a * 100))
+            predicted = np.where(np.arange(100) < right, labels, (labels + 1) % 10)
+            logits[i, k, np.arange(100), predicted] = 5.0
+    return robustness(logits, labels, names, list(severities), [str(c) for c in range(10)], 1.0, 15,
+                      benchmark=BENCHMARK, extras=EXTRAS, scale=SEVERITIES)
 
 
-def distortion(name, severity):
-    out = corrupt(IMAGES, name, severity, np.random.default_rng([7, severity]))
-    return float(((out.astype(float) - IMAGES) ** 2).mean())
+def test_the_corruption_accuracy_is_the_benchmarks_15_at_5_severities_with_the_extras_beside_it():
+    rng = np.random.default_rng(0)
+    accuracy = {name: list(rng.integers(20, 90, 5) / 100) for name in BENCHMARK + EXTRAS}
+    result = scores(accuracy, range(1, 6))
+    assert result["corrupt_acc"] == pytest.approx(np.mean([accuracy[n] for n in BENCHMARK]))
+    assert result["extras_acc"] == pytest.approx(np.mean([accuracy[n] for n in EXTRAS]))
+    assert result["corrupt_acc"] != pytest.approx(np.mean(list(accuracy.values())))  # no extras in it
+    assert result["corrupt_acc_complete"] and result["extras_acc_complete"] and result["missing"] == {}
 
 
-@pytest.mark.parametrize("name", [n for n in CORRUPTIONS if n != "saturate"])
-def test_the_distortion_grows_with_the_severity(name):
-    d = [distortion(name, s) for s in range(1, 6)]
-    assert d[0] > 0 and all(a < b for a, b in zip(d, d[1:])), d
-
-
-def test_saturate_grows_in_each_of_its_two_directions():
-    """The original's saturate desaturates at severities 1 and 2 (x0.3, x0.1) and oversaturates at 3 to 5, so
-    its distortion grows within each direction, not across them."""
-    d = [distortion("saturate", s) for s in range(1, 6)]
-    assert d[0] < d[1] and d[2] < d[3] < d[4], d
+def test_a_corruption_accuracy_short_of_the_benchmark_says_what_it_lacks():
+    listed = [n for n in BENCHMARK if n != "glass_blur"]
+    result = scores({name: [0.5, 0.3] for name in listed}, [1, 5])
+    assert result["corrupt_acc"] == pytest.approx(0.4) and not result["corrupt_acc_complete"]
+    assert result["missing"]["glass_blur"] == [1, 2, 3, 4, 5] and result["missing"]["fog"] == [2, 3, 4]
+    assert result["extras_acc"] is None and not result["extras_acc_complete"]
+    assert set(result["missing"]) == set(BENCHMARK + EXTRAS)
+    only_extras = scores({"spatter": [0.5, 0.7]}, [1, 5])
+    assert only_extras["corrupt_acc"] is None and only_extras["extras_acc"] == pytest.approx(0.6)

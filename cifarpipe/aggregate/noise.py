@@ -14,6 +14,9 @@ MORE_SEEDS = "run more seeds, e.g. dvc exp run -S 'train.seeds=[0,1,2,3,4]'"
 def summarize(values, confidence: float) -> dict:
     """n, mean, std, min, max, ci_low, ci_high of `values` (std and the interval are None for one value)."""
     x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]  # a metric a seed could not score (corrupt_acc with no benchmark corruption listed)
+    if not len(x):
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None, "ci_low": None, "ci_high": None}
     n, mean = len(x), float(x.mean())
     summary = {"n": n, "mean": mean, "std": None, "min": float(x.min()), "max": float(x.max()),
                "ci_low": None, "ci_high": None}

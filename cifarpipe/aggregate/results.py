@@ -41,8 +41,10 @@ def seed_table(seeds: list[int]) -> pd.DataFrame:
         trained = json.loads(Path(per_seed(paths.TRAIN_JSON, seed)).read_text())
         robust = json.loads(Path(per_seed(paths.ROBUSTNESS_JSON, seed)).read_text())
         rows.append({"seed": seed, "test_acc": evaluated["test_acc"], "test_loss": evaluated["test_loss"],
-                     **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["mean_corruption_acc"],
-                     "corrupt_gap": evaluated["test_acc"] - robust["mean_corruption_acc"],
+                     **{k: evaluated[k] for k in CALIBRATION}, "corrupt_acc": robust["corrupt_acc"],
+                     "corrupt_gap": (None if robust["corrupt_acc"] is None else
+                                     evaluated["test_acc"] - robust["corrupt_acc"]),
+                     "extras_acc": robust["extras_acc"],
                      "ece_corrupted": robust["ece"], "corrupted_sets": robust.get("sets"),
                      "train_s": trained["train_s"],
                      "epochs": trained["epochs"], "steps_per_epoch": trained["steps_per_epoch"],

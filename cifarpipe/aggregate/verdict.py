@@ -8,7 +8,8 @@ import pandas as pd
 from .noise import summarize, target_verdict, verdict_note
 from .results import CALIBRATION
 
-HEADLINE = ("test_acc", "test_loss", "train_s", *CALIBRATION, "corrupt_acc", "corrupt_gap", "ece_corrupted")
+HEADLINE = ("test_acc", "test_loss", "train_s", *CALIBRATION, "corrupt_acc", "corrupt_gap", "extras_acc",
+            "ece_corrupted")
 FAMILIES = ("per_class_acc", "corruption_acc")  # a column per member in the seed table: family.member
 
 

@@ -156,12 +156,24 @@ class Gradcam(Group):
 
 
 class Corrupt(Group):
+    source: Literal["generate", "published"]
     corruptions: Annotated[list[Name], Field(min_length=1,
                                              description="a non-empty list of corruption names")]
     severities: Annotated[list[Annotated[int, Field(ge=1, le=5)]],
                           Field(min_length=1, description="a non-empty list of severities 1 to 5")]
     images: Count
     seed: CountOrZero
+    url: Annotated[str, Field(pattern=r"^(https?|file)://.+",
+                              description="an http://, https:// or file:// URL")]
+    md5: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{32}$",
+                              description="32 hexadecimal digits (the archive's md5)")]
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        for key in ("corruptions", "severities"):
+            if len(set(getattr(self, key))) < len(getattr(self, key)):
+                _fail(f"corrupt.{key}", getattr(self, key), f"it should be a list of distinct {key}")
+        return self
 
 
 class Export(Group):

@@ -50,7 +50,7 @@ def _unpickle(raw: bytes, name: str) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
+def check_member(member: tarfile.TarInfo) -> None:
     path = PurePosixPath(member.name)
     if member.issym() or member.islnk():
         raise DataError(f"archive member {member.name!r} is a link: refused (a CIFAR-10 archive has none)")
@@ -67,7 +67,7 @@ def read_archive_members(archive: Path) -> dict[str, bytes]:
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
-                _check_member(member)
+                check_member(member)
                 if member.name in wanted:
                     found[member.name.split("/", 1)[1]] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:

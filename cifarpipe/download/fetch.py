@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,17 +18,46 @@ from ..core.errors import DataError
 CHUNK = 1 << 20  # bytes read per call: how often the size limit and the deadline are checked
 
 
-def _local_hint(url: str) -> str:
+@dataclass(frozen=True)
+class Expected:
+    """What a download should be, for its error lines: its name and size, its file name, and the params group
+    whose url and md5 point at it."""
+    what: str
+    file: str
+    group: str
+
+
+CIFAR10 = Expected("the CIFAR-10 archive (163 MiB)", "cifar-10-python.tar.gz", "data")
+
+
+def _local_hint(url: str, expected: Expected) -> str:
+    g = expected.group
     return (f"Could not reach {url}. If this machine has no internet, copy or build the archive locally and "
-            "point the pipeline at it: dvc exp run -S data.url=file:///ABS/PATH/cifar-10-python.tar.gz "
-            "-S data.md5=<md5sum of that file> (or set data.url and data.md5 in params.yaml).")
+            f"point the pipeline at it: dvc exp run -S {g}.url=file:///ABS/PATH/{expected.file} "
+            f"-S {g}.md5=<md5sum of that file> (or set {g}.url and {g}.md5 in params.yaml).")
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file, read in chunks."""
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def mismatch(source: str, md5: str, actual: str, expected: Expected = CIFAR10) -> DataError:
+    return DataError(f"checksum mismatch for {source}: expected md5 {md5}, got {actual}. The file is corrupt "
+                     f"or a different archive: download it again, or if you trust this file set "
+                     f"{expected.group}.md5 to {actual}.")
 
 
 class _TooBig(DataError):
     pass
 
 
-def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float, progress) -> str:
+def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float, progress,
+                expected: Expected) -> str:
     """Stream `url` into `dest`, drawing a progress bar on `progress` when it is a terminal; return the md5.
     Raises DataError on a short read, an oversized file or a deadline."""
     md5, size = hashlib.md5(), 0
@@ -36,11 +66,11 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
                  unit_divisor=1024, desc=f"download {Path(urllib.parse.urlsplit(url).path).name}",
                  # bytes, rate and time left; none in a log file
                  file=progress, disable=None, mininterval=0.5) as bar:
-        expected = resp.headers.get("Content-Length")
-        if expected is not None and int(expected) > max_bytes:
-            raise _TooBig(f"{url} is {int(expected) / 2**20:.0f} MiB, more than runtime.download_max_mb "
-                          f"({max_bytes / 2**20:.0f} MiB): it is not the CIFAR-10 archive (163 MiB). Check "
-                          "data.url")
+        length = resp.headers.get("Content-Length")
+        if length is not None and int(length) > max_bytes:
+            raise _TooBig(f"{url} is {int(length) / 2**20:.0f} MiB, more than runtime.download_max_mb "
+                          f"({max_bytes / 2**20:.0f} MiB): it is not {expected.what}. Check "
+                          f"{expected.group}.url")
         while chunk := resp.read1(CHUNK):  # what has arrived, so the deadline is checked as data trickles in
             md5.update(chunk)
             out.write(chunk)
@@ -48,17 +78,18 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
             bar.update(len(chunk))
             if size > max_bytes:
                 raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) "
-                              "and was stopped: it is not the CIFAR-10 archive (163 MiB). Check data.url")
+                              f"and was stopped: it is not {expected.what}. Check {expected.group}.url")
             if time.monotonic() > deadline:
                 raise DataError(f"download of {url} passed its deadline (runtime.download_deadline_s) after "
                                 f"{size / 2**20:.1f} MiB")
-    if expected is not None and size != int(expected):
-        raise DataError(f"download of {url} stopped after {size} of {expected} bytes")
+    if length is not None and size != int(length):
+        raise DataError(f"download of {url} stopped after {size} of {length} bytes")
     return md5.hexdigest()
 
 
 def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max_bytes: int = 2**30,
-             deadline_s: float = 3600, backoff_s: float = 1.0, progress=None) -> None:
+             deadline_s: float = 3600, backoff_s: float = 1.0, progress=None,
+             expected: Expected = CIFAR10) -> None:
     """Download `url` to `dest` (atomically), retrying with exponential backoff, then verify its md5.
 
     No attempt may exceed `max_bytes`, and all attempts together stop at `deadline_s`: a wrong URL or a
@@ -73,7 +104,8 @@ def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max
             if time.monotonic() > deadline:
                 break
             try:
-                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline, progress or sys.stderr)
+                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline, progress or sys.stderr,
+                                     expected)
                 break
             except _TooBig:
                 raise
@@ -82,8 +114,7 @@ def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max
                 if isinstance(err, urllib.error.HTTPError) and err.code == 404:
                     break
         if actual is None:
-            raise DataError(f"{_local_hint(url)} Last error after {attempt + 1} attempt(s): {last_error}")
+            raise DataError(f"{_local_hint(url, expected)} Last error after {attempt + 1} attempt(s): "
+                            f"{last_error}")
         if actual != md5.lower():
-            raise DataError(f"checksum mismatch for {url}: expected md5 {md5}, got {actual}. The file is "
-                            "corrupt or a different archive: download it again, or if you trust this file "
-                            f"set data.md5 to {actual}.")
+            raise mismatch(url, md5, actual, expected)

@@ -6,6 +6,14 @@ import numpy as np
 from ..figures.common import plt
 
 
+def headline(result: dict) -> str:
+    """The benchmark's mean and the extras' as one phrase, saying when the benchmark's is not all 15 x 5."""
+    def percent(v):
+        return "n/a" if v is None else f"{v:.1%}"
+    partial = "" if result["corrupt_acc_complete"] else " (not all 15 x 5)"
+    return f"benchmark {percent(result['corrupt_acc'])}{partial}, extras {percent(result['extras_acc'])}"
+
+
 def heatmap_figure(result: dict, clean_acc: float):
     names, severities = list(result["accuracy"]), result["severities"]
     grid = np.array([result["accuracy"][n] for n in names])
@@ -17,7 +25,7 @@ def heatmap_figure(result: dict, clean_acc: float):
     for (i, j), v in np.ndenumerate(grid):
         ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, label="test accuracy")
-    ax.set_title(f"accuracy under corruption: mean {result['mean_corruption_acc']:.1%} (clean "
-                 f"{clean_acc:.1%}); {result['images']} images per cell", fontsize=9)
+    ax.set_title(f"accuracy under corruption: {headline(result)} (clean {clean_acc:.1%}); {result['images']} "
+                 "images per cell", fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,7 +1,6 @@
-"""What a seed's model does on the corrupted test sets: accuracy per corruption and severity, their mean (the
-mean corruption accuracy), per-class accuracy over all of them, and the ECE under corruption with the
-temperature fitted on the clean test set (evaluate stage), so it shows whether the clean calibration holds
-under shift."""
+"""What a seed's model does on the corrupted test sets: accuracy per corruption and severity, per class, the
+ECE with the clean temperature. corrupt_acc follows CIFAR-10-C's convention (the mean over its 15 benchmark
+corruptions at severities 1 to 5, as RobustBench reports it); the 4 extras' mean stands beside it."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,15 +9,35 @@ from scipy.special import softmax
 from ..calibration.scores import ece
 
 
+def _family_mean(accuracy: np.ndarray, corruptions: list[str], severities: list[int], family, scale) -> tuple:
+    """(the mean accuracy over the family's corruptions and severities that were scored, or None if none was;
+    {corruption: [severities of `scale` not scored]} for those of the family not scored at all of them)."""
+    rows = [i for i, name in enumerate(corruptions) if name in family]
+    missing = {name: [s for s in scale if s not in severities or name not in corruptions] for name in family}
+    missing = {name: left for name, left in missing.items() if left}
+    cols = [k for k, s in enumerate(severities) if s in scale]
+    mean = float(accuracy[np.ix_(rows, cols)].mean()) if rows and cols else None
+    return mean, missing
+
+
 def robustness(logits: np.ndarray, labels: np.ndarray, corruptions: list[str], severities: list[int],
-               classes: list[str], temperature: float, bins: int) -> dict:
-    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`."""
+               classes: list[str], temperature: float, bins: int, *, benchmark, extras, scale) -> dict:
+    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`; the
+    benchmark's corruptions, the extras and the severity scale as the corrupted sets name them.
+
+    corrupt_acc is the benchmark's mean only when all 15 were scored at all 5 severities
+    (corrupt_acc_complete); otherwise it is the mean over those scored, and `missing` says what it lacks."""
     correct = logits.argmax(-1) == labels
     accuracy = correct.mean(-1)  # (corruptions, severities)
     pooled_labels = np.broadcast_to(labels, correct.shape).reshape(-1)
     pooled = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
+    corrupt_acc, benchmark_missing = _family_mean(accuracy, corruptions, severities, benchmark, scale)
+    extras_acc, extras_missing = _family_mean(accuracy, corruptions, severities, extras, scale)
     return {"images": int(len(labels)), "severities": list(severities),
-            "mean_corruption_acc": float(accuracy.mean()),
+            "corrupt_acc": corrupt_acc, "corrupt_acc_complete": not benchmark_missing,
+            "extras_acc": extras_acc, "extras_acc_complete": not extras_missing,
+            "missing": {**benchmark_missing, **extras_missing}, "benchmark": list(benchmark),
+            "extras": list(extras),
             "accuracy": {name: [round(float(a), 6) for a in accuracy[i]] for i,
                          name in enumerate(corruptions)},
             "corruption_acc": {name: float(accuracy[i].mean()) for i, name in enumerate(corruptions)},

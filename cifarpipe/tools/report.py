@@ -23,6 +23,7 @@ from ..aggregate.noise import MORE_SEEDS, compare, holm, summarize, verdict_note
 from ..core import paths
 from ..core.params import load_params
 from ..core.paths import per_seed
+from ..corrupt.names import BENCHMARK
 
 # metric: (what the report calls it, higher is better, how its numbers read); one family of tests
 KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("test loss", False, "plain"),
@@ -30,11 +31,7 @@ KEY_METRICS = {"test_acc": ("test accuracy", True, "points"), "test_loss": ("tes
                "corrupt_gap": ("clean − corrupted gap", False, "gap"),
                "ece": ("calibration error (ECE)", False, "points"),
                "train_s": ("training seconds", False, "seconds")}
-CORRUPTED = ("corrupt_acc", "corrupt_gap")
-# TODO(merge of issue 41's corruptions): import the one list of the 15 benchmark corruptions
-BENCHMARK = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-             "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-             "jpeg_compression")  # compared only when both sides scored the same corrupted sets
+CORRUPTED = ("corrupt_acc", "corrupt_gap")  # compared only when both sides scored the same corrupted sets
 # the families of per-member comparisons: column prefix -> (section, how a row is named)
 FAMILIES = {"per_class_acc.": ("classes", "{} accuracy"),
             "corruption_acc.": ("corruptions", "accuracy under {}")}
