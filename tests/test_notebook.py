@@ -240,6 +240,22 @@ def test_a_second_run_all_retrains_nothing_and_ends_as_the_first_did(colab):
     print(text_of(cell_with(again, "verdict_line")) + text_of(cell_with(again, "dvc exp diff")))
 
 
+def test_the_doctor_cell_stops_the_run_on_a_problem_line(tmp_path):
+    """The doctor cell's script, as %%bash runs it, where the driver shows a GPU that torch cannot use (a fake
+    nvidia-smi; torch here is a CPU run, or sees no GPU): it exits non-zero, which stops Run all."""
+    if shutil.which("nvidia-smi"):
+        pytest.skip("a real nvidia-smi is here")
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = \"\" ]; then echo '| NVIDIA-SMI 535.104.05   Driver Version: "
+                    "535.104.05   CUDA Version: 12.2 |'; else echo 'Tesla T4, 535.104.05'; fi\n")
+    fake.chmod(0o755)
+    script = cell_with(nbformat.read(NOTEBOOK, as_version=4), "cifarpipe doctor").source.split("\n", 1)[1]
+    path = f"{tmp_path}{os.pathsep}{tool_env()['PATH']}"
+    proc = run(["bash", "-c", script], ROOT, check=False, env_extra={"PATH": path, "INSTALL_DIR": str(tmp_path)})
+    assert proc.returncode == 1 and re.search(r"^PROBLEM .*torch cannot use", proc.stdout, re.MULTILINE)
+    assert "cifarpipe doctor found a problem (the PROBLEM line above)" in proc.stderr
+
+
 def test_the_readme_links_the_notebook_through_colabs_badge_and_says_what_to_set():
     readme = (ROOT / "README.md").read_text()
     badge = next(line for line in readme.splitlines() if "colab.research.google.com/github/" in line)
