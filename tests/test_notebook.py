@@ -251,7 +251,8 @@ def test_the_doctor_cell_stops_the_run_on_a_problem_line(tmp_path):
     fake.chmod(0o755)
     script = cell_with(nbformat.read(NOTEBOOK, as_version=4), "cifarpipe doctor").source.split("\n", 1)[1]
     path = f"{tmp_path}{os.pathsep}{tool_env()['PATH']}"
-    proc = run(["bash", "-c", script], ROOT, check=False, env_extra={"PATH": path, "INSTALL_DIR": str(tmp_path)})
+    proc = run(["bash", "-c", script], ROOT, check=False,
+               env_extra={"PATH": path, "INSTALL_DIR": str(tmp_path)})
     assert proc.returncode == 1 and re.search(r"^PROBLEM .*torch cannot use", proc.stdout, re.MULTILINE)
     assert "cifarpipe doctor found a problem (the PROBLEM line above)" in proc.stderr
 
