@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare, on this machine, what benchmarks/gpu_session.sh carries to the GPU machine (about 2 minutes):
-#   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh), less vl-convert (33 MB,
-#            for the report's PNGs, which no GPU step draws);
+#   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh over the runtime lock and
+#            the gpu tests' pytest), the frost photographs' wheel, less vl-convert (33 MB, for the report's PNGs,
+#            which no GPU step draws);
 #   .gpu     the proxy's compressed images and its two scripts, the peer script (the reference recipe as a plain script), and Debian's git (dvc needs
 #            git; it is unpacked there only if the image lacks one).
 # Both are ignored by git (.git/info/exclude). Checks that every wheel is for CPython 3.12 (one built here for
@@ -10,7 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
-[ -d .devkit ] || bash "$shared/device-kit/build.sh" .devkit
+if [ ! -d .devkit ]; then  # the kit script reads ./requirements.txt: the runtime lock and the gpu tests' pytest
+  kit=$(mktemp -d)
+  { cat requirements.txt; grep -E '^(pytest|pytest-xdist|execnet|iniconfig|pluggy)==' requirements-dev.txt; } \
+    > "$kit/requirements.txt"
+  (cd "$kit" && bash "$shared/device-kit/build.sh" "$OLDPWD/.devkit")
+  python3 -m pip download -q --no-deps -d .devkit -r requirements-frost.txt  # the frost photographs' wheel
+fi
 rm -f .devkit/vl_convert_python-*.whl
 mkdir -p .gpu/debs .git/info
 cp -f "$shared"/cifar10-proxy/{cifar10_jpeg.npz.xz,make_archive.py,decode_npz.py} "$shared/peers/seed_baseline.py" .gpu/
