@@ -78,10 +78,13 @@ def export_program(model, example, path, meta: dict) -> None:
 
 
 def open_onnx(path):
-    """An onnxruntime session of the ONNX file at `path`, on the CPU."""
+    """An onnxruntime session of the ONNX file at `path`, on the CPU, without the memory arena: it kept twice
+    the peak (1.1 GB instead of 0.66 GB for a batch of 256 on the recipe's network), at no measured speed."""
     import onnxruntime
 
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_meta(session) -> dict:
