@@ -232,14 +232,16 @@ def odd_images(folder: Path, images) -> Path:
 
     Each good file sits beside a plain twin it must read as: a phone's JPEG stored sideways with an EXIF
     orientation (phone.jpg, phone_upright.png); a grayscale image in 8, 16 and 32 bits (gray8.png, gray16.png,
-    gray32.tif); an RGBA image whose transparent part stores green (cutout.png, cutout_on_white.png). Then a
-    palette GIF and a CMYK JPEG; and the bad ones: decompression-bomb headers over PIL's error and warning
-    limits (bomb.png, big.png), a truncated JPEG, a text file named .jpg (notes.jpg). readme.txt is no image,
-    and sub/deeper.png is only for --recursive."""
+    gray32.tif); an RGBA image whose transparent part stores green (cutout.png, cutout_on_white.png); a
+    phone's HEIC stored sideways (photo.heic, by pillow-heif; photo_upright.png). Then a palette GIF and a
+    CMYK JPEG; and the bad ones: decompression-bomb headers over PIL's error and warning limits (bomb.png,
+    big.png), a truncated JPEG, a text file named .jpg (notes.jpg). readme.txt is no image, and
+    sub/deeper.png is only for --recursive."""
     import struct
     import zlib
 
     import numpy as np
+    import pillow_heif
     from PIL import Image
 
     folder.mkdir(parents=True)
@@ -261,6 +263,11 @@ def odd_images(folder: Path, images) -> Path:
     Image.fromarray(on_white).save(folder / "cutout_on_white.png")
     Image.fromarray(images[3]).convert("P").save(folder / "palette.gif")
     Image.fromarray(images[4]).convert("CMYK").save(folder / "cmyk.jpg")
+    photo = Image.fromarray(images[3]).resize((64, 40), Image.Resampling.BICUBIC)
+    photo.save(folder / "photo_upright.png")
+    pillow_heif.register_heif_opener()  # as a phone writes it: sideways, and a rotation read off the EXIF
+    photo.transpose(Image.Transpose.ROTATE_90).save(folder / "photo.heic", quality=-1, chroma=444,
+                                                    exif=exif.tobytes())  # lossless, but YCbCr rounds
     png = (folder / "gray8.png").read_bytes()
     # a real PNG's header saying 2.5e9 pixels (over PIL's error limit) and 1e8 (over its warning limit)
     for name, side in [("bomb.png", 50_000), ("big.png", 10_000)]:

@@ -445,7 +445,8 @@ def test_predict_survives_a_folder_of_odd_files(built, tmp_path):
     assert proc.returncode == 1, proc.stderr
     got = {Path(r["path"]).name: r["top"] for r in map(json.loads, proc.stdout.splitlines())}
     assert list(got) == ["cmyk.jpg", "cutout.png", "cutout_on_white.png", "gray16.png", "gray32.tif",
-                         "gray8.png", "palette.gif", "phone.jpg", "phone_upright.png"]
+                         "gray8.png", "palette.gif", "phone.jpg", "phone_upright.png", "photo.heic",
+                         "photo_upright.png"]
     for name, twin in [("phone.jpg", "phone_upright.png"), ("gray16.png", "gray8.png"),
                        ("gray32.tif", "gray8.png"), ("cutout.png", "cutout_on_white.png")]:
         assert got[name] == got[twin], name  # the same classes, the same probabilities
@@ -456,7 +457,7 @@ def test_predict_survives_a_folder_of_odd_files(built, tmp_path):
     assert len(said) == len(bad) + 1, proc.stderr
     for line, (path, why) in zip(said, bad.items()):
         assert line.startswith(f"error: {path}: ") and why in line, line
-    assert said[-1] == "error: 6 inputs could not be read (above); 9 images classified"
+    assert said[-1] == "error: 6 inputs could not be read (above); 11 images classified"
     print(proc.stdout + proc.stderr)  # for the notes: pytest -s shows what a user sees
 
 

@@ -15,10 +15,12 @@ BAD = {"bomb.png": "decompression bomb", "big.png": "decompression bomb", "trunc
        "notes.jpg": "not an image file", "missing.png": "no such file"}
 
 
+IMAGES, _ = make_images(6, np.random.default_rng(0))
+
+
 @pytest.fixture(scope="module")
 def odd(tmp_path_factory):
-    images, _ = make_images(6, np.random.default_rng(0))
-    return odd_images(tmp_path_factory.mktemp("odd") / "photos", images)
+    return odd_images(tmp_path_factory.mktemp("odd") / "photos", IMAGES)
 
 
 def test_each_odd_file_decodes_to_its_plain_twin(odd):
@@ -31,9 +33,12 @@ def test_each_odd_file_decodes_to_its_plain_twin(odd):
     with Image.open(odd / "gray16.png") as deep:  # PIL's own conversion clips a 16-bit image to white
         assert (np.asarray(deep.convert("L")) == 255).mean() > 0.9 and decode(odd / "gray16.png").max() < 255
     assert (decode(odd / "cutout.png")[:, :10] == 255).all()  # the stored green is gone under white
-    for name in ("palette.gif", "cmyk.jpg"):
+    for name, source, within in [("palette.gif", 3, 20), ("cmyk.jpg", 4, 12)]:  # steps of 51; a JPEG's loss
         decoded = decode(odd / name)
-        assert decoded.shape == (32, 32, 3) and decoded.dtype == np.uint8 and decoded.std() > 0
+        assert decoded.shape == (32, 32, 3) and decoded.dtype == np.uint8
+        assert np.abs(decoded.astype(int) - IMAGES[source]).mean() < within, name
+    heic, upright = decode(odd / "photo.heic").astype(int), decode(odd / "photo_upright.png")
+    assert np.abs(heic - upright).mean() < 2 < np.abs(np.rot90(heic) - upright).mean()  # YCbCr's rounding
 
 
 @pytest.mark.parametrize("name", list(BAD))
@@ -49,7 +54,7 @@ def test_a_folder_stands_for_its_image_files_and_an_empty_one_fails(odd, tmp_pat
     flat = list(image_files([odd, tmp_path / "empty", tmp_path / "missing.png"]))
     names = [f.name for f in flat[:-2]]
     assert names == sorted(names) and "readme.txt" not in names and ".hidden.png" not in names
-    assert {"phone.jpg", "notes.jpg", "gray32.tif"} <= set(names) and "deeper.png" not in names
+    assert {"phone.jpg", "notes.jpg", "gray32.tif", "photo.heic"} <= set(names) and "deeper.png" not in names
     assert isinstance(flat[-2], Failure) and "--recursive" in flat[-2].why
     assert flat[-1] == tmp_path / "missing.png"  # a missing file fails when it is decoded, in its turn
     deep = [f.relative_to(odd).as_posix() for f in image_files([odd], recursive=True)]

@@ -2,6 +2,7 @@
 array, and `image_files` turns the paths a user names (folders included) into the files to decode."""
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -32,8 +33,18 @@ class Unreadable(Exception):
     """A file `decode` cannot turn into an image; the message says why."""
 
 
+@functools.cache
+def with_heif() -> None:
+    """PIL opens HEIC/HEIF (a phone's photos) through pillow-heif's plugin, which applies the file's own
+    rotation and leaves the EXIF orientation at 1, so nothing turns twice."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def image_suffixes() -> set[str]:
     """The file name suffixes of every format PIL can open (lower case, with the dot)."""
+    with_heif()
     return {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN}
 
 
@@ -81,12 +92,13 @@ def bomb_message(err: Exception) -> str:
     pixels = re.search(r"\((\d+) pixels\)", str(err))
     size = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
     return (f"{size}, over PIL's limit of {Image.MAX_IMAGE_PIXELS:,} (PIL.Image.MAX_IMAGE_PIXELS): refused "
-            "as a possible decompression bomb")
+            "as a possible decompression bomb (shrink it first if you trust it)")
 
 
 def decode(path: Path) -> np.ndarray:
     """The image in the file at `path` as (32, 32, 3) uint8 RGB: EXIF orientation applied, `to_rgb`, then
     RESIZE. Raises Unreadable with the reason for any file that does not decode."""
+    with_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's notes on odd but readable files (corrupt EXIF, ...)
@@ -96,7 +108,7 @@ def decode(path: Path) -> np.ndarray:
     except FileNotFoundError:
         raise Unreadable("no such file") from None
     except UnidentifiedImageError:
-        raise Unreadable("not an image file PIL can read (PNG, JPEG, WebP, TIFF, BMP, GIF, ...)") from None
+        raise Unreadable("not an image file PIL can read (PNG, JPEG, HEIC, WebP, TIFF, GIF, ...)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise Unreadable(bomb_message(err)) from None
     except Exception as err:  # noqa: BLE001 (a truncated or corrupt file: whatever PIL raises, one line)
