@@ -68,8 +68,8 @@ def predict_peak(model: Path, folder: Path) -> dict:
     """Peak resident memory (MB), seconds and files/s of `cifarpipe predict FOLDER --csv`, a child
     process."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PEAK_OF_PREDICT, str(folder), "--model", str(model), "--csv"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    command = [sys.executable, "-c", PEAK_OF_PREDICT, str(folder), "--model", str(model), "--csv"]
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     seconds = time.perf_counter() - started
     said = proc.stderr.strip().splitlines()
     if proc.returncode != 0 or not said or not said[-1].startswith("VmHWM"):
