@@ -6,9 +6,10 @@ program, at batch 1 and 256), and the peak memory of `cifarpipe predict` on fold
 Every back end runs the whole classifier, uint8 images (N, 32, 32, 3) in, probabilities out: onnxruntime the
 self-contained model.onnx with its CPU provider; PyTorch eager the network rebuilt from model.json and the
 first seed's weights (models/seedN/model.pt), under torch.inference_mode; the program model.pt2, loaded by
-torch.export. Each uses its default threads. Each batch size is timed over `--seconds` after two warm-up
-batches, on random images; the median time per batch gives images/s. One JSON line per back end and batch
-size, then a summary of the speed-ups over PyTorch eager.
+torch.export. Each uses its default threads. At each batch size the back ends take turns, one batch each,
+for `--seconds` per back end, after two warm-up batches, on random images; the median time per batch gives
+images/s. One JSON line per back end and batch size (with the machine's load average: on a shared machine
+the figures are only as good as it was quiet), then a summary of the speed-ups over PyTorch eager.
 
 For each count of `--files`, that many JPEG files (the test images of `--npz`, squashed up to `--file-size`)
 are written to a temporary folder and `cifarpipe predict FOLDER --csv` classifies them in a child process with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -35,15 +37,19 @@ from ...export.files import META, ONNX, PROGRAM
 from ...export.predictor import load_model
 
 
-def median_ms(run, x: np.ndarray, seconds: float) -> float:
-    for _ in range(2):
-        run(x)
-    times, until = [], time.perf_counter() + seconds
-    while time.perf_counter() < until or len(times) < 5:
-        started = time.perf_counter()
-        run(x)
-        times.append(1000 * (time.perf_counter() - started))
-    return statistics.median(times)
+def median_ms(runs: dict, x: np.ndarray, seconds: float) -> dict[str, float]:
+    """{name: median ms per call of `runs[name](x)`}, timed in rounds of one call each, so that a burst of
+    another process's load on a shared machine slows every back end alike; after two warm-up calls each."""
+    for run in runs.values():
+        for _ in range(2):
+            run(x)
+    times, until = {name: [] for name in runs}, time.perf_counter() + seconds * len(runs)
+    while time.perf_counter() < until or len(times[next(iter(runs))]) < 5:
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run(x)
+            times[name].append(1000 * (time.perf_counter() - started))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def write_files(folder: Path, npz: Path, count: int, size: tuple[int, int]) -> None:
@@ -100,11 +106,12 @@ def main(argv=None):
     rng, size, results = np.random.default_rng(0), onnx.meta["image_size"], []
     for batch in args.batch_sizes:
         x = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-        for name, model in backends.items():
-            ms = median_ms(model.run, x, args.seconds)
+        timed = median_ms({name: model.run for name, model in backends.items()}, x, args.seconds)
+        for name, ms in timed.items():
             results.append({"backend": name, "batch": batch, "ms_per_batch": round(ms, 3),
                             "images_per_s": round(batch / ms * 1000, 1), "model": onnx.meta["model"],
-                            "tta_flip": onnx.meta["tta_flip"], "torch_threads": torch.get_num_threads()})
+                            "tta_flip": onnx.meta["tta_flip"], "torch_threads": torch.get_num_threads(),
+                            "load_average": round(os.getloadavg()[0], 2)})
             print(json.dumps(results[-1]), flush=True)
     ms = {(r["backend"], r["batch"]): r["ms_per_batch"] for r in results}
     speed_ups = {name: {str(b): round(ms["pytorch eager", b] / ms[name, b], 2) for b in args.batch_sizes}
