@@ -40,9 +40,9 @@ def read_meta(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def load_model(model_path: Path, meta_path: Path | None = None) -> Loaded:
-    """The model file `model_path` names: model.onnx (onnxruntime), model.pt2 (torch.export) or a model.pt
-    state dict, rebuilt with the model.json at `meta_path` (default: the export folder's)."""
+def load_model(model_path: Path, meta_path: Path | None = None, threads: int | None = None) -> Loaded:
+    """The model file `model_path` names: model.onnx (onnxruntime, with `threads`), model.pt2 (torch.export)
+    or a model.pt state dict, rebuilt with the model.json at `meta_path` (default: the export folder's)."""
     model_path = Path(model_path)
     if model_path.suffix not in MODEL_SUFFIXES:
         raise PipelineError(f"{model_path}: --model names a model.onnx, model.pt2 or model.pt file")
@@ -52,7 +52,7 @@ def load_model(model_path: Path, meta_path: Path | None = None) -> Loaded:
     if meta_path is not None and model_path.suffix != ".pt":
         raise PipelineError(f"--meta is for a model.pt: {model_path.name} carries what it needs")
     if model_path.suffix == ".onnx":
-        session = open_onnx(model_path)
+        session = open_onnx(model_path, threads)
         return Loaded(lambda images: onnx_outputs(session, images, len(images)), onnx_meta(session))
     from .classifier import classifier, torch_outputs  # torch: only for the files that need it
 

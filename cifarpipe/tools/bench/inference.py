@@ -6,10 +6,11 @@ program, at batch 1 and 256), and the peak memory of `cifarpipe predict` on fold
 Every back end runs the whole classifier, uint8 images (N, 32, 32, 3) in, probabilities out: onnxruntime the
 self-contained model.onnx with its CPU provider; PyTorch eager the network rebuilt from model.json and the
 first seed's weights (models/seedN/model.pt), under torch.inference_mode; the program model.pt2, loaded by
-torch.export. Each uses its default threads. At each batch size the back ends take turns, one batch each,
-for `--seconds` per back end, after two warm-up batches, on random images; the median time per batch gives
-images/s. One JSON line per back end and batch size (with the machine's load average: on a shared machine
-the figures are only as good as it was quiet), then a summary of the speed-ups over PyTorch eager.
+torch.export. Each uses its default threads (one per core) unless `--threads` says. At each batch size the
+back ends take turns, one batch each, for `--seconds` per back end, after two warm-up batches, on random
+images; the median time per batch gives images/s. One JSON line per back end and batch size (with the
+machine's load average: on a shared machine the figures are only as good as it was quiet), then a summary
+of the speed-ups over PyTorch eager.
 
 For each count of `--files`, that many JPEG files (the test images of `--npz`, squashed up to `--file-size`)
 are written to a temporary folder and `cifarpipe predict FOLDER --csv` classifies them in a child process with
@@ -93,13 +94,18 @@ def main(argv=None):
                     help="the PyTorch state dict (default: the exported seed's)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
     ap.add_argument("--seconds", type=float, default=3.0, help="time spent per back end and batch size")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for torch and onnxruntime alike (default: each its own, one per core); "
+                    "on a machine other processes load, 1 is the steadiest")
     ap.add_argument("--files", type=int, nargs="*", default=[1000, 10000],
                     help="folder sizes for predict's peak memory (none: skip it)")
     ap.add_argument("--npz", type=Path, default=Path(paths.DATASET), help="where the files' images come from")
     ap.add_argument("--file-size", type=int, nargs=2, default=[320, 240], metavar=("W", "H"))
     args = ap.parse_args(argv)
 
-    onnx = load_model(args.export / ONNX)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    onnx = load_model(args.export / ONNX, threads=args.threads)
     weights = args.weights or Path(per_seed(paths.MODEL, onnx.meta["seed"]))
     backends = {"onnxruntime": onnx, "pytorch eager": load_model(weights, args.export / META),
                 "torch.export program": load_model(args.export / PROGRAM)}
@@ -110,7 +116,8 @@ def main(argv=None):
         for name, ms in timed.items():
             results.append({"backend": name, "batch": batch, "ms_per_batch": round(ms, 3),
                             "images_per_s": round(batch / ms * 1000, 1), "model": onnx.meta["model"],
-                            "tta_flip": onnx.meta["tta_flip"], "torch_threads": torch.get_num_threads(),
+                            "tta_flip": onnx.meta["tta_flip"], "threads": args.threads or "default",
+                            "torch_threads": torch.get_num_threads(),
                             "load_average": round(os.getloadavg()[0], 2)})
             print(json.dumps(results[-1]), flush=True)
     ms = {(r["backend"], r["batch"]): r["ms_per_batch"] for r in results}
