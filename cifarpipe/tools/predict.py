@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifarpipe predict", description=DESCRIPTION, epilog=EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER",
-                    help="image files (PNG, JPEG, WebP, TIFF, ... any size) and folders of them")
+                    help="image files (PNG, JPEG, HEIC, WebP, TIFF, ... any size) and folders of them")
     ap.add_argument("--model", type=Path, default=Path(paths.EXPORT_ONNX),
                     help="model.onnx (onnxruntime), model.pt2 (torch.export) or model.pt (PyTorch weights); "
                     f"default {paths.EXPORT_ONNX}")
