@@ -225,3 +225,59 @@ def copy_repo(built: Path, dest: Path) -> Path:
     it."""
     shutil.copytree(built, dest, symlinks=True)
     return dest
+
+
+def odd_images(folder: Path, images) -> Path:
+    """A folder of the files a user's photos hold, made with PIL from uint8 (N >= 6, 32, 32, 3) `images`.
+
+    Each good file sits beside a plain twin it must read as: a phone's JPEG stored sideways with an EXIF
+    orientation (phone.jpg, phone_upright.png); a grayscale image in 8, 16 and 32 bits (gray8.png, gray16.png,
+    gray32.tif); an RGBA image whose transparent part stores green (cutout.png, cutout_on_white.png); a
+    phone's HEIC stored sideways (photo.heic, by pillow-heif; photo_upright.png). Then a palette GIF and a
+    CMYK JPEG; and the bad ones: decompression-bomb headers over PIL's error and warning limits (bomb.png,
+    big.png), a truncated JPEG, a text file named .jpg (notes.jpg). readme.txt is no image, and
+    sub/deeper.png is only for --recursive."""
+    import struct
+    import zlib
+
+    import numpy as np
+    import pillow_heif
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    upright = Image.fromarray(images[0]).resize((64, 40), Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to show, as a phone held upright writes it
+    upright.transpose(Image.Transpose.ROTATE_90).save(folder / "phone.jpg", quality=95, exif=exif)
+    with Image.open(folder / "phone.jpg") as stored:  # the JPEG's own pixels, turned upright by hand
+        stored.convert("RGB").transpose(Image.Transpose.ROTATE_270).save(folder / "phone_upright.png")
+    gray = np.asarray(Image.fromarray(images[1]).convert("L"))
+    Image.fromarray(gray).save(folder / "gray8.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(folder / "gray16.png")  # PIL mode I;16
+    Image.fromarray(gray.astype(np.float32) / 255).save(folder / "gray32.tif")  # PIL mode F, 0..1
+    rgba = np.dstack([images[2], np.full(images[2].shape[:2], 255, np.uint8)])
+    rgba[:, :12] = (0, 255, 0, 0)  # transparent, storing green
+    Image.fromarray(rgba, "RGBA").save(folder / "cutout.png")
+    on_white = images[2].copy()
+    on_white[:, :12] = 255
+    Image.fromarray(on_white).save(folder / "cutout_on_white.png")
+    Image.fromarray(images[3]).convert("P").save(folder / "palette.gif")
+    Image.fromarray(images[4]).convert("CMYK").save(folder / "cmyk.jpg")
+    photo = Image.fromarray(images[3]).resize((64, 40), Image.Resampling.BICUBIC)
+    photo.save(folder / "photo_upright.png")
+    pillow_heif.register_heif_opener()  # as a phone writes it: sideways, and a rotation read off the EXIF
+    photo.transpose(Image.Transpose.ROTATE_90).save(folder / "photo.heic", quality=-1, chroma=444,
+                                                    exif=exif.tobytes())  # lossless, but YCbCr rounds
+    png = (folder / "gray8.png").read_bytes()
+    # a real PNG's header saying 2.5e9 pixels (over PIL's error limit) and 1e8 (over its warning limit)
+    for name, side in [("bomb.png", 50_000), ("big.png", 10_000)]:
+        ihdr = png[12:16] + struct.pack(">II", side, side) + png[24:29]
+        (folder / name).write_bytes(png[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:])
+    Image.fromarray(images[5]).resize((400, 300)).save(folder / "truncated.jpg", quality=95)
+    whole = (folder / "truncated.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(whole[:len(whole) // 2])
+    (folder / "notes.jpg").write_text("a shopping list, not a picture\n")
+    (folder / "readme.txt").write_text("no image suffix: a folder's expansion skips it\n")
+    (folder / "sub").mkdir()
+    Image.fromarray(images[5]).save(folder / "sub" / "deeper.png")
+    return folder

@@ -120,38 +120,57 @@ def test_a_parts_time_counts_what_started_inside_it_and_nothing_outside():
     assert self_cpu(whole) > sum(p.cpu_time_total for p in parts)  # the first step counts there alone
 
 
-def test_infer_times_pytorch_and_onnxruntime_on_an_exported_model_with_a_dynamic_batch(tmp_path):
+def test_infer_times_every_back_end_and_predicts_peak_memory_on_a_folder(tmp_path):
+    """The exported classifier (a fresh narrow network) agrees with PyTorch at a batch that is not the
+    example's; `bench infer` times onnxruntime, PyTorch eager and the program, and runs predict on folders."""
     import torch
 
-    from cifarpipe.export.files import agreement, export_onnx, export_program, onnx_logits, torch_logits
+    from cifarpipe.export.classifier import Classifier, torch_outputs
+    from cifarpipe.export.files import (
+        agreement,
+        describe,
+        export_onnx,
+        export_program,
+        load_program,
+        onnx_outputs,
+        open_onnx,
+    )
     from cifarpipe.model.networks import build_model
 
     torch.manual_seed(0)
-    model = build_model(NARROW).eval()
-    example = torch.randn(2, 3, 32, 32)
-    export_onnx(model, example, tmp_path / "model.onnx")
-    export_program(model, example, tmp_path / "model.pt2")
-    torch.save(model.state_dict(), tmp_path / "model.pt")
-    (tmp_path / "model.json").write_text(json.dumps({"model": NARROW.model_dump(), "seed": 0,
-                                                     "image_size": 32,
-                                                     "mean": [0.5] * 3, "std": [0.25] * 3,
-                                                     "classes": list("abcdefghij")}))
-    # not the example's batch
-    images = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)
-    reference = torch_logits(model, images, 5)
-    program = torch.export.load(str(tmp_path / "model.pt2")).module()
-    for logits in (onnx_logits(tmp_path / "model.onnx", images, 3), torch_logits(program, images, 5)):
-        check = agreement(reference, logits)
-        assert logits.shape == (5, 10) and check["max_abs_logit_diff"] < 1e-4
-        assert check["argmax_agreement"] == 1.0
+    network = build_model(NARROW).eval()
+    model = Classifier(network, [0.5] * 3, [0.25] * 3, tta_flip=True, temperature=1.5).eval()
+    meta = describe(NARROW, 0, list("abcdefghij"), {"mean": [0.5] * 3, "std": [0.25] * 3}, tta_flip=True,
+                    temperature=1.5)
+    example = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    meta = export_onnx(model, example, tmp_path / "model.onnx", meta)
+    export_program(model, example, tmp_path / "model.pt2", meta)
+    torch.save(network.state_dict(), tmp_path / "model.pt")
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    reference = torch_outputs(model, images, 5)
+    for outputs in (onnx_outputs(open_onnx(tmp_path / "model.onnx"), images, 3),
+                    torch_outputs(load_program(tmp_path / "model.pt2")[0], images, 5)):
+        check = agreement(reference, outputs)
+        assert outputs[0].shape == (5, 10) and check["max_abs_prob_diff"] < 1e-5
+        assert check["max_abs_logit_diff"] < 1e-4 and check["argmax_agreement"] == 1.0
 
     out = bench("infer", "--export", str(tmp_path), "--weights", str(tmp_path / "model.pt"), "--seconds",
-                "0.2")
+                "0.2", "--files", "20", "60", "--npz", tiny_npz(tmp_path / "d.npz", 1, 30),
+                "--file-size", "48", "40")
     lines = [json.loads(line) for line in out.splitlines()]
-    timed = {(r["backend"], r["batch"]): r for r in lines[:-1]}
-    assert set(timed) == {(b, n) for b in ("pytorch eager", "onnxruntime") for n in (1, 256)}
+    backends = ("onnxruntime", "pytorch eager", "torch.export program")
+    timed = {(r["backend"], r["batch"]): r for r in lines if "backend" in r}
+    assert set(timed) == {(b, n) for b in backends for n in (1, 256)}
     for (_, batch), r in timed.items():
         assert r["images_per_s"] == pytest.approx(batch / r["ms_per_batch"] * 1000, rel=0.01)
-    for batch in (1, 256):
-        assert lines[-1][str(batch)] == pytest.approx(timed["pytorch eager", batch]["ms_per_batch"]
-                                                      / timed["onnxruntime", batch]["ms_per_batch"], abs=0.01)
+    [summary] = [r for r in lines if "summary" in r]
+    for name in ("onnxruntime", "torch.export program"):
+        for batch in (1, 256):
+            assert summary[name][str(batch)] == pytest.approx(timed["pytorch eager", batch]["ms_per_batch"]
+                                                              / timed[name, batch]["ms_per_batch"], abs=0.01)
+    folders = [r for r in lines if "predict_files" in r]
+    assert [r["predict_files"] for r in folders] == [20, 60]
+    for r in folders:  # a process that imports onnxruntime and numpy, never torch's 650 MB
+        assert 20 < r["peak_rss_mb"] < 400 and r["files_per_s"] == pytest.approx(
+            r["predict_files"] / r["seconds"], rel=0.05)

@@ -5,8 +5,11 @@ failure hides nothing else. Tests that change the repo work on a copy of it.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +29,7 @@ from conftest import (
     experiments,
     live_history,
     make_repo,
+    odd_images,
     ran,
     readme_exp_show,
     run,
@@ -243,8 +247,7 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
     ("cifarpipe/scoring/predict.py", ["evaluate@0", "robustness@0", "train@0"]),
     ("cifarpipe/aggregate/noise.py", ["aggregate"]),
     ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
-    ("cifarpipe/compute/device.py", ["evaluate@0", "export", "gradcam", "lr_find", "robustness@0",
-                                     "train@0"]),
+    ("cifarpipe/compute/device.py", ["evaluate@0", "gradcam", "lr_find", "robustness@0", "train@0"]),
     ("cifarpipe/export/files.py", ["export"]),
     ("cifarpipe/calibration/scores.py", ["evaluate@0", "robustness@0"]),
     ("cifarpipe/corrupt/corruptions.py", ["corrupt"]),
@@ -363,71 +366,125 @@ def test_a_named_seed_recipe_runs_as_an_experiment_of_that_name(changed):
     assert f"Total params: {resnet18:,}" in (changed / "models/summary.txt").read_text()
 
 
-def test_export_writes_both_files_checked_against_pytorch(built):
+def test_export_writes_one_self_describing_classifier_checked_against_pytorch(built):
+    """uint8 images in, probabilities and logits out; the normalisation, the mirror average and the
+    temperature inside the graph; what a service needs to know in its metadata_props."""
+    import onnxruntime
+
+    from cifarpipe.export.files import load_program, onnx_meta, open_onnx
+
     repo, _ = built
     checks = read_json(repo, "metrics/export.json")
     assert checks["images"] == 100
     for name in ("onnx", "pt2"):
-        assert checks[name]["max_rel_logit_diff"] <= 1e-4 and checks[name]["max_abs_logit_diff"] < 1e-2
+        assert checks[name]["max_abs_prob_diff"] <= 1e-4 and checks[name]["max_rel_logit_diff"] <= 1e-4
         assert checks[name]["argmax_agreement"] == 1.0, checks
-    meta = read_json(repo, "models/export/model.json")
-    assert meta["model"] == NARROW.model_dump() and meta["classes"][:2] == ["airplane", "automobile"]
-    assert meta["tta_flip"] is True
-    assert meta["mean"] == read_json(repo, "data/stats.json")["mean"]
+    session = open_onnx(repo / "models/export/model.onnx")
+    [given], taken = session.get_inputs(), session.get_outputs()
+    assert (given.name, given.type, given.shape[1:]) == ("images", "tensor(uint8)", [32, 32, 3])
+    assert [o.name for o in taken] == ["probabilities", "logits"]
+    about, meta = onnx_meta(session), read_json(repo, "models/export/model.json")
+    assert about == meta == load_program(repo / "models/export/model.pt2")[1]  # one description, three places
+    stats, kept = read_json(repo, "data/stats.json"), read_json(repo, "models/seed0/calibration.json")
+    assert (about["mean"], about["std"]) == (stats["mean"], stats["std"])
+    assert about["classes"][:2] == ["airplane", "automobile"] and about["model"] == NARROW.model_dump()
+    assert about["resize"] == "bicubic, squash to 32x32" and about["tta_flip"] is True
+    assert about["temperature"] == kept["temperature"] != 1
+    assert (about["torch"], about["onnxruntime"]) == (torch.__version__, onnxruntime.__version__)
+    assert about["opset"] >= 18
+    x = np.load(repo / "data/cifar10.npz")["x_test"][:16]
+    probabilities, logits = session.run(None, {"images": x})
+    mirrored, _ = session.run(None, {"images": np.ascontiguousarray(x[:, :, ::-1])})
+    assert np.abs(probabilities - mirrored).max() < 1e-6  # the mirror average: an image scores as its mirror
+    scaled = np.exp(logits / about["temperature"])
+    assert np.allclose(probabilities, scaled / scaled.sum(1, keepdims=True), atol=1e-6)
     assert (repo / "models/export/model.onnx").stat().st_size > 100_000  # the weights are inside the one file
     assert sorted(p.name
                   for p in (repo / "models/export").iterdir()) == ["model.json", "model.onnx", "model.pt2"]
 
 
 def test_predict_on_image_files_gives_the_evaluate_stages_classes_through_every_back_end(built, tmp_path):
-    """Test images written as PNG files (and one as a large JPEG, resized back) get the classes the evaluate
-    stage predicted for them, through onnxruntime, the torch.export program and the PyTorch weights."""
+    """Test images written as PNG files get the classes the evaluate stage predicted for them, and the same
+    probabilities, through onnxruntime, the torch.export program and the PyTorch weights; as text, JSON Lines
+    and CSV."""
     from PIL import Image
 
     repo, _ = built
     data = np.load(repo / "data/cifar10.npz")
     predictions = np.load(repo / "models/seed0/test_predictions.npz")
-    files = []
     for i in range(8):
-        files.append(tmp_path / f"test{i}.png")
-        Image.fromarray(data["x_test"][i]).save(files[-1])
+        Image.fromarray(data["x_test"][i]).save(tmp_path / f"test{i}.png")
     expected = [str(data["classes"][p]) for p in predictions["preds"][:8]]
-    for model in ("models/export/model.onnx", "models/export/model.pt2", "models/seed0/model.pt"):
-        out = run(["cifarpipe", "predict", *map(str, files), "--model", model, "--json", "--top", "3"],
-                  repo).stdout
-        lines = [json.loads(line) for line in out.splitlines()]
-        assert [r["top"][0]["class"] for r in lines] == expected, model
-        assert all(len(r["top"]) == 3 and sum(t["probability"] for t in r["top"]) <= 1.000001 for r in lines)
-    text = run(["cifarpipe", "predict", str(files[0])], repo).stdout
-    assert text.startswith(f"{files[0]}: {expected[0]} ") and "%" in text
+    scores = {}
+    for model, form in [("models/export/model.onnx", "--json"), ("models/export/model.pt2", "--csv"),
+                        ("models/seed0/model.pt", "--json")]:
+        out = run(["cifarpipe", "predict", str(tmp_path), "--model", model, form, "--top", "3"], repo).stdout
+        if form == "--csv":
+            rows = list(csv.DictReader(io.StringIO(out)))
+            assert list(rows[0]) == ["path", "label", "score", "label_2", "score_2", "label_3", "score_3"]
+            lines = [{"label": r["label"], "scores": [float(r[k]) for k in ("score", "score_2", "score_3")]}
+                     for r in rows]
+        else:
+            lines = [json.loads(line) for line in out.splitlines()]
+            assert all(r["score"] == r["top"][0]["score"] and len(r["top"]) == 3 for r in lines)
+            lines = [{"label": r["label"], "scores": [t["score"] for t in r["top"]]} for r in lines]
+        assert [r["label"] for r in lines] == expected, model
+        scores[model] = np.array([r["scores"] for r in lines])
+        assert (scores[model].sum(1) <= 1.000001).all() and (np.diff(scores[model]) <= 0).all()
+    assert np.abs(scores["models/export/model.onnx"] - scores["models/seed0/model.pt"]).max() <= 1e-4
+    assert np.abs(scores["models/export/model.pt2"] - scores["models/seed0/model.pt"]).max() <= 1e-6
+    text = run(["cifarpipe", "predict", str(tmp_path / "test0.png")], repo).stdout
+    assert text.startswith(f"{tmp_path / 'test0.png'}: {expected[0]} ") and "%" in text
 
 
-def test_predict_refuses_what_it_cannot_read_in_one_line(built, tmp_path):
+def test_predict_survives_a_folder_of_odd_files(built, tmp_path):
+    """Every readable file of the folder is classified and printed, each as its plain twin is; every bad
+    input gets one line on stderr with its path and why; the exit code says that some failed."""
     repo, _ = built
-    (tmp_path / "notes.png").write_text("not an image")
-    for args, said in [([str(tmp_path / "notes.png")], "is not an image PIL can read"),
-                       ([str(tmp_path / "notes.png"), "--model", "nowhere/model.onnx"],
-                        "run `dvc repro export`")]:
-        proc = run(["cifarpipe", "predict", *args], repo, check=False)
-        assert proc.returncode == 1 and said in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    folder = odd_images(tmp_path / "photos", np.load(repo / "data/cifar10.npz")["x_test"])
+    (tmp_path / "empty").mkdir()
+    proc = run(["cifarpipe", "predict", str(folder), str(tmp_path / "empty"), str(tmp_path / "missing.png"),
+                "--json", "--batch-size", "4"], repo, check=False)
+    assert proc.returncode == 1, proc.stderr
+    got = {Path(r["path"]).name: r["top"] for r in map(json.loads, proc.stdout.splitlines())}
+    assert list(got) == ["cmyk.jpg", "cutout.png", "cutout_on_white.png", "gray16.png", "gray32.tif",
+                         "gray8.png", "palette.gif", "phone.jpg", "phone_upright.png", "photo.heic",
+                         "photo_upright.png"]
+    for name, twin in [("phone.jpg", "phone_upright.png"), ("gray16.png", "gray8.png"),
+                       ("gray32.tif", "gray8.png"), ("cutout.png", "cutout_on_white.png")]:
+        assert got[name] == got[twin], name  # the same classes, the same probabilities
+    said = proc.stderr.splitlines()
+    bad = {folder / "big.png": "decompression bomb", folder / "bomb.png": "decompression bomb",
+           folder / "notes.jpg": "not an image file", folder / "truncated.jpg": "truncated",
+           tmp_path / "empty": "no image files", tmp_path / "missing.png": "no such file"}
+    assert len(said) == len(bad) + 1, proc.stderr
+    for line, (path, why) in zip(said, bad.items()):
+        assert line.startswith(f"error: {path}: ") and why in line, line
+    assert said[-1] == "error: 6 inputs could not be read (above); 11 images classified"
+    print(proc.stdout + proc.stderr)  # for the notes: pytest -s shows what a user sees
 
 
-def test_the_docs_snippet_classifies_in_plain_onnxruntime(built, tmp_path):
+def test_the_docs_snippet_in_plain_onnxruntime_gives_predicts_classes(built, tmp_path):
+    """docs/use.md's snippet, with only onnxruntime, numpy and PIL (importing torch or cifarpipe fails), on
+    200 files of the test images (each as a PNG and as a larger non-square JPEG) gets exactly the classes and
+    probabilities of `cifarpipe predict`."""
     from PIL import Image
-
-    from cifarpipe.export.predictor import network, normalise, read_images, read_meta
 
     repo, _ = built
     snippet = (ROOT / "docs/use.md").read_text().split("```python\n")[1].split("```")[0]
-    assert len(snippet.strip().splitlines()) == 5 and "cifarpipe" not in snippet
-    data = np.load(repo / "data/cifar10.npz")
-    # any size: the snippet resizes
-    Image.fromarray(data["x_test"][0]).resize((96, 64)).save(repo / "cat.png")
-    printed = run([sys.executable, "-c", snippet], repo).stdout.strip()
-    onnx = repo / "models/export/model.onnx"
-    meta = read_meta(onnx)
-    expected = meta["classes"][network(onnx, meta)(normalise(read_images([repo / "cat.png"]), meta)).argmax()]
-    assert printed == expected
+    assert "model.json" not in snippet and "import cifarpipe" not in snippet
+    (repo / "classify.py").write_text(snippet)
+    files = []
+    for i, image in enumerate(np.load(repo / "data/cifar10.npz")["x_test"]):
+        files += [tmp_path / f"test{i:03d}.png", tmp_path / f"test{i:03d}.jpg"]
+        Image.fromarray(image).save(files[-2])
+        Image.fromarray(image).resize((72, 48), Image.Resampling.BICUBIC).save(files[-1], quality=90)
+    bare = ("import runpy, sys; sys.modules['torch'] = sys.modules['cifarpipe'] = None; "
+            "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    printed = run([sys.executable, "-c", bare, "classify.py", *map(str, files)], repo).stdout.splitlines()
+    predicted = run(["cifarpipe", "predict", *map(str, files), "--json", "--top", "1"], repo).stdout
+    expected = [(r["path"], r["label"], f"{r['score']:.6f}") for r in map(json.loads, predicted.splitlines())]
+    assert len(expected) == 200 and [tuple(line.split()) for line in printed] == expected
 
 
 def test_an_export_beyond_the_tolerance_fails_in_one_line_and_writes_nothing(changed):

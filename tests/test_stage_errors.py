@@ -62,3 +62,19 @@ def test_a_gradcam_layer_the_model_lacks_is_refused_before_any_data_loads(fresh_
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: gradcam.layers names 'layer9', which CustomResNet lacks; its "
                                   "blocks are prep_layer, layer1, layer2, layer3")
+
+
+def test_a_file_written_atomically_reads_as_one_written_in_place(tmp_path):
+    """A temp file renamed into place, or a temp folder: never a half-written one, and the mode a plain write
+    gives (mkstemp's and mkdtemp's own are owner-only, which a shared DVC cache or a second user could not
+    read)."""
+    from cifarpipe.core.artifacts import atomic_dir, write_json
+
+    (tmp_path / "plain.json").write_text("{}")
+    write_json(tmp_path / "atomic.json", {})
+    with atomic_dir(tmp_path / "folder") as folder:
+        (folder / "inside.txt").write_text("x")
+    (tmp_path / "plain").mkdir()
+    mode = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert mode["atomic.json"] == mode["plain.json"] and mode["folder"] == mode["plain"]
+    assert not list(tmp_path.glob(".*"))

@@ -12,6 +12,12 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path):
     """Yield a temp path in the target's folder; rename it onto `target` only if the block succeeds."""
@@ -19,6 +25,7 @@ def atomic_path(target: str | Path):
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # a file as open() makes it, not mkstemp's owner-only one
     try:
         yield Path(tmp)
         os.replace(tmp, target)
@@ -79,9 +86,7 @@ def atomic_dir(target: str | Path):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # a folder as mkdir makes it, not mkdtemp's owner-only one
+    tmp.chmod(0o777 & ~_umask())  # a folder as mkdir makes it, not mkdtemp's owner-only one
     try:
         yield tmp
         if target.exists():

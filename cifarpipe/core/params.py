@@ -178,6 +178,7 @@ class Corrupt(Group):
 
 class Export(Group):
     max_logit_diff: Positive
+    max_prob_diff: Positive
     min_agreement: Fraction
 
 

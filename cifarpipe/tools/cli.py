@@ -2,7 +2,7 @@
 
     cifarpipe doctor                 what the pipeline will use on this machine (torch, CUDA, GPUs, dvc)
     cifarpipe exps                   the experiments at a glance: accuracy, interval, verdict, what changed
-    cifarpipe predict IMAGE...       the exported model on image files: its top classes and probabilities
+    cifarpipe predict IMAGE|DIR...   the exported model on image files and folders: top classes, probabilities
     cifarpipe report --base main     report.md for a pull request: this change against a base revision
     cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
     cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
@@ -10,7 +10,7 @@
     cifarpipe slurm gather|resubmit  pull the array's experiments, name what failed; resubmit only that
     cifarpipe bench speed ...        training time and accuracy beside the reference recipe's plain script
     cifarpipe bench profile ...      where a training step's time goes
-    cifarpipe bench infer ...        the exported model's inference speed: PyTorch against onnxruntime
+    cifarpipe bench infer ...        the exported model's speed (onnxruntime, PyTorch, .pt2), predict's memory
 """
 from __future__ import annotations
 

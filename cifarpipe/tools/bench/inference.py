@@ -1,18 +1,31 @@
-"""Inference throughput of the exported model on the CPU: PyTorch eager against onnxruntime, at batch 1 and
-256.
+"""Inference speed of the exported classifier on the CPU (onnxruntime, PyTorch eager and the torch.export
+program, at batch 1 and 256), and the peak memory of `cifarpipe predict` on folders of image files.
 
-    cifarpipe bench infer [--export models/export] [--batch-sizes 1 256]
+    cifarpipe bench infer [--export models/export] [--batch-sizes 1 256] [--files 1000 10000]
 
-PyTorch runs the network rebuilt from model.json and the first seed's weights (models/seedN/model.pt), in eval
-mode under torch.inference_mode; onnxruntime runs model.onnx with its CPU provider. Both use their default
-threads. Each batch size is timed over `--seconds` after two warm-up batches, on random normalised images; the
-median time per batch gives images/s. One JSON line per back end and batch size, then a summary.
+Every back end runs the whole classifier, uint8 images (N, 32, 32, 3) in, probabilities out: onnxruntime the
+self-contained model.onnx with its CPU provider; PyTorch eager the network rebuilt from model.json and the
+first seed's weights (models/seedN/model.pt), under torch.inference_mode; the program model.pt2, loaded by
+torch.export. Each uses its default threads (one per core) unless `--threads` says. At each batch size the
+back ends take turns, one batch each, for `--seconds` per back end, after two warm-up batches, on random
+images; the median time per batch gives images/s. One JSON line per back end and batch size (with the
+machine's load average: on a shared machine the figures are only as good as it was quiet), then a summary
+of the speed-ups over PyTorch eager.
+
+For each count of `--files`, that many JPEG files (the test images of `--npz`, squashed up to `--file-size`)
+are written to a temporary folder and `cifarpipe predict FOLDER --csv` classifies them in a child process with
+model.onnx: one JSON line with its peak resident memory (VmHWM in /proc, Linux), its time and files/s. Flat
+memory means the same peak for every count.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,19 +34,56 @@ import torch
 
 from ...core import paths
 from ...core.paths import per_seed
-from ...export.files import META, ONNX
-from ...export.predictor import network, read_meta
+from ...export.files import META, ONNX, PROGRAM
+from ...export.predictor import load_model
 
 
-def median_ms(run, x: np.ndarray, seconds: float) -> float:
-    for _ in range(2):
-        run(x)
-    times, until = [], time.perf_counter() + seconds
-    while time.perf_counter() < until or len(times) < 5:
-        started = time.perf_counter()
-        run(x)
-        times.append(1000 * (time.perf_counter() - started))
-    return statistics.median(times)
+def median_ms(runs: dict, x: np.ndarray, seconds: float) -> dict[str, float]:
+    """{name: median ms per call of `runs[name](x)`}, timed in rounds of one call each, so that a burst of
+    another process's load on a shared machine slows every back end alike; after two warm-up calls each."""
+    for run in runs.values():
+        for _ in range(2):
+            run(x)
+    times, until = {name: [] for name in runs}, time.perf_counter() + seconds * len(runs)
+    while time.perf_counter() < until or len(times[next(iter(runs))]) < 5:
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run(x)
+            times[name].append(1000 * (time.perf_counter() - started))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def write_files(folder: Path, npz: Path, count: int, size: tuple[int, int]) -> None:
+    """`count` JPEG files of the test images of `npz` (repeated as needed), each squashed to `size`."""
+    from PIL import Image
+
+    images = np.load(npz)["x_test"]
+    for i in range(count):
+        Image.fromarray(images[i % len(images)]).resize(size, Image.Resampling.BICUBIC).save(
+            folder / f"image{i:06d}.jpg", quality=90)
+
+
+# Runs `cifarpipe predict` and, as it exits, prints its peak resident memory since it started (VmHWM, of this
+# process image). A child's ru_maxrss would not do: Linux counts into it the parent's memory at the fork.
+PEAK_OF_PREDICT = ("import atexit, runpy, sys; atexit.register(lambda: print(next(line for line in "
+                   "open('/proc/self/status') if line.startswith('VmHWM')), file=sys.stderr)); "
+                   "sys.argv = ['cifarpipe', 'predict', *sys.argv[1:]]; "
+                   "runpy.run_module('cifarpipe.tools.cli', run_name='__main__')")
+
+
+def predict_peak(model: Path, folder: Path) -> dict:
+    """Peak resident memory (MB), seconds and files/s of `cifarpipe predict FOLDER --csv`, a child
+    process."""
+    started = time.perf_counter()
+    command = [sys.executable, "-c", PEAK_OF_PREDICT, str(folder), "--model", str(model), "--csv"]
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    seconds = time.perf_counter() - started
+    said = proc.stderr.strip().splitlines()
+    if proc.returncode != 0 or not said or not said[-1].startswith("VmHWM"):
+        raise SystemExit(f"cifarpipe predict failed: {proc.stderr[-2000:]}")
+    files = sum(1 for _ in folder.iterdir())
+    return {"peak_rss_mb": round(int(said[-1].split()[1]) / 1024, 1), "seconds": round(seconds, 2),
+            "files_per_s": round(files / seconds, 1)}
 
 
 def main(argv=None):
@@ -44,22 +94,38 @@ def main(argv=None):
                     help="the PyTorch state dict (default: the exported seed's)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
     ap.add_argument("--seconds", type=float, default=3.0, help="time spent per back end and batch size")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for torch and onnxruntime alike (default: each its own, one per core); "
+                    "on a machine other processes load, 1 is the steadiest")
+    ap.add_argument("--files", type=int, nargs="*", default=[1000, 10000],
+                    help="folder sizes for predict's peak memory (none: skip it)")
+    ap.add_argument("--npz", type=Path, default=Path(paths.DATASET), help="where the files' images come from")
+    ap.add_argument("--file-size", type=int, nargs=2, default=[320, 240], metavar=("W", "H"))
     args = ap.parse_args(argv)
 
-    meta = read_meta(args.export / ONNX, args.export / META)
-    weights = args.weights or Path(per_seed(paths.MODEL, meta["seed"]))
-    backends = {"pytorch eager": network(weights, meta), "onnxruntime": network(args.export / ONNX, meta)}
-    rng, results = np.random.default_rng(0), []
-    with torch.inference_mode():
-        for batch in args.batch_sizes:
-            x = rng.standard_normal((batch, 3, meta["image_size"], meta["image_size"]), dtype=np.float32)
-            for name, run in backends.items():
-                ms = median_ms(run, x, args.seconds)
-                results.append({"backend": name, "batch": batch, "ms_per_batch": round(ms, 3),
-                                "images_per_s": round(batch / ms * 1000, 1), "model": meta["model"],
-                                "threads": torch.get_num_threads()})
-                print(json.dumps(results[-1]), flush=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    onnx = load_model(args.export / ONNX, threads=args.threads)
+    weights = args.weights or Path(per_seed(paths.MODEL, onnx.meta["seed"]))
+    backends = {"onnxruntime": onnx, "pytorch eager": load_model(weights, args.export / META),
+                "torch.export program": load_model(args.export / PROGRAM)}
+    rng, size, results = np.random.default_rng(0), onnx.meta["image_size"], []
+    for batch in args.batch_sizes:
+        x = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+        timed = median_ms({name: model.run for name, model in backends.items()}, x, args.seconds)
+        for name, ms in timed.items():
+            results.append({"backend": name, "batch": batch, "ms_per_batch": round(ms, 3),
+                            "images_per_s": round(batch / ms * 1000, 1), "model": onnx.meta["model"],
+                            "tta_flip": onnx.meta["tta_flip"], "threads": args.threads or "default",
+                            "torch_threads": torch.get_num_threads(),
+                            "load_average": round(os.getloadavg()[0], 2)})
+            print(json.dumps(results[-1]), flush=True)
     ms = {(r["backend"], r["batch"]): r["ms_per_batch"] for r in results}
-    print(json.dumps({"summary": "onnxruntime speed-up over pytorch eager, by batch size",
-                      **{str(b): round(ms["pytorch eager", b] / ms["onnxruntime", b], 2)
-                         for b in args.batch_sizes}}))
+    speed_ups = {name: {str(b): round(ms["pytorch eager", b] / ms[name, b], 2) for b in args.batch_sizes}
+                 for name in backends if name != "pytorch eager"}
+    print(json.dumps({"summary": "speed-up over pytorch eager, by batch size", **speed_ups}), flush=True)
+    for count in args.files:
+        with tempfile.TemporaryDirectory(prefix="cifarpipe-bench-") as folder:
+            write_files(Path(folder), args.npz, count, tuple(args.file_size))
+            print(json.dumps({"predict_files": count, "file_size": args.file_size,
+                              **predict_peak(args.export / ONNX, Path(folder))}), flush=True)
