@@ -22,7 +22,8 @@ NOTEBOOK = ROOT / "notebooks/colab.ipynb"
 PARAMETERS = {"REPO_URL", "REVISION", "DATA_URL", "DATA_MD5", "QUICK_LOOK", "SMOKE", "VARIANT", "DVC_REMOTE",
               "RESTORE", "WORKDIR"}
 # what a clone holds beyond the pipeline's files (conftest's PROJECT_FILES): what the install cell reads
-INSTALL_FILES = ["requirements.txt", "requirements.in", "requirements-frost.txt", "pyproject.toml", "README.md"]
+INSTALL_FILES = ["requirements.txt", "requirements.in", "requirements-frost.txt", "pyproject.toml",
+                 "README.md"]
 RUN_CELL = 'dvc exp run -n "$RUN_NAME"'  # the cell that trains the first experiment and keeps it
 VARIANT_CELL = 'dvc exp run -n "$VARIANT_NAME"'
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

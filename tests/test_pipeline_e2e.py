@@ -193,8 +193,8 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     # the one metrics file: the verdict, a dozen numbers
     assert list(shown["metrics"]) == ["metrics/verdict.json"]
     assert set(verdict) == {"test_acc", "test_acc_ci", "seeds", "verdict", "seeds_met", "test_loss",
-                            "train_s", "lr_max", "lr_min", "corrupt_acc", "corrupt_acc_ci", "corrupt_gap", "ece",
-                            "ece_ci"}
+                            "train_s", "lr_max", "lr_min", "corrupt_acc", "corrupt_acc_ci", "corrupt_gap",
+                            "ece", "ece_ci"}
     assert verdict["corrupt_gap"] == pytest.approx(verdict["test_acc"] - verdict["corrupt_acc"])
     aggregate, picked = read_json(repo, "metrics/aggregate.json"), read_json(repo, "metrics/lr_pick.json")
     assert verdict["test_acc"] == aggregate["test_acc"]["mean"]
