@@ -1,13 +1,9 @@
-"""Stage corrupt: the first corrupt.images test images under every corruption of corrupt.corruptions at every
-severity of corrupt.severities -> data/corrupted.npz. Made here (source generate: CIFAR-10-C's constants,
-cifarpipe/corrupt/corruptions.py, each corruption's stream seeded by its name) or read from the published
-CIFAR-10-C (source published: corrupt.url, corrupt.md5), with the sets' fingerprint beside them.
+"""Stage corrupt: the first corrupt.images test images under every corruption and severity listed ->
+data/corrupted.npz, with the sets' fingerprint. Made here with CIFAR-10-C's constants (corrupt.source:
+generate) or read from the published set (published: corrupt.url, corrupt.md5); no model is read, so every
+seed and experiment shares them.
 
-It depends on the data and these params only, never on a model, so the sets are made once and shared by every
-seed and experiment.
-
-    python -m stages.corrupt
-"""
+    python -m stages.corrupt"""
 import time
 from pathlib import Path
 

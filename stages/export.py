@@ -1,13 +1,9 @@
-"""Stage export: the first seed's model as a whole classifier (uint8 images in; the normalisation, the mirror
-average and the temperature inside; probabilities and logits out), in ONNX and as a torch.export program, each
-checked against PyTorch on the raw test images -> models/export/ (model.onnx, model.pt2, model.json),
-metrics/export.json.
+"""Stage export: the first seed's model as a whole classifier (uint8 images in; normalisation, mirror average
+and temperature inside; probabilities and logits out), as ONNX and torch.export -> models/export/ and
+metrics/export.json. It writes nothing when a file's probabilities, logits or classes differ from PyTorch's
+by more than the export params allow.
 
-It writes nothing when a file's probabilities, logits or classes differ from PyTorch's by more than the export
-params allow.
-
-    python -m stages.export --seed 0
-"""
+    python -m stages.export --seed 0"""
 import json
 
 import torch

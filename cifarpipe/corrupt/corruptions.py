@@ -1,18 +1,7 @@
-"""CIFAR-10-C's corruptions: the test images under the 15 common corruptions of Hendrycks & Dietterich (2019)
-and their 4 extras, at severities 1 to 5, with the constants of their CIFAR script (`make_cifar_c.py` in
-hendrycks/robustness), not the ImageNet-C ones, which are far harsher at 32x32.
+"""CIFAR-10-C's 15 corruptions and 4 extras at severities 1 to 5, with the constants of its CIFAR script.
 
-Ported on whole batches to the engines the reference calls, or to their definitions: OpenCV (defocus kernel,
-affine warp, spatter's edges), ImageMagick through Wand (motion blur, snow; magick.py), PIL (pixelate, JPEG),
-scipy (zoom, map_coordinates); skimage's Gaussian filter is scipy's with mode "nearest", its HSV conversion is
-written out. The frost photographs come from a pinned package's files (frost.py). docs/robustness.md has the
-table, and tests/test_corruptions.py checks each one against its engine.
-
-Each function maps (N, 32, 32, 3) uint8 images and a severity 1..5 to images of the same shape, drawing from
-the numpy Generator it is given; `stream` seeds one per (corruption, severity) from the corruption's name, so
-every set is bit-repeatable and editing the list changes no other corruption's draws. As in the original, the
-float result is clipped to 0..255 and truncated to uint8.
-"""
+Each maps (N, 32, 32, 3) uint8 images, a severity and the Generator `stream` seeds from the corruption's name
+to corrupted images; docs/robustness.md gives each one's engine and what tests/test_corruptions.py checks."""
 from __future__ import annotations
 
 import io

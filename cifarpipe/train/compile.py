@@ -16,14 +16,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "ma
 def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode: str = "default",
                          backend: str = "inductor"):
     """torch.compile `model` and compile it now for every batch shape the loader yields; return (compiled,
-    seconds).
-
-    Each shape (the full batch and the epoch's last, partial one: 50,000 = 97 x 512 + 336) gets one static
-    graph here, forward and backward, so no epoch pays a recompile and the compile time is measured apart
-    from training. The warm-up steps change no weight, and the BatchNorm statistics they touch are restored.
-    `mode` is torch.compile's (train.compile_mode): reduce-overhead also replays each graph as a CUDA graph,
-    which saves the launch cost of every kernel (nothing changes on the CPU).
-    """
+    seconds). No epoch pays a recompile, and the warm-up changes no weight or BatchNorm statistic
+    (docs/design.md, "The training loop"); `mode` is train.compile_mode."""
     choose(COMPILE_MODES, "train.compile_mode", mode)
     options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
     compiled = torch.compile(model, dynamic=False, backend=backend, **options)

@@ -1,22 +1,9 @@
-"""Inference speed of the exported classifier on the CPU (onnxruntime, PyTorch eager and the torch.export
-program, at batch 1 and 256), and the peak memory of `cifarpipe predict` on folders of image files.
+"""Inference speed of the exported classifier on the CPU, and `cifarpipe predict`'s peak memory on folders.
 
     cifarpipe bench infer [--export models/export] [--batch-sizes 1 256] [--files 1000 10000]
 
-Every back end runs the whole classifier, uint8 images (N, 32, 32, 3) in, probabilities out: onnxruntime the
-self-contained model.onnx with its CPU provider; PyTorch eager the network rebuilt from model.json and the
-first seed's weights (models/seedN/model.pt), under torch.inference_mode; the program model.pt2, loaded by
-torch.export. Each uses its default threads (one per core) unless `--threads` says. At each batch size the
-back ends take turns, one batch each, for `--seconds` per back end, after two warm-up batches, on random
-images; the median time per batch gives images/s. One JSON line per back end and batch size (with the
-machine's load average: on a shared machine the figures are only as good as it was quiet), then a summary
-of the speed-ups over PyTorch eager.
-
-For each count of `--files`, that many JPEG files (the test images of `--npz`, squashed up to `--file-size`)
-are written to a temporary folder and `cifarpipe predict FOLDER --csv` classifies them in a child process with
-model.onnx: one JSON line with its peak resident memory (VmHWM in /proc, Linux), its time and files/s. Flat
-memory means the same peak for every count.
-"""
+onnxruntime, PyTorch eager and the torch.export program take turns on the same uint8 images, so a burst of
+another process's load slows all alike (docs/use.md, "Speed", says how to read the lines)."""
 from __future__ import annotations
 
 import argparse
