@@ -36,8 +36,8 @@ NO_ONEDNN = cpu("a CPU torch has no oneDNN for", "avx512_bf16", onednn=False)
 
 
 def cpu_rule(machine, **changes):
-    compute = resolve_compute(train(**{"device": "auto", "precision": "auto", "channels_last": True, **changes}),
-                              machine)
+    asked = {"device": "auto", "precision": "auto", "channels_last": True, **changes}
+    compute = resolve_compute(train(**asked), machine)
     assert compute.device.type == "cpu"
     return compute.precision, compute.channels_last
 
@@ -54,7 +54,8 @@ def test_auto_on_the_cpu_is_bf16_where_the_cores_multiply_it_natively_and_nhwc_w
 
 def test_an_explicit_precision_wins_on_any_cpu():
     for machine in (ZEN4, ZEN1, NO_ONEDNN):
-        assert [cpu_rule(machine, precision=p)[0] for p in ("bf16", "fp16", "fp32")] == ["bf16", "fp16", "fp32"]
+        assert [cpu_rule(machine, precision=p)[0] for p in ("bf16", "fp16", "fp32")] == [
+            "bf16", "fp16", "fp32"]
     assert resolve_compute(train(precision="auto"), ZEN4, precision="fp32").precision == "fp32"  # GradCAM's
 
 
@@ -62,8 +63,8 @@ def test_the_cpu_choice_says_why_in_words():
     assert resolve_compute(train(precision="auto"), SAPPHIRE_RAPIDS).why.startswith(
         "Intel Xeon Platinum 8480+ has amx_bf16 and avx512_bf16, native bf16 dot products")
     why = resolve_compute(train(precision="auto", channels_last=True), ZEN1).why
-    assert why == ("AMD EPYC 7601 has no amx_bf16 or avx512_bf16, so bf16 would be emulated, slower than fp32; "
-                   "oneDNN runs NHWC convolutions without reordering")
+    assert why == ("AMD EPYC 7601 has no amx_bf16 or avx512_bf16, so bf16 would be emulated, slower than "
+                   "fp32; oneDNN runs NHWC convolutions without reordering")
     assert resolve_compute(train(precision="fp32"), ZEN4).why.startswith("train.precision says so")
 
 

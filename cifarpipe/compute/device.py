@@ -21,16 +21,16 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 PRECISIONS = ("auto", *AMP_DTYPES)  # train.precision
 
 
-# The instructions that multiply bf16 natively, which oneDNN's convolutions use: AMX's TDPBF16PS (Intel Sapphire
-# Rapids and later) and AVX512_BF16's VDPBF16PS (Intel Cooper Lake and later, AMD Zen 4 and later). Without them
-# torch emulates bf16 and autocast runs several times slower than fp32 (docs/precision.md).
+# The instructions that multiply bf16 natively, which oneDNN's convolutions use: AMX's TDPBF16PS (Intel
+# Sapphire Rapids and later) and AVX512_BF16's VDPBF16PS (Intel Cooper Lake and later, AMD Zen 4 and later).
+# Without them torch emulates bf16 and autocast runs several times slower than fp32 (docs/precision.md).
 NATIVE_BF16 = ("amx_bf16", "avx512_bf16")
 
 
 @dataclass(frozen=True)
 class Machine:
-    """What this machine offers: the GPUs torch sees, whether they run bf16, the GPUs the driver lists, and the
-    CPU's instruction sets as torch reports them (torch.cpu.get_capabilities) and whether oneDNN runs its
+    """What this machine offers: the GPUs torch sees, whether they run bf16, the GPUs the driver lists, the
+    CPU's instruction sets as torch reports them (torch.cpu.get_capabilities), whether oneDNN runs its
     convolutions."""
 
     cuda_gpus: int
@@ -131,7 +131,7 @@ def resolve_compute(train, machine: Machine | None = None, *, precision: str | N
 
 def cpu_choice(asked: str, channels_last: bool, machine: Machine) -> tuple[str, bool, str]:
     """(precision, channels_last, why) on `machine`'s CPU: bf16 autocast where its cores multiply bf16
-    natively, else fp32; NHWC wherever oneDNN runs the convolutions (docs/precision.md has the measurements)."""
+    natively, else fp32; NHWC wherever oneDNN runs the convolutions (docs/precision.md, measured)."""
     native = [flag for flag in NATIVE_BF16 if flag in machine.cpu_flags]
     if asked != "auto":
         precision, why = asked, "train.precision says so"
