@@ -1,0 +1,137 @@
+"""The quick look's wall time, stage by stage, as a user meets it: one `dvc exp run` in a fresh clone.
+
+    python benchmarks/quick_look.py --archive /tmp/proxy/cifar-10-python.tar.gz [--rev HEAD] [-S key=value ...]
+
+Clones revision --rev of this repository into a temporary folder (or --repo DIR, kept, so a second experiment
+reuses the DVC cache of the first), points data.url and data.md5 at the archive and runs
+`dvc exp run -n NAME $(cifarpipe overrides quick-look.yaml)` with any -S given. Each line dvc prints is stamped
+as it arrives: a stage's seconds run from its "Running stage" line to the next one (or the end), so they hold
+the stage's process (its startup and imports included) and what dvc does around it (hashing, caching its
+outputs). Then each stage's startup alone: a fresh `python -c "import stages.<stage>"`, the best of three. Prints
+a Markdown table, then one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNING = re.compile(r"Running stage '([\w@.-]+)'")
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def environment() -> dict:
+    """This interpreter's tools first on PATH, unbuffered output, a git identity (a fresh clone has none)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1", "TQDM_DISABLE": "1"}
+    for who in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{who}_NAME", "quick-look benchmark")
+        env.setdefault(f"GIT_{who}_EMAIL", "bench@cifarpipe.invalid")
+    env.pop("PYTHONPATH", None)  # the clone's own code, not this checkout's
+    return env
+
+
+def clone(rev: str, dest: Path, env: dict) -> None:
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(dest)], check=True, env=env)
+    subprocess.run(["git", "checkout", "-q", rev], cwd=dest, check=True, env=env)
+    subprocess.run(["git", "checkout", "-q", "-B", "main"], cwd=dest, check=True, env=env)
+
+
+def timed_run(repo: Path, args: list[str], env: dict) -> tuple[list[tuple[str, float]], float, str]:
+    """([(stage, seconds)], total seconds, the output) of `dvc exp run args` in `repo`."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "exp", "run", *args], cwd=repo, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    marks, output = [], []
+    for line in proc.stdout:
+        output.append(line)
+        found = RUNNING.search(line)
+        if found:
+            marks.append((found.group(1), time.perf_counter()))
+    proc.wait()
+    ended = time.perf_counter()
+    if proc.returncode != 0:
+        sys.exit("dvc exp run failed:\n" + "".join(output[-60:]))
+    stages = [(name, (marks[i + 1][1] if i + 1 < len(marks) else ended) - at)
+              for i, (name, at) in enumerate(marks)]
+    return stages, ended - started, "".join(output)
+
+
+def startup_s(repo: Path, stage: str, env: dict) -> float:
+    """A fresh interpreter importing the stage's script (nothing run): the best of three."""
+    module = "stages." + stage.split("@")[0]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], cwd=repo, env={**env, "PYTHONPATH": str(repo)},
+                       check=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--archive", required=True, type=Path, help="a cifar-10-python.tar.gz in the official layout")
+    ap.add_argument("--rev", default="HEAD", help="the revision of this repository to run (default HEAD)")
+    ap.add_argument("--repo", type=Path, default=None,
+                    help="run in this clone (made on first use, kept); default a temporary one")
+    ap.add_argument("--name", default="quick-look", help="the experiment's name")
+    ap.add_argument("--params", nargs="+", default=["quick-look.yaml"], help="overrides files, in order")
+    ap.add_argument("-S", "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--no-startup", action="store_true", help="skip timing each stage's imports")
+    args = ap.parse_args(argv)
+
+    env = environment()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = args.repo or Path(tmp) / "repo"
+        if not (repo / ".git").exists():
+            clone(args.rev, repo, env)
+        archive = args.archive.resolve()
+        overrides = {}
+        for name in args.params:
+            overrides.update(yaml.safe_load((repo / name).read_text()) or {})
+        sets = [f"{key}={json.dumps(value, separators=(',', ':')) if not isinstance(value, str) else value}"
+                for key, value in overrides.items()]
+        sets += [f"data.url=file://{archive}", f"data.md5={md5_of(archive)}", *args.sets]
+        stages, total, output = timed_run(repo, ["-n", args.name, *[a for s in sets for a in ("-S", s)]], env)
+        startup = {} if args.no_startup else {name: startup_s(repo, name, env) for name, _ in stages}
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                                text=True, env=env).stdout.strip()
+
+    print(f"\nquick look at {commit}, -S {' -S '.join(args.sets) or '(none)'}: {total:.1f} s in all")
+    print("| stage | wall s | startup s |\n| --- | --- | --- |")
+    for name, seconds in stages:
+        print(f"| {name} | {seconds:.1f} | {startup.get(name, float('nan')):.1f} |")
+    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {sum(startup.values()):.1f} |")
+    found = re.findall(r"test accuracy (\d\.\d+)", output)
+    print(json.dumps({"commit": commit, "sets": args.sets, "total_s": round(total, 1),
+                      "stages": {n: round(s, 1) for n, s in stages},
+                      "startup_s": {n: round(s, 2) for n, s in startup.items()},
+                      "test_acc": [float(a) for a in found], "cpu": cpu_line()}))
+
+
+def cpu_line() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
+    return f"{model}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+
+
+if __name__ == "__main__":
+    main()
