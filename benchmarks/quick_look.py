@@ -1,14 +1,14 @@
 """The quick look's wall time, stage by stage, as a user meets it: one `dvc exp run` in a fresh clone.
 
-    python benchmarks/quick_look.py --archive /tmp/proxy/cifar-10-python.tar.gz [--rev HEAD] [-S key=value ...]
+    python benchmarks/quick_look.py --archive ~/cifar10-proxy/cifar-10-python.tar.gz [--rev REV] [-S K=V ...]
 
-Clones revision --rev of this repository into a temporary folder (or --repo DIR, kept, so a second experiment
-reuses the DVC cache of the first), points data.url and data.md5 at the archive and runs
-`dvc exp run -n NAME $(cifarpipe overrides quick-look.yaml)` with any -S given. Each line dvc prints is stamped
-as it arrives: a stage's seconds run from its "Running stage" line to the next one (or the end), so they hold
-the stage's process (its startup and imports included) and what dvc does around it (hashing, caching its
-outputs). Then each stage's startup alone: a fresh `python -c "import stages.<stage>"`, the best of three. Prints
-a Markdown table, then one JSON line.
+Clones revision --rev of this repository into a temporary folder (or --repo DIR, kept, so a second
+experiment reuses what the first cached), points data.url and data.md5 at the archive and runs
+`dvc exp run -n NAME $(cifarpipe overrides quick-look.yaml)` with any -S given, on the committed params.yaml.
+Each line dvc prints is stamped as it arrives: a stage's seconds run from its "Running stage" line to the next
+one (or the end), so they hold the stage's process (its startup and imports included) and what dvc does
+around it (hashing, caching its outputs). Then each stage's startup alone: a fresh
+`python -c "import stages.<stage>"`, the best of three. Prints a Markdown table, then one JSON line.
 """
 from __future__ import annotations
 
@@ -80,15 +80,16 @@ def startup_s(repo: Path, stage: str, env: dict) -> float:
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {module}"], cwd=repo, env={**env, "PYTHONPATH": str(repo)},
-                       check=True)
+        subprocess.run([sys.executable, "-c", f"import {module}"], cwd=repo,
+                       env={**env, "PYTHONPATH": str(repo)}, check=True)
         best = min(best, time.perf_counter() - started)
     return best
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archive", required=True, type=Path, help="a cifar-10-python.tar.gz in the official layout")
+    ap.add_argument("--archive", required=True, type=Path,
+                    help="a cifar-10-python.tar.gz in the official layout")
     ap.add_argument("--rev", default="HEAD", help="the revision of this repository to run (default HEAD)")
     ap.add_argument("--repo", type=Path, default=None,
                     help="run in this clone (made on first use, kept); default a temporary one")
@@ -103,6 +104,8 @@ def main(argv=None):
         repo = args.repo or Path(tmp) / "repo"
         if not (repo / ".git").exists():
             clone(args.rev, repo, env)
+        # an earlier experiment's -S stay in the workspace's params.yaml: start from the committed one
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True, env=env)
         archive = args.archive.resolve()
         overrides = {}
         for name in args.params:
@@ -110,6 +113,7 @@ def main(argv=None):
         sets = [f"{key}={json.dumps(value, separators=(',', ':')) if not isinstance(value, str) else value}"
                 for key, value in overrides.items()]
         sets += [f"data.url=file://{archive}", f"data.md5={md5_of(archive)}", *args.sets]
+        load = os.getloadavg()[0]
         stages, total, output = timed_run(repo, ["-n", args.name, *[a for s in sets for a in ("-S", s)]], env)
         startup = {} if args.no_startup else {name: startup_s(repo, name, env) for name, _ in stages}
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
@@ -124,13 +128,15 @@ def main(argv=None):
     print(json.dumps({"commit": commit, "sets": args.sets, "total_s": round(total, 1),
                       "stages": {n: round(s, 1) for n, s in stages},
                       "startup_s": {n: round(s, 2) for n, s in startup.items()},
-                      "test_acc": [float(a) for a in found], "cpu": cpu_line()}))
+                      "test_acc": [float(a) for a in found], "cpu": cpu_line(),
+                      "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)}))
 
 
 def cpu_line() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+    """The CPU's model name and cores, as /proc/cpuinfo says."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    return f"{found.group(1).strip() if found else 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

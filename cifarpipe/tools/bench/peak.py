@@ -1,7 +1,8 @@
 """The CPU cores' peak FLOP/s from the clock, the cores and the instructions, and a run's FLOPs per image.
 
-The peak is cores x clock x FLOPs per cycle, and the FLOPs per cycle are one instruction's FLOPs times how many
-a core starts per cycle: exact for the first, the vendors' descriptions for the second (docs/benchmarks.md).
+The peak is cores x clock x FLOPs per cycle, and the FLOPs per cycle are one instruction's FLOPs times how
+many a core starts per cycle: exact for the first, the vendors' descriptions for the second
+(docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ def clock_ghz(cpuinfo: str, lscpu: str) -> tuple[float | None, str]:
 
 def per_cycle(precision: str, flags: frozenset[str], vendor: str, family: int,
               model: int) -> tuple[int, str, str] | None:
-    """(FLOPs per cycle per core, the instruction, what is assumed) for `precision`'s multiply-adds; None where
-    this CPU has no instruction for it in the table."""
-    # how many 512-bit FMA-class instructions a core starts per cycle: AMD Zen 4 (family 0x19) runs each as two
-    # 256-bit halves, so one; Zen 5 (0x1A) has two full-width pipes, as Intel's server cores with AVX-512 have
+    """(FLOPs per cycle per core, the instruction, what is assumed) for `precision`'s multiply-adds; None
+    where this CPU has no instruction for it in the table."""
+    # how many 512-bit FMA-class instructions a core starts per cycle: AMD Zen 4 (family 0x19) runs each as
+    # two 256-bit halves, so one; Zen 5 (0x1A) has two full-width pipes, as Intel's server cores with AVX-512
     amd = vendor == "AuthenticAMD"
     zmm_rate = 1 if amd and family == 0x19 else 2
     where = f"{'AMD' if amd else 'Intel' if vendor == 'GenuineIntel' else vendor} family {family:#x}"
@@ -64,7 +65,8 @@ def per_cycle(precision: str, flags: frozenset[str], vendor: str, family: int,
         return (32 * zmm_rate, f"VFMADD zmm, 32 FLOP = 16 lanes x multiply+add, {zmm_rate} a cycle",
                 f"{zmm_rate} a cycle on {where}")
     if "avx2" in flags and "fma3" in flags:
-        # two 256-bit FMA pipes since Haswell and Zen 2; Zen 1 and Zen+ (family 0x17 below model 0x30) split each
+        # two 256-bit FMA pipes since Haswell and Zen 2; Zen 1 and Zen+ (family 0x17 below model 0x30) split
+        # each in two
         ymm_rate = 1 if amd and family == 0x17 and model < 0x30 else 2
         return (16 * ymm_rate, f"VFMADD ymm, 16 FLOP = 8 lanes x multiply+add, {ymm_rate} a cycle",
                 f"{ymm_rate} a cycle on {where}")
@@ -72,7 +74,7 @@ def per_cycle(precision: str, flags: frozenset[str], vendor: str, family: int,
 
 
 def cpu_peak(precision: str, flags: frozenset[str], cores: int) -> Peak | None:
-    """This machine's peak for `precision` on `cores` cores, from /proc/cpuinfo and lscpu; None when unknown."""
+    """This machine's peak for `precision` on `cores` cores, from /proc/cpuinfo and lscpu; None if unknown."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout

@@ -87,7 +87,8 @@ def speed_against_peak(params: Params, data: dict, compute, epochs: int, train_s
     the cores' peak in its precision (cores x clock x the multiply-add instruction's FLOPs per cycle)."""
     train_flops, test_flops = flops_per_image(params.model)
     achieved = (train_flops * len(data["y_train"]) + test_flops * len(data["y_test"])) * epochs / train_s
-    result = {"train_gflop_per_image": round(train_flops / 1e9, 4), "achieved_gflops": round(achieved / 1e9, 2)}
+    result = {"train_gflop_per_image": round(train_flops / 1e9, 4),
+              "achieved_gflops": round(achieved / 1e9, 2)}
     if compute.device.type != "cpu":
         return result
     cores = min(torch.get_num_threads(), torch.cpu.get_capabilities().get("num_physical_cores") or 1 << 10)
