@@ -100,7 +100,8 @@ def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
                                        pytest.param("fp16", marks=pytest.mark.slow)])  # fp16: minutes here
 def test_autocast_training_learns_and_keeps_weights_and_batchnorm_in_fp32(precision):
     """Autocast on the CPU: bf16 as auto picks it on a CPU with native bf16 (channels_last), and the GPU's
-    fp16 with its loss scaler. The weights stay fp32, so the checkpoint is an fp32 model in any memory format."""
+    fp16 with its loss scaler. The weights stay fp32: the checkpoint is an fp32 model in either memory
+    format."""
     compute = ON_THIS_CPU if precision == "bf16" else Compute(torch.device("cpu"), precision)
     model, history = run_training(config(epochs=3, peak_epoch=1), 0.003, compute=compute)
     assert history[-1]["train_loss"] < history[0]["train_loss"] and np.isfinite(history[-1]["test_loss"])
