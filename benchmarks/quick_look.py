@@ -7,8 +7,10 @@ experiment reuses what the first cached), points data.url and data.md5 at the ar
 `dvc exp run -n NAME $(cifarpipe overrides quick-look.yaml)` with any -S given, on the committed params.yaml.
 Each line dvc prints is stamped as it arrives: a stage's seconds run from its "Running stage" line to the next
 one (or the end), so they hold the stage's process (its startup and imports included) and what dvc does
-around it (hashing, caching its outputs). Then each stage's startup alone: a fresh
-`python -c "import stages.<stage>"`, the best of three. Prints a Markdown table, then one JSON line.
+around it (hashing, caching its outputs). Beside them, the CPU seconds that dvc and the stage's process
+spent over the same span (the cores' work, which other jobs on the machine inflate far less than the wall
+time). Then each stage's startup alone: a fresh `python -c "import stages.<stage>"`, the best of three. Prints
+a Markdown table, then one JSON line.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,24 +57,33 @@ def clone(rev: str, dest: Path, env: dict) -> None:
     subprocess.run(["git", "checkout", "-q", "-B", "main"], cwd=dest, check=True, env=env)
 
 
-def timed_run(repo: Path, args: list[str], env: dict) -> tuple[list[tuple[str, float]], float, str]:
-    """([(stage, seconds)], total seconds, the output) of `dvc exp run args` in `repo`."""
+def cpu_s(process: psutil.Process) -> float:
+    """The CPU seconds of `process` and of the children it has waited for (dvc waits for each stage)."""
+    t = process.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed_run(repo: Path, args: list[str], env: dict) -> tuple[list[tuple[str, float, float]], float, float,
+                                                               str]:
+    """([(stage, wall s, CPU s)], total wall s, total CPU s, the output) of `dvc exp run args` in `repo`."""
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "exp", "run", *args], cwd=repo, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    watched = psutil.Process(proc.pid)
     marks, output = [], []
     for line in proc.stdout:
         output.append(line)
         found = RUNNING.search(line)
         if found:
-            marks.append((found.group(1), time.perf_counter()))
+            marks.append((found.group(1), time.perf_counter(), cpu_s(watched)))
+    last_cpu = cpu_s(watched)  # the stream closes as dvc ends, before it is reaped
     proc.wait()
     ended = time.perf_counter()
     if proc.returncode != 0:
         sys.exit("dvc exp run failed:\n" + "".join(output[-60:]))
-    stages = [(name, (marks[i + 1][1] if i + 1 < len(marks) else ended) - at)
-              for i, (name, at) in enumerate(marks)]
-    return stages, ended - started, "".join(output)
+    ends = [(at, cpu) for _, at, cpu in marks[1:]] + [(ended, last_cpu)]
+    stages = [(name, end - at, end_cpu - cpu) for (name, at, cpu), (end, end_cpu) in zip(marks, ends)]
+    return stages, ended - started, last_cpu, "".join(output)
 
 
 def startup_s(repo: Path, stage: str, env: dict) -> float:
@@ -114,19 +126,21 @@ def main(argv=None):
                 for key, value in overrides.items()]
         sets += [f"data.url=file://{archive}", f"data.md5={md5_of(archive)}", *args.sets]
         load = os.getloadavg()[0]
-        stages, total, output = timed_run(repo, ["-n", args.name, *[a for s in sets for a in ("-S", s)]], env)
-        startup = {} if args.no_startup else {name: startup_s(repo, name, env) for name, _ in stages}
+        stages, total, total_cpu, output = timed_run(repo, ["-n", args.name, *[a for s in sets for a in ("-S", s)]], env)
+        startup = {} if args.no_startup else {name: startup_s(repo, name, env) for name, _, _ in stages}
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, env=env).stdout.strip()
 
     print(f"\nquick look at {commit}, -S {' -S '.join(args.sets) or '(none)'}: {total:.1f} s in all")
-    print("| stage | wall s | startup s |\n| --- | --- | --- |")
-    for name, seconds in stages:
-        print(f"| {name} | {seconds:.1f} | {startup.get(name, float('nan')):.1f} |")
-    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {sum(startup.values()):.1f} |")
+    print("| stage | wall s | CPU s | startup s |\n| --- | --- | --- | --- |")
+    for name, seconds, cpu in stages:
+        print(f"| {name} | {seconds:.1f} | {cpu:.1f} | {startup.get(name, float('nan')):.1f} |")
+    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {total_cpu:.1f} | {sum(startup.values()):.1f} |")
     found = re.findall(r"test accuracy (\d\.\d+)", output)
     print(json.dumps({"commit": commit, "sets": args.sets, "total_s": round(total, 1),
-                      "stages": {n: round(s, 1) for n, s in stages},
+                      "total_cpu_s": round(total_cpu, 1),
+                      "stages": {n: round(s, 1) for n, s, _ in stages},
+                      "cpu_s": {n: round(c, 1) for n, _, c in stages},
                       "startup_s": {n: round(s, 2) for n, s in startup.items()},
                       "test_acc": [float(a) for a in found], "cpu": cpu_line(),
                       "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)}))
