@@ -126,7 +126,8 @@ def main(argv=None):
                 for key, value in overrides.items()]
         sets += [f"data.url=file://{archive}", f"data.md5={md5_of(archive)}", *args.sets]
         load = os.getloadavg()[0]
-        stages, total, total_cpu, output = timed_run(repo, ["-n", args.name, *[a for s in sets for a in ("-S", s)]], env)
+        dvc_args = ["-n", args.name, *[a for s in sets for a in ("-S", s)]]
+        stages, total, total_cpu, output = timed_run(repo, dvc_args, env)
         startup = {} if args.no_startup else {name: startup_s(repo, name, env) for name, _, _ in stages}
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, env=env).stdout.strip()
@@ -135,7 +136,8 @@ def main(argv=None):
     print("| stage | wall s | CPU s | startup s |\n| --- | --- | --- | --- |")
     for name, seconds, cpu in stages:
         print(f"| {name} | {seconds:.1f} | {cpu:.1f} | {startup.get(name, float('nan')):.1f} |")
-    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {total_cpu:.1f} | {sum(startup.values()):.1f} |")
+    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {total_cpu:.1f} | "
+          f"{sum(startup.values()):.1f} |")
     found = re.findall(r"test accuracy (\d\.\d+)", output)
     print(json.dumps({"commit": commit, "sets": args.sets, "total_s": round(total, 1),
                       "total_cpu_s": round(total_cpu, 1),
