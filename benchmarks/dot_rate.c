@@ -1,6 +1,7 @@
 /* How many bf16 dot products (VDPBF16PS zmm) and fp32 FMAs (VFMADD zmm) one core completes per nanosecond of
  * its own CPU time (so other jobs on the machine do not count), and per tick of the TSC (the clock
- * /proc/cpuinfo reports): the instruction rate `cifarpipe bench speed` assumes in its peak (docs/benchmarks.md).
+ * /proc/cpuinfo reports): the instruction rate `cifarpipe bench speed` assumes in its peak
+ * (docs/benchmarks.md).
  * 24 independent accumulators hide the latency; nothing touches memory.
  *
  *     gcc -O2 -mavx512f -mavx512bf16 benchmarks/dot_rate.c -o /tmp/dot_rate && /tmp/dot_rate
