@@ -5,15 +5,13 @@ with optim.lr set, LRMAX = optim.lr and LRMIN = LRMAX / schedule.lrmin_div.
 
     python -m stages.lr_pick
 """
-import pandas as pd
-
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import read_json, write_json
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.figures.common import save_figure
 from cifarpipe.lr_pick.figures import fixed_lr_figure, range_test_figure
-from cifarpipe.lr_pick.rules import pick
+from cifarpipe.lr_pick.rules import pick, read_curve
 
 
 def main():
@@ -25,10 +23,10 @@ def main():
         print(f"LRMAX {fixed:.3e} (optim.lr), LRMIN {fixed / lrmin_div:.3e} (LRMAX / schedule.lrmin_div)")
         return
 
-    curve, test = pd.read_csv(paths.LR_FIND_CSV), read_json(paths.LR_FIND_JSON)
-    picked = pick(curve["lr"], curve["loss"], cfg, lrmin_div)
+    (lrs, losses), test = read_curve(paths.LR_FIND_CSV), read_json(paths.LR_FIND_JSON)
+    picked = pick(lrs, losses, cfg, lrmin_div)
     write_json(paths.LR_PICK_JSON, {"source": "LR range test", **picked.record()})
-    save_figure(range_test_figure(curve["lr"], curve["loss"], picked, cfg, stopped=test["stopped"]),
+    save_figure(range_test_figure(lrs, losses, picked, cfg, stopped=test["stopped"]),
                 paths.LR_PICK_PNG)
     for note in picked.notes:
         print(f"note: {note}")

@@ -44,6 +44,11 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
     for r in ours:  # the numbers hang together: 64 images x 6 epochs in train_s seconds
         assert r["images_per_s"] == pytest.approx(64 * 6 / r["train_s"], rel=0.02)
         assert r["test_acc"] > 0.15  # 100 test images, chance is 0.10: the loop trained the network
+        # the FLOPs: 64 training images and the 100 test images' pass, 6 epochs, against the cores' peak
+        work = (r["train_gflop_per_image"] * 64 + r["train_gflop_per_image"] / 3 * 100) * 6
+        assert r["achieved_gflops"] == pytest.approx(work / r["train_s"], rel=0.05)
+        if "peak_gflops" in r:  # a CPU whose instructions the table knows
+            assert r["peak_fraction"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"], rel=0.02)
     summary = lines[-1]
     accs = [r["test_acc"] for r in ours]
     assert summary["summary"] == "cifarpipe" and "speedup" not in summary
@@ -70,6 +75,34 @@ def test_train_speed_beside_the_peer_script_reports_the_speedup_on_the_same_netw
                              "model.width=8"],
                             cwd=ROOT, capture_output=True, text=True)
     assert narrow.returncode != 0 and "a speed-up between two networks says nothing" in narrow.stderr
+
+
+AMD, INTEL = "AuthenticAMD", "GenuineIntel"
+
+
+@pytest.mark.parametrize("precision, flags, cpu, flop", [
+    ("bf16", {"avx512_f", "avx512_bf16"}, (AMD, 0x19, 0x11), 64),  # Zen 4: 512-bit ops in two halves
+    ("bf16", {"avx512_f", "avx512_bf16"}, (AMD, 0x1A, 0x02), 128),  # Zen 5: two full-width pipes
+    ("fp32", {"avx512_f", "avx512_bf16"}, (AMD, 0x1A, 0x02), 64),
+    ("bf16", {"avx512_f", "avx512_bf16", "amx_bf16"}, (INTEL, 6, 0x8F), 1024),  # Sapphire Rapids' AMX
+    ("fp32", {"avx2", "fma3"}, (AMD, 0x17, 0x01), 16),  # Zen 1: 256-bit ops in two halves
+    ("fp32", {"avx2", "fma3"}, (AMD, 0x17, 0x31), 32),  # Zen 2
+    ("fp32", {"sse2"}, (INTEL, 6, 0x1C), None),  # not in the table: no peak claimed
+])
+def test_the_peak_counts_each_instructions_flops_at_its_rate(precision, flags, cpu, flop):
+    from cifarpipe.tools.bench.peak import per_cycle
+
+    rate = per_cycle(precision, frozenset(flags), *cpu)
+    assert (rate and rate[0]) == flop
+
+
+def test_the_peak_reads_the_clock_lscpu_or_cpuinfo_gives():
+    from cifarpipe.tools.bench.peak import clock_ghz, cpu_identity
+
+    cpuinfo = "vendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\ncpu MHz\t\t: 2596.122\n"
+    assert cpu_identity(cpuinfo) == (AMD, 26, 2)
+    assert clock_ghz(cpuinfo, "")[0] == pytest.approx(2.596122)
+    assert clock_ghz(cpuinfo, "CPU max MHz:                         3700.0000\n")[0] == pytest.approx(3.7)
 
 
 def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_flops(tmp_path):

@@ -18,16 +18,61 @@ def train(**changes):
     return CPU_TRAIN.model_copy(update=changes)
 
 
-NO_GPU = Machine(cuda_gpus=0, cuda_bf16=False)
+NO_GPU = Machine(cuda_gpus=0, cuda_bf16=False)  # and a CPU that reports nothing
 TWO_GPUS = Machine(cuda_gpus=2, cuda_bf16=True)
 OLD_GPU = Machine(cuda_gpus=1, cuda_bf16=False)
 
 
-def test_auto_precision_is_fp32_on_the_cpu_and_explicit_choices_stand():
-    assert resolve_compute(train(precision="auto"), NO_GPU).precision == "fp32"
-    assert [resolve_compute(train(precision=p), NO_GPU).precision for p in ("bf16", "fp16", "fp32")] == [
-        "bf16", "fp16", "fp32"]
-    assert resolve_compute(train(channels_last=True), NO_GPU).channels_last is False  # CUDA only
+def cpu(name, *flags, onednn=True):
+    """A machine without a GPU whose CPU reports `flags` (torch.cpu.get_capabilities' names)."""
+    return Machine(cuda_gpus=0, cuda_bf16=False, cpu_name=name, cpu_flags=frozenset(flags), cpu_onednn=onednn)
+
+
+ZEN4 = cpu("AMD EPYC 9654", "avx2", "avx512_f", "avx512_bf16", "avx512_vnni")
+SAPPHIRE_RAPIDS = cpu("Intel Xeon Platinum 8480+", "avx2", "avx512_f", "avx512_bf16", "amx_tile", "amx_bf16")
+SKYLAKE_X = cpu("Intel Xeon Gold 6148", "avx2", "avx512_f", "avx512_vnni")
+ZEN1 = cpu("AMD EPYC 7601", "avx2", "fma3")
+NO_ONEDNN = cpu("a CPU torch has no oneDNN for", "avx512_bf16", onednn=False)
+
+
+def cpu_rule(machine, **changes):
+    asked = {"device": "auto", "precision": "auto", "channels_last": True, **changes}
+    compute = resolve_compute(train(**asked), machine)
+    assert compute.device.type == "cpu"
+    return compute.precision, compute.channels_last
+
+
+def test_auto_on_the_cpu_is_bf16_where_the_cores_multiply_it_natively_and_nhwc_wherever_onednn_runs():
+    assert cpu_rule(ZEN4) == ("bf16", True)
+    assert cpu_rule(SAPPHIRE_RAPIDS) == ("bf16", True)
+    assert cpu_rule(SKYLAKE_X) == ("fp32", True)  # AVX-512 without its bf16 instructions: emulated
+    assert cpu_rule(ZEN1) == ("fp32", True)
+    assert cpu_rule(NO_ONEDNN) == ("fp32", False)
+    assert cpu_rule(NO_GPU) == ("fp32", False)
+    assert cpu_rule(ZEN4, channels_last=False) == ("bf16", False)
+
+
+def test_an_explicit_precision_wins_on_any_cpu():
+    for machine in (ZEN4, ZEN1, NO_ONEDNN):
+        assert [cpu_rule(machine, precision=p)[0] for p in ("bf16", "fp16", "fp32")] == [
+            "bf16", "fp16", "fp32"]
+    assert resolve_compute(train(precision="auto"), ZEN4, precision="fp32").precision == "fp32"  # GradCAM's
+
+
+def test_the_cpu_choice_says_why_in_words():
+    assert resolve_compute(train(precision="auto"), SAPPHIRE_RAPIDS).why.startswith(
+        "Intel Xeon Platinum 8480+ has amx_bf16 and avx512_bf16, native bf16 dot products")
+    why = resolve_compute(train(precision="auto", channels_last=True), ZEN1).why
+    assert why == ("AMD EPYC 7601 has no amx_bf16 or avx512_bf16, so bf16 would be emulated, slower than "
+                   "fp32; oneDNN runs NHWC convolutions without reordering")
+    assert resolve_compute(train(precision="fp32"), ZEN4).why.startswith("train.precision says so")
+
+
+def test_this_machine_reports_what_torch_reports():
+    here, caps = Machine.probe(), torch.cpu.get_capabilities()
+    assert ("avx512_bf16" in here.cpu_flags) == bool(caps.get("avx512_bf16"))
+    assert ("amx_bf16" in here.cpu_flags) == bool(caps.get("amx_bf16"))
+    assert here.cpu_onednn == torch.backends.mkldnn.is_available()
 
 
 def test_resolving_only_decides_for_the_machine_it_is_given():

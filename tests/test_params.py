@@ -112,7 +112,7 @@ def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
         params.train.seeds
     with pytest.raises(UndeclaredParamError, match="key optim, which"):
         params.optim
-    assert params.runtime.eval_batch_size == runtime_settings(ROOT / "params.yaml").eval_batch_size == 1024
+    assert params.runtime.eval_batch_size == runtime_settings(ROOT / "params.yaml").eval_batch_size == 256
     assert params.model_dump()["train"] == {"device": "auto", "precision": "auto", "channels_last": True,
                                             "deterministic": False}
 

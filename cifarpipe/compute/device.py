@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -20,20 +21,36 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
 PRECISIONS = ("auto", *AMP_DTYPES)  # train.precision
 
 
+# The instructions that multiply bf16 natively, which oneDNN's convolutions use: AMX's TDPBF16PS (Intel
+# Sapphire Rapids and later) and AVX512_BF16's VDPBF16PS (Intel Cooper Lake and later, AMD Zen 4 and later).
+# Without them torch emulates bf16 and autocast runs several times slower than fp32 (docs/precision.md).
+NATIVE_BF16 = ("amx_bf16", "avx512_bf16")
+
+
 @dataclass(frozen=True)
 class Machine:
-    """What this machine offers: the GPUs torch sees, whether they run bf16, and the GPUs the driver lists."""
+    """What this machine offers: the GPUs torch sees, whether they run bf16, the GPUs the driver lists, the
+    CPU's instruction sets as torch reports them (torch.cpu.get_capabilities), whether oneDNN runs its
+    convolutions."""
 
     cuda_gpus: int
     cuda_bf16: bool
     driver_gpus: tuple[str, ...] = ()
+    cpu_name: str = "CPU"
+    cpu_flags: frozenset[str] = frozenset()
+    cpu_onednn: bool = False
 
     @classmethod
     @functools.cache
     def probe(cls) -> Machine:
+        caps = torch.cpu.get_capabilities()
+        cpu = {"cpu_name": str(caps.get("cpu_name") or platform.processor() or "CPU"),
+               "cpu_flags": frozenset(name for name, value in caps.items() if value is True),
+               "cpu_onednn": torch.backends.mkldnn.is_available()}
         if torch.cuda.is_available():
-            return cls(torch.cuda.device_count(), torch.cuda.is_bf16_supported(including_emulation=False))
-        return cls(0, False, tuple(visible_nvidia_gpus()))
+            return cls(torch.cuda.device_count(), torch.cuda.is_bf16_supported(including_emulation=False),
+                       **cpu)
+        return cls(0, False, tuple(visible_nvidia_gpus()), **cpu)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,7 @@ class Compute:
     deterministic: bool = False
     ranks: Ranks = SINGLE
     warning: str = ""  # said once by configure_torch (a GPU torch cannot use, say)
+    why: str = ""  # why this precision and memory format, in words (cifarpipe doctor)
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -99,11 +117,36 @@ def resolve_compute(train, machine: Machine | None = None, *, precision: str | N
         if resolved.index is not None and resolved.index >= machine.cuda_gpus:
             raise PipelineError(f"train.device is {name} but torch sees {machine.cuda_gpus} GPU(s)")
 
-    precision = choose(PRECISIONS, "train.precision", precision or train.precision)
-    if precision == "auto":
-        precision = "fp32" if resolved.type != "cuda" else "bf16" if machine.cuda_bf16 else "fp16"
-    return Compute(resolved, precision, channels_last=resolved.type == "cuda" and train.channels_last,
-                   deterministic=train.deterministic, ranks=ranks, warning=warning)
+    asked = choose(PRECISIONS, "train.precision", precision or train.precision)
+    if resolved.type == "cuda":
+        precision = asked if asked != "auto" else "bf16" if machine.cuda_bf16 else "fp16"
+        why = ("train.precision says so" if asked != "auto" else "this GPU runs bf16" if machine.cuda_bf16
+               else "this GPU has no bf16, so fp16 with a loss scaler")
+        channels_last = train.channels_last
+    else:
+        precision, channels_last, why = cpu_choice(asked, train.channels_last, machine)
+    return Compute(resolved, precision, channels_last=channels_last, deterministic=train.deterministic,
+                   ranks=ranks, warning=warning, why=why)
+
+
+def cpu_choice(asked: str, channels_last: bool, machine: Machine) -> tuple[str, bool, str]:
+    """(precision, channels_last, why) on `machine`'s CPU: bf16 autocast where its cores multiply bf16
+    natively, else fp32; NHWC wherever oneDNN runs the convolutions (docs/precision.md, measured)."""
+    native = [flag for flag in NATIVE_BF16 if flag in machine.cpu_flags]
+    if asked != "auto":
+        precision, why = asked, "train.precision says so"
+    elif native and machine.cpu_onednn:
+        precision, why = "bf16", f"{machine.cpu_name} has {' and '.join(native)}, native bf16 dot products"
+    elif native:
+        precision, why = "fp32", "this torch has no oneDNN for bf16 convolutions"
+    else:
+        precision, why = "fp32", (f"{machine.cpu_name} has no {' or '.join(NATIVE_BF16)}, so bf16 would be "
+                                  "emulated, slower than fp32")
+    if not channels_last:
+        return precision, False, why + "; train.channels_last is false"
+    if not machine.cpu_onednn:
+        return precision, False, why + "; no oneDNN for NHWC convolutions"
+    return precision, True, why + "; oneDNN runs NHWC convolutions without reordering"
 
 
 def configure_torch(compute: Compute, *, seed: int | None = None) -> Compute:

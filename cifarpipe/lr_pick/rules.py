@@ -1,6 +1,7 @@
 """Reading LRMAX and LRMIN off the curve of an LR range test, by the rules docs/lr.md explains."""
 from __future__ import annotations
 
+import csv
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -81,6 +82,13 @@ class Picked:
     def record(self) -> dict:
         """What metrics/lr_pick.json keeps."""
         return {k: v for k, v in asdict(self).items() if k != "notes"}
+
+
+def read_curve(path) -> tuple[np.ndarray, np.ndarray]:
+    """(LRs, smoothed losses) from the range test's CSV (its lr and loss columns), without pandas' import."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return np.array([float(r["lr"]) for r in rows]), np.array([float(r["loss"]) for r in rows])
 
 
 def pick(lrs, losses, cfg, lrmin_div: float) -> Picked:

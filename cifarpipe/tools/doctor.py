@@ -70,8 +70,9 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
         train = load_params(params_path).train
         compute = resolve_compute(train)
         lines.append(f"pipeline    train.device {train.device} -> {compute.device}; train.precision "
-                     f"{train.precision} -> {compute.precision}; deterministic {train.deterministic}; "
-                     f"compile {train.compile}")
+                     f"{train.precision} -> {compute.precision}, "
+                     f"{'channels_last' if compute.channels_last else 'contiguous'} ({compute.why}); "
+                     f"deterministic {train.deterministic}; compile {train.compile}")
     try:
         lines.append(f"dvc         {metadata.version('dvc')}; remotes: {_dvc_remotes()}")
     except metadata.PackageNotFoundError:

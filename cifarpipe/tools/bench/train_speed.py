@@ -20,13 +20,14 @@ import numpy as np
 import torch
 import yaml
 
-from ...compute.device import configure_torch, resolve_compute
+from ...compute.device import Machine, configure_torch, resolve_compute
 from ...core.params import Params, load_params
 from ...data.dataset import channel_stats
 from ...download.archive import parse_archive
 from ...scoring.predict import loss_and_accuracy, predict_logits
 from ...train.loop import train
 from ...train.setup import set_up_training
+from .peak import cpu_peak, flops_per_image
 
 # what the peer (the reference recipe as a plain script) trains, whatever params.yaml says
 PEER_NETWORK = {"name": "custom_resnet", "width": 64}
@@ -69,7 +70,8 @@ def run_ours(params: Params, data: dict, lr: float, seed: int) -> dict:
     _, acc = loss_and_accuracy(*predict_logits(run.model, run.test_loader, compute,
                                                tta_flip=params.evaluate.tta_flip))
     epochs = len(history)
-    return {"run": "cifarpipe", "seed": seed, "model": params.model.name, "optim": params.optim.name,
+    return {**speed_against_peak(params, data, compute, epochs, train_s),
+            "run": "cifarpipe", "seed": seed, "model": params.model.name, "optim": params.optim.name,
             "lr_max": lr, "epochs": epochs, "train_s": round(train_s, 2),
             "compile_s": round(run.compile_s, 2),
             "epoch_s": round(train_s / epochs, 3),
@@ -78,6 +80,24 @@ def run_ours(params: Params, data: dict, lr: float, seed: int) -> dict:
             "device": compute.describe(), "torch": torch.__version__,
             "compile": params.train.compile and params.train.compile_mode,
             "deterministic": params.train.deterministic}
+
+
+def speed_against_peak(params: Params, data: dict, compute, epochs: int, train_s: float) -> dict:
+    """The FLOP/s a run achieved (its training and per-epoch test passes) and, on the CPU, the fraction of
+    the cores' peak in its precision (cores x clock x the multiply-add instruction's FLOPs per cycle)."""
+    train_flops, test_flops = flops_per_image(params.model)
+    achieved = (train_flops * len(data["y_train"]) + test_flops * len(data["y_test"])) * epochs / train_s
+    result = {"train_gflop_per_image": round(train_flops / 1e9, 4),
+              "achieved_gflops": round(achieved / 1e9, 2)}
+    if compute.device.type != "cpu":
+        return result
+    cores = min(torch.get_num_threads(), torch.cpu.get_capabilities().get("num_physical_cores") or 1 << 10)
+    peak = cpu_peak(compute.precision, Machine.probe().cpu_flags, cores)
+    if peak is not None:
+        result.update(peak_gflops=round(peak.gflops, 1), peak_fraction=round(achieved / 1e9 / peak.gflops, 4),
+                      peak=peak.formula, peak_clock=peak.clock, peak_instruction=peak.instruction,
+                      peak_assumed=peak.assumed)
+    return result
 
 
 def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> dict:
@@ -118,6 +138,12 @@ def main(argv=None):
     for seed in args.seeds:
         results.append(run_ours(params, data, lr, seed))
         print(json.dumps(results[-1]), flush=True)
+        if "peak_fraction" in results[-1]:
+            r = results[-1]
+            print(f"seed {seed}: {r['images_per_s']} images/s, {r['achieved_gflops']} GFLOP/s, "
+                  f"{r['peak_fraction']:.1%} of the peak of {r['device']}: {r['peak_gflops']} GFLOP/s = "
+                  f"{r['peak']}; the clock: {r['peak_clock']}; the instruction: {r['peak_instruction']}; "
+                  f"assumed: {r['peak_assumed']}", flush=True)
     accs = [r["test_acc"] for r in results]
     summary = {"summary": "cifarpipe", "seeds": args.seeds, "median_test_acc": statistics.median(accs),
                "test_acc_range": [min(accs), max(accs)],
