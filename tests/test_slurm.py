@@ -1,11 +1,12 @@
 """`cifarpipe slurm` under the faults a cluster has every day, on a real SLURM started by the tests
-(tests/slurm_cluster.py: munged, slurmctld and three slurmd nodes, node1 with two fake GPUs) that keeps SLURM's
-default settings (no kill_invalid_depend).
+(tests/slurm_cluster.py: munged, slurmctld and three slurmd nodes, node1 with two fake GPUs) that keeps
+SLURM's default settings (no kill_invalid_depend).
 
 Two submissions run side by side, so that their waits overlap:
-- faults, on node1: a grid of four tasks under a one-minute --time. One trains for longer than that: it stops
-  and saves before the limit, records TIMEOUT and, resubmitted with more time, trains only the epochs it had
-  left. One lands (two at once on node1's GPUs 0 and 1), one is cancelled while it runs, one fails.
+- faults, on node1: a grid of four tasks. The long one, cancelled while it waits and resubmitted with a
+  two-minute --time, trains for longer than that: it stops and saves before the limit, records TIMEOUT and,
+  resubmitted with more time, trains only the epochs it had left. One lands (two tasks at once on node1's GPUs
+  0 and 1), one is cancelled while it runs, one fails.
 - seeds, off node1: two seeds and their aggregate job, pushing to a git remote that refuses pushes. A seed
   cancelled with scancel does not leave the aggregate job pending; resubmit reruns that seed and the aggregate
   job only; the refused push keeps its clone, gather names it and the one command that pushes it.
@@ -14,7 +15,6 @@ Skipped, saying why, where SLURM is not installed (`.ci/run` installs it); the f
 """
 import json
 import math
-import os
 import re
 import shlex
 import shutil
@@ -34,7 +34,7 @@ from slurm_cluster import run_slurm
 
 needs_slurm = pytest.mark.skipif(not shutil.which("sbatch"), reason="SLURM is not installed: apt-get install "
                                  "--no-install-recommends slurmctld slurmd slurm-client munge")
-STOP_BEFORE = 20  # the faults grid's tasks stop and save 20 s before their one-minute limit
+LIMIT, STOP_BEFORE = 2, 50  # the long task's short --time, in minutes, and when it stops to save (s before)
 
 
 # -- without a cluster --------------------------------------------------------------------------------------
@@ -65,14 +65,16 @@ def test_a_slurm_jobs_gpu_locks_are_its_own(tmp_path, monkeypatch):
 
 
 def test_states_are_slurms_word_where_it_knows_best_else_the_jobs_own():
-    running, done = slurm.SlurmJob("RUNNING", None, "node1", "00:01:00"), slurm.SlurmJob("FAILED", 124, "n", "")
+    running = slurm.SlurmJob("RUNNING", None, "node1", "00:01:00")
+    done = slurm.SlurmJob("FAILED", 124, "n", "")
     mine = {"state": "TIMEOUT", "code": "124", "phase": "run", "signal": "USR1"}
     assert slurm.merged(running, {"state": "RUNNING"}) == ("RUNNING", "")
     assert slurm.merged(done, mine) == ("TIMEOUT", "124")  # stopped itself before the limit: exit 124
     assert slurm.merged(slurm.SlurmJob("FAILED", 1, "n", ""), {"state": "FAILED", "code": "1",
                                                                  "phase": "push"}) == ("FAILED (push)", "1")
     # SIGKILLed (out of memory) after the job wrote it was running: SLURM's word
-    assert slurm.merged(slurm.SlurmJob("OUT_OF_MEMORY", 0, "n", ""), {"state": "RUNNING"})[0] == "OUT_OF_MEMORY"
+    killed = slurm.SlurmJob("OUT_OF_MEMORY", 0, "n", "")
+    assert slurm.merged(killed, {"state": "RUNNING"})[0] == "OUT_OF_MEMORY"
     assert slurm.merged(None, {"state": "RUNNING"}) == ("UNKNOWN", "")  # no record, and no end written
     assert slurm.merged(None, mine) == ("TIMEOUT", "124")  # slurmctld forgot it: the job's own file
     # sacct's view, where accounting runs (the test cluster has none): one line per job or array task
@@ -98,8 +100,8 @@ def test_the_remotes_options_travel_to_the_clones_and_its_secrets_stay(tmp_path,
     assert remote == {"name": "lab", "url": "s3://bucket/cifar", "options": {
         "endpointurl": "http://minio.lab:9000", "profile": "lab", "region": "eu-west-1"}}
     record = {"commit": "0" * 40, "git_remote": "git@host:lab/cifar.git", "dvc_remote": remote,
-              "experiments": [{"name": "a", "seeds": [0], "sets": [], "prep": "stats corrupt"}], "tasks": [[0]],
-              "prep_runs": [0], "max_parallel": None, "push": {"tries": 4, "backoff": 15},
+              "experiments": [{"name": "a", "seeds": [0], "sets": [], "prep": "stats corrupt"}],
+              "tasks": [[0]], "prep_runs": [0], "max_parallel": None, "push": {"tries": 4, "backoff": 15},
               "resources": {"prep": [], "task": [], "aggregate": []}}
     script = slurm.render(record, tmp_path / "sub", Namespace(scratch=None, stop_before=120))
     assert "DVC_OPTIONS=(endpointurl http://minio.lab:9000 profile lab region eu-west-1)" in script
@@ -223,6 +225,12 @@ def finished(cluster, repo, folder: Path) -> dict[str, list[str]]:
     return wait_until(f"the jobs of {folder.name} to end", settled)
 
 
+def started(folder: Path, job: str) -> None:
+    """Wait until the job has written that it runs (its traps are set by then)."""
+    wait_until(f"{job} to start", lambda: any(p.suffix[1:].isdigit() for p in (folder / "status").glob(
+        f"{job}.*")), poll=0.5)
+
+
 def status_file(folder: Path, job: str, run: int = -1) -> dict:
     """The status file a job's run wrote (run -1: its latest)."""
     files = sorted((p for p in (folder / "status").glob(f"{job}.*") if p.suffix[1:].isdigit()),
@@ -255,12 +263,13 @@ def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_
         ("--sbatch=--comment=a\rb",): "--sbatch '--comment=a\\rb' holds the control character '\\r'",
     }
     with pytest.raises(SystemExit, match="holds the control character '\\\\x00'"):
-        slurm.checked_text("--account", "lab\x00")  # no command line carries a NUL; a value from elsewhere may
+        slurm.checked_text("--account", "lab\x00")  # no command line carries a NUL; elsewhere, one may
     for args, message in refused.items():
         proc = cifarpipe(slurm_cluster, repo, "submit", *args, check=False)
         assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    proc = cifarpipe(slurm_cluster, repo, "submit", "--partition", "nosuch", "-S", "optim.lr=0.01", check=False)
+    proc = cifarpipe(slurm_cluster, repo, "submit", "--partition", "nosuch", "-S", "optim.lr=0.01",
+                     check=False)
     assert proc.returncode == 1 and "SLURM refuses the prep job, so nothing was submitted" in proc.stderr
     assert "invalid partition" in proc.stderr.lower()
 
@@ -304,13 +313,50 @@ def test_the_dry_run_prints_the_script_and_its_sbatch_lines_which_sbatch_accepts
                                    "0", "1", "0", "1"]
     assert not list(root.glob("pwned")) and not list(repo.glob("pwned"))
     assert run_slurm(slurm_cluster, "bash", "-n", job).returncode == 0
-    for (_, line), role in zip(lines, (["prep"], ["task"], ["aggregate", "0"], ["aggregate", "1"]), strict=True):
+    roles = (["prep"], ["task"], ["aggregate", "0"], ["aggregate", "1"])
+    for (_, line), role in zip(lines, roles, strict=True):
         args = [a for a in shlex.split(line)[2:-2 - (role[0] == "aggregate")]
                 if not a.startswith(("--dependency", "--kill-on"))]
         accepted = run_slurm(slurm_cluster, "sbatch", "--test-only", *args, job, *role, cwd=root)
         assert accepted.returncode == 0 and "to start at" in accepted.stderr, (line, accepted.stderr)
     assert not (root / "submissions").exists() or not list((root / "submissions").iterdir())
     assert run_slurm(slurm_cluster, "squeue", "-h").stdout == ""
+
+
+@needs_slurm
+def test_an_aggregate_job_whose_seeds_did_not_complete_refuses_to_run(slurm_cluster, project):
+    """SLURM drops a dependency on a pending array task that was cancelled: the aggregate job checks itself.
+    Run by hand, as plain bash; the range test (optim.lr unset) makes prep ask for the tasks' GPU."""
+    root, repo = project
+    script = cifarpipe(slurm_cluster, repo, "submit", "-n", "guard", "-S", "train.seeds=[0,1]",
+                       "--dir", root / "by-hand", "--dry-run").stdout
+    assert re.search(r"^#   PREP=\$\(sbatch .*--gres=gpu:1 .*job.sh prep\)$", script, re.M)
+    folder = Path(re.search(r"^SUBMISSION=(\S+)$", script, re.M).group(1))
+    (folder / "status").mkdir(parents=True)
+    (folder / "job.sh").write_text(script)
+    env = {k: v for k, v in slurm_cluster.environ(tool_env()).items() if not k.startswith("SLURM_ARRAY")}
+    proc = subprocess.run(["bash", folder / "job.sh", "aggregate", "0"], env={**env, "SLURM_JOB_ID": "999"},
+                          capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "the tasks of task-0 (seed 0) task-1 (seed 1) did not complete: nothing to" in proc.stdout
+    assert slurm.read_status(folder / "status" / "aggregate-0.999")["state"] == "FAILED"
+
+
+@needs_slurm
+def test_a_failing_setup_line_fails_its_job_and_leaves_nothing_waiting(slurm_cluster, project):
+    root, repo = project
+    setup = root / "bad-setup.sh"
+    setup.write_text('echo "module load cuda/99"\nfalse\necho "not reached"\n')
+    folder = submitted(cifarpipe(slurm_cluster, repo, "submit", "-n", "broken", "-S", "optim.lr=0.01",
+                                 "--setup", setup).stdout)
+    rows = finished(slurm_cluster, repo, folder)
+    assert (rows["prep"][3], rows["task-0"][3]) == ("FAILED", "CANCELLED"), rows
+    assert "failed in its setup phase" in rows["prep"][-1]
+    assert "DependencyNeverSatisfied" in rows["task-0"][-1]  # not pending for ever
+    log = next((folder / "logs").glob("prep.*.out")).read_text()
+    assert "module load cuda/99" in log and "not reached" not in log
+    gathered = cifarpipe(slurm_cluster, repo, "gather", folder, check=False)
+    assert gathered.returncode == 1 and "FAILED prep: exit code 1 on node" in gathered.stdout
 
 
 class Faults(threading.Thread):
@@ -331,27 +377,31 @@ class Faults(threading.Thread):
 
     def drive(self):
         cluster, repo, seen = self.cluster, self.repo, self.seen
-        # a colleague's run of the grid's second point, already on the DVC remote: its task restores it
-        # in seconds, well within the one-minute limit; and how long an epoch takes here
+        # how long an epoch takes here, from a colleague's first seed (its data, pushed, spares prep the
+        # work); at another LRMAX than the seeds test's, whose aggregate job must find its own seeds' runs
         colleague = self.root / "colleague"
-        run(["git", "clone", "-q", str(self.root / "origin.git"), str(colleague)], self.root)
-        dvc("exp", "run", "-S", "optim.lr=0.01", "-S", "schedule.epochs=2", cwd=colleague)
+        run(["git", "clone", "-q", "-b", "main", str(self.root / "origin.git"), str(colleague)], self.root)
+        dvc("exp", "run", "-S", "optim.lr=0.02", "train@0", cwd=colleague)
         dvc("push", "-q", "--run-cache", cwd=colleague)
         epoch_s = json.loads((colleague / "dvclive/train/seed0/metrics.json").read_text())["epoch_s"]
-        # more epochs than fit before the stop, on a machine faster than this one too
-        seen["epochs"] = epochs = max(40, math.ceil(1.4 * (60 - STOP_BEFORE) / epoch_s))
-        proc = cifarpipe(cluster, repo, "submit", "-n", "faults", "-S", "optim.lr=0.01",
-                         "-S", f"schedule.epochs={epochs},2,3,-1", "--time", "1", "--stop-before", STOP_BEFORE,
-                         "--sbatch=--nodelist=node1")
+        # more epochs than fit before the stop (after some 10 s of restores), with a margin for the speed
+        seen["epochs"] = epochs = max(40, math.ceil(1.3 * (60 * LIMIT - STOP_BEFORE - 10) / epoch_s))
+        proc = cifarpipe(cluster, repo, "submit", "-n", "faults", "-S", "optim.lr=0.02",
+                         "-S", f"schedule.epochs={epochs},2,3,-1", "--time", "10",
+                         "--stop-before", STOP_BEFORE, "--sbatch=--nodelist=node1")
         seen["folder"] = folder = submitted(proc.stdout)
         seen["before"] = snapshot(repo)  # from here on, only the jobs run
-        wait_until("task-2 to start", lambda: any(p.suffix[1:].isdigit() for p in (folder / "status").glob(
-            "task-2.*")), poll=0.5)
+        # the long one, cancelled while it waits for prep, then resubmitted with a short limit
+        seen["cancel pending"] = cifarpipe(cluster, repo, "cancel", folder, "--job", "task-0").stdout
+        seen["short"] = cifarpipe(cluster, repo, "resubmit", folder, "--job", "task-0",
+                                  "--time", LIMIT).stdout
+        started(folder, "task-2")
         seen["cancel"] = cifarpipe(cluster, repo, "cancel", folder, "--job", "task-2").stdout
         seen["first"] = finished(cluster, repo, folder)
         seen["after"] = snapshot(repo)
         seen["gather"] = cifarpipe(cluster, repo, "gather", folder, check=False)
-        seen["resubmit"] = cifarpipe(cluster, repo, "resubmit", folder, "--job", "task-0", "--time", "10").stdout
+        seen["resubmit"] = cifarpipe(cluster, repo, "resubmit", folder, "--job", "task-0",
+                                     "--time", "10").stdout
         seen["last"] = finished(cluster, repo, folder)
         seen["status"] = cifarpipe(cluster, repo, "status", folder).stdout
         seen["gather again"] = cifarpipe(cluster, repo, "gather", folder, check=False)
@@ -373,16 +423,15 @@ def test_a_cancelled_seed_leaves_no_aggregate_pending_and_a_refused_push_keeps_i
     root, repo = project
     setup = root / "setup.sh"
     setup.write_text('echo "setup: first, on $(hostname -s)"\nexport CIFARPIPE_SETUP_RAN=yes\n')
-    proc = cifarpipe(slurm_cluster, repo, "submit", "-n", "seeds", "-S", "optim.lr=0.01", "-S", "train.seeds=[0,1]",
-                     "--git-remote", "refused", "--push-tries", "2", "--push-backoff", "1", "--setup", setup,
-                     "--sbatch=--exclude=node1")
+    proc = cifarpipe(slurm_cluster, repo, "submit", "-n", "seeds", "-S", "optim.lr=0.01",
+                     "-S", "train.seeds=[0,1]", "--git-remote", "refused", "--push-tries", "2",
+                     "--push-backoff", "1", "--setup", setup, "--sbatch=--exclude=node1")
     folder = submitted(proc.stdout)
     record = json.loads((folder / "submission.json").read_text())
     assert record["tasks"] == [[0, 0], [0, 1]] and list(record["launches"][0]["jobs"]) == [
         "prep", "array", "aggregate-0"]
     array = record["launches"][0]["jobs"]["array"]
-    wait_until("seed 1 to run", lambda: run_slurm(slurm_cluster, "squeue", "-h", "-j", f"{array}_1", "-o",
-                                                   "%T").stdout.strip() == "RUNNING", poll=0.5)
+    started(folder, "task-1")
     time.sleep(2)
     assert run_slurm(slurm_cluster, "scancel", f"{array}_1").returncode == 0  # as a user would
 
@@ -415,7 +464,7 @@ def test_a_cancelled_seed_leaves_no_aggregate_pending_and_a_refused_push_keeps_i
     gathered = cifarpipe(slurm_cluster, repo, "gather", folder, check=False)
     assert gathered.returncode == 1
     command = f"cifarpipe slurm push {folder} --job aggregate-0"
-    assert f"FAILED (push) aggregate-0 (seeds): its push failed" in gathered.stdout
+    assert "FAILED (push) aggregate-0 (seeds): its push failed" in gathered.stdout
     assert f"its clone is kept at {clone} on node" in gathered.stdout and f"`{command}`" in gathered.stdout
     (root / "refused.git" / "hooks" / "pre-receive").unlink()  # the remote takes pushes again
     cifarpipe(slurm_cluster, repo, *command.split()[2:])
@@ -436,29 +485,39 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
         raise faults.error
     seen, folder = faults.seen, faults.seen["folder"]
     epochs = seen["epochs"]
+    assert "cancelled task-0 (" in seen["cancel pending"] and "pending)" in seen["cancel pending"]
+    assert seen["short"].startswith("resubmitted task-0: array ")  # after the prep that still runs
     first = seen["first"]
     assert [first[job][3] for job in ("prep", "task-0", "task-1", "task-2", "task-3")] == [
         "COMPLETED", "TIMEOUT", "COMPLETED", "CANCELLED", "FAILED"], first
+    assert "earlier: did not start (job " in first["task-0"][-1]
     assert seen["after"] == seen["before"]  # nothing wrote to the checkout while the jobs ran
-    assert "cancelled task-2" in seen["cancel"] and first["task-3"][7] == "1"
+    assert "cancelled task-2" in seen["cancel"] and first["task-3"][7] not in ("0", "-")  # dvc's exit code
+    assert first["task-2"][-1] == f"stopped by TERM in its {status_file(folder, 'task-2')['phase']} phase"
 
-    # the first two ran at the same time on node1, one on each of its GPUs
-    timed_out, landed = status_file(folder, "task-0", 0), status_file(folder, "task-1")
-    assert (timed_out["node"], landed["node"]) == ("node1", "node1")
-    assert {timed_out["gpus"], landed["gpus"]} == {"0", "1"}
-    assert int(landed["start"]) < int(timed_out["end"]) and int(timed_out["start"]) < int(landed["end"])
+    # tasks that ran at the same time on node1 had a GPU each: 0 and 1
+    runs = [slurm.read_status(p) for p in (folder / "status").iterdir() if p.suffix[1:].isdigit()]
+    runs = [r for r in runs if r.get("gpus") and r.get("end")]
+    pairs = [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]
+             if int(a["start"]) < int(b["end"]) and int(b["start"]) < int(a["end"])]
+    assert pairs and all(a["node"] == b["node"] == "node1" and {a["gpus"], b["gpus"]} == {"0", "1"}
+                         for a, b in pairs), runs
 
     # the time limit: stopped STOP_BEFORE s before it, saved, recorded TIMEOUT; its checkpoint kept
+    timed_out = status_file(folder, "task-0", 0)  # its first run that started, under the short limit
     assert (timed_out["state"], timed_out["signal"], timed_out["code"]) == ("TIMEOUT", "USR1", "124")
+    assert int(timed_out["end"]) - int(timed_out["start"]) >= 60 * LIMIT - STOP_BEFORE - 2
     logs = sorted((folder / "logs").glob("task-0.*.out"), key=lambda p: int(p.suffixes[0][1:]))
     trained = trained_epochs(logs[0])
     assert trained == list(range(1, len(trained) + 1)) and 0 < len(trained) < epochs
     assert f"stopping {STOP_BEFORE} s before it to save" in logs[0].read_text()
+    assert (folder / "checkpoints" / "task-0" / "train_seed0.pt").exists()
     gathered = seen["gather"]
     assert gathered.returncode == 1 and "1 of 4 experiment(s) landed: faults-2;" in gathered.stdout
     assert "TIMEOUT task-0 (faults-1): it reached its time limit on node1 and saved" in gathered.stdout
     assert "CANCELLED task-2 (faults-3): cancelled on node1" in gathered.stdout
-    assert re.search(r"FAILED task-3 \(faults-4\): exit code 1 on node1: see .*task-3\.\d+\.out",
+    assert "schedule.epochs = -1 is not allowed" in next((folder / "logs").glob("task-3.*")).read_text()
+    assert re.search(r"FAILED task-3 \(faults-4\): exit code \d+ on node1: see .*task-3\.\d+\.out",
                      gathered.stdout)
 
     # resubmitted with more time, it trains only the epochs it had left, from its checkpoint
@@ -468,11 +527,13 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     resumed = int(re.search(r"resuming from \S+ after epoch (\d+)", logs[1].read_text()).group(1))
     assert resumed in (len(trained) - 1, len(trained))  # the checkpoint of its last finished epoch
     assert trained_epochs(logs[1]) == list(range(resumed + 1, epochs + 1))
-    assert f"resumed after epoch {resumed}; earlier: TIMEOUT" in last["task-0"][-1]
-    assert not list((folder / "checkpoints" / "task-0").iterdir())  # done with
+    assert f"resumed after epoch {resumed}; earlier: did not start (job " in last["task-0"][-1]
+    assert ", TIMEOUT (job " in last["task-0"][-1]
+    assert not (folder / "checkpoints" / "task-0").exists()  # done with
     assert "2 of 4 experiment(s) landed: faults-1, faults-2;" in seen["gather again"].stdout
     print(f"\n$ cifarpipe slurm status {folder}\n{seen['status']}")
-    task_log = logs[1].read_text()
-    phases = {line.split()[1]: int(line.split()[2]) for line in task_log.splitlines() if line.startswith("phase ")}
+    phases = {line.split()[1]: int(line.split()[2]) for line in logs[1].read_text().splitlines()
+              if line.startswith("phase ")}
     assert set(phases) == {"clone", "run", "push"}
-    print(f"task 0's phases when resubmitted, seconds: {phases}")
+    print(f"task-0's phases when resubmitted, seconds: {phases}; {epochs} epochs, {len(trained)} before the "
+          f"limit")

@@ -1,4 +1,4 @@
-"""A grid and its seeds on a SLURM cluster: `cifarpipe slurm submit | status | cancel | gather | resubmit | push`.
+"""A grid and its seeds on a SLURM cluster: `cifarpipe slurm submit|status|cancel|gather|resubmit|push`.
 
 DVC has no cluster executor, and parallel jobs in one checkout block each other on DVC's lock (DVC issue
 #7419), even with `dvc exp run --temp`. So every job works in a clone of its own, the pattern of Exscientia's
@@ -235,7 +235,8 @@ def sbatch_args(folder: Path, record: dict, role: str, **job) -> list[str]:
     """The arguments of `sbatch --parsable ... job.sh ROLE` for one job of the submission (its log, name,
     resources, array, dependency), as strings."""
     logs = folder / "logs"
-    output = {"prep": "prep.%j.out", "task": "task-%a.%A.out", "aggregate": f"aggregate-{job.get('e')}.%j.out"}
+    output = {"prep": "prep.%j.out", "task": "task-%a.%A.out",
+              "aggregate": f"aggregate-{job.get('e')}.%j.out"}
     args = [f"--job-name=cifarpipe-{folder.name}-{role}", f"--output={logs / output[role]}",
             *record["resources"][role]]
     if "array" in job:
@@ -250,15 +251,16 @@ def array_spec(task_ids: list[int], max_parallel: int | None) -> str:
 
 
 def planned_jobs(folder: Path, record: dict, task_ids: list[int], aggregates: list[int], prep: bool,
-                 ids: dict | None = None) -> list[tuple[str, list[str]]]:
+                 ids: dict | None = None, prep_running: str | None = None) -> list[tuple[str, list[str]]]:
     """[(job, sbatch args)] in submission order; dependencies on the ids in `ids` (job -> id), or on
-    placeholders ($PREP, $ARRAY) where they are not known yet."""
+    placeholders ($PREP, $ARRAY) where they are not known yet; on `prep_running`, a prep job still queued or
+    running, where prep is not rerun."""
     ids = ids or {}
     jobs = [("prep", sbatch_args(folder, record, "prep"))] if prep else []
-    after_prep = [ids.get("prep", "${PREP}")] if prep else []
+    after_prep = [ids.get("prep", "${PREP}")] if prep else [prep_running] if prep_running else []
     if task_ids:
-        jobs.append(("array", sbatch_args(folder, record, "task", array=array_spec(task_ids, record["max_parallel"]),
-                                          after=after_prep)))
+        spec = array_spec(task_ids, record["max_parallel"])
+        jobs.append(("array", sbatch_args(folder, record, "task", array=spec, after=after_prep)))
     array = ids.get("array", "${ARRAY}")
     for e in aggregates:
         mine = [i for i in task_ids if record["tasks"][i][0] == e]
@@ -273,8 +275,8 @@ def render(record: dict, folder: Path, options) -> str:
     lines = [f"NAMES=({' '.join(q(e['name']) for e in experiments)})",
              f"SEEDS=({' '.join(q(','.join(map(str, e['seeds']))) for e in experiments)})",
              f"PREP_STAGES=({' '.join(q(e['prep']) for e in experiments)})",
-             f"PREP_RUNS=({' '.join(map(str, record['prep_runs']))})  # one experiment of each group whose prep "
-             "stages see the same params"]
+             f"PREP_RUNS=({' '.join(map(str, record['prep_runs']))})  # one of each group whose prep stages "
+             "see the same params"]
     lines += [f"SETS_{i}=({' '.join('-S ' + q(s) for s in e['sets'])})" for i, e in enumerate(experiments)]
     tasks = [f"TASK_EXPERIMENT=({' '.join(str(t[0]) for t in record['tasks'])})",
              f"TASK_SEED=({' '.join(q(str(t[1])) if len(t) > 1 else q('') for t in record['tasks'])})"]
@@ -284,7 +286,8 @@ def render(record: dict, folder: Path, options) -> str:
     aggregates = [e for e, x in enumerate(experiments) if len(x["seeds"]) > 1]
     sbatch_lines = []
     for job, args in planned_jobs(folder, record, list(range(len(record["tasks"]))), aggregates, prep=True):
-        line = "sbatch --parsable " + " ".join(a if a.startswith("--dependency=") else shlex.quote(a) for a in args)
+        line = "sbatch --parsable " + " ".join(a if a.startswith("--dependency=") else shlex.quote(a)
+                                               for a in args)
         sbatch_lines.append(f"#   {job.upper()}=$({line})" if job in ("prep", "array") else f"#   {line}")
     remote = record["dvc_remote"]
     scratch = q(options.scratch) if options.scratch else '"${CIFARPIPE_SCRATCH:-${TMPDIR:-/tmp}}"'
@@ -305,19 +308,21 @@ def sbatch(args: list[str], test_only: bool = False) -> str:
     return proc.stdout.strip().split(";")[0]
 
 
-def launch(folder: Path, record: dict, task_ids: list[int], aggregates: list[int], prep: bool) -> dict:
+def launch(folder: Path, record: dict, task_ids: list[int], aggregates: list[int], prep: bool,
+           prep_running: str | None = None) -> dict:
     """Submit prep (when asked), the array's tasks task_ids and the aggregate jobs `aggregates`, each after
     what it needs; every job is first tried with `sbatch --test-only`, so a flag SLURM refuses submits
     nothing. Returns {job: id} and records it as the submission's next launch."""
-    plan_ = planned_jobs(folder, record, task_ids, aggregates, prep)
+    plan_ = planned_jobs(folder, record, task_ids, aggregates, prep, prep_running=prep_running)
     for job, args in plan_:
         try:
-            sbatch([a for a in args if not a.startswith(("--dependency", "--kill-on-invalid-dep"))], test_only=True)
+            sbatch([a for a in args if not a.startswith(("--dependency", "--kill-on-invalid-dep"))],
+                   test_only=True)
         except RuntimeError as error:
             fail(f"SLURM refuses the {job} job, so nothing was submitted: {error}")
     ids: dict[str, str] = {}
     for job, _ in plan_:  # again, with the ids of what each depends on
-        args = dict(planned_jobs(folder, record, task_ids, aggregates, prep, ids))[job]
+        args = dict(planned_jobs(folder, record, task_ids, aggregates, prep, ids, prep_running))[job]
         try:
             ids[job] = sbatch(args)
         except RuntimeError as error:
@@ -354,16 +359,19 @@ def submit(argv: list[str]) -> None:
     parser.add_argument("--account")
     parser.add_argument("--time", help="each task's time limit, e.g. 01:00:00")
     parser.add_argument("--prep-time", default="00:30:00", help="the prep job's (default 00:30:00)")
-    parser.add_argument("--aggregate-time", default="00:30:00", help="each aggregate job's (default 00:30:00)")
+    parser.add_argument("--aggregate-time", default="00:30:00",
+                        help="each aggregate job's (default 00:30:00)")
     parser.add_argument("--stop-before", type=int, default=120, metavar="SECONDS",
                         help="a job stops and saves this long before its time limit (default 120)")
-    parser.add_argument("--gres", default="gpu:1", help="per task (default gpu:1; 'none' for CPU nodes); prep "
-                        "gets it only for a range test, aggregate jobs never")
-    parser.add_argument("--max-parallel", type=int, metavar="N", help="at most N tasks at once (--array=...%%N)")
+    parser.add_argument("--gres", default="gpu:1", help="per task (default gpu:1; 'none' for CPU nodes); "
+                        "prep gets it only for a range test, aggregate jobs never")
+    parser.add_argument("--max-parallel", type=int, metavar="N",
+                        help="at most N tasks at once (--array=...%%N)")
     parser.add_argument("--setup", type=Path, metavar="FILE",
                         help="lines every job runs first (module load, activating an environment)")
     parser.add_argument("--sbatch", action="append", default=[], metavar="FLAG",
-                        help="any other sbatch flag for every job, e.g. --sbatch=--qos=short (repeat for more)")
+                        help="any other sbatch flag for every job, e.g. --sbatch=--qos=short (repeat for "
+                        "more)")
     parser.add_argument("--scratch", help="where jobs clone (default $CIFARPIPE_SCRATCH, else $TMPDIR)")
     parser.add_argument("--git-remote", default="origin")
     parser.add_argument("--push-tries", type=int, default=4, help="tries of each push (default 4)")
@@ -372,7 +380,8 @@ def submit(argv: list[str]) -> None:
     parser.add_argument("--dir", type=Path, default=SUBMISSIONS,
                         help="the submissions' folder, on a file system the nodes share "
                         "(default $CIFARPIPE_SLURM_DIR, else ~/cifarpipe-slurm)")
-    parser.add_argument("--dry-run", action="store_true", help="print job.sh and its sbatch lines; submit nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print job.sh and its sbatch lines; submit nothing")
     options = parser.parse_args(argv)
     checked_options(options)
     prefix = checked_name(options.name or f"slurm-{time.strftime('%m%d-%H%M%S')}")
@@ -500,7 +509,8 @@ def from_scontrol(job_ids: list[str]) -> dict[str, SlurmJob]:
     A task of a known array that has no record was cancelled before it started: SLURM keeps none of those."""
     found = {}
     for job_id in job_ids:
-        proc = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id], capture_output=True, text=True)
+        proc = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id], capture_output=True,
+                              text=True)
         for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
             fields = dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", line))
             state = fields.get("JobState", "UNKNOWN")
@@ -540,7 +550,8 @@ def job_files(folder: Path, key: str) -> dict[str, Path]:
             continue
         status = read_status(path)
         task = key.split("-")[1] if key.startswith("task-") else None
-        runs[f"{status['array_job']}_{task}" if task and status.get("array_job") else status.get("job")] = path
+        job = f"{status['array_job']}_{task}" if task and status.get("array_job") else status.get("job")
+        runs[job] = path
     return runs
 
 
@@ -647,8 +658,10 @@ def view(folder: Path, record: dict) -> tuple[list[Row], str]:
         row.reason = ours.reason if ours and ours.reason not in ("", "None") else ""
         if row.state == "PENDING" and row.reason:
             row.notes.append(f"waiting: {row.reason}")
-        if row.state in ("CANCELLED", "TIMEOUT") and status and status.get("signal"):
+        if row.state in ("CANCELLED", "TIMEOUT") and status.get("signal"):
             row.notes.append(f"stopped by {status['signal']} in its {status.get('phase')} phase")
+        if row.state == "FAILED" and status.get("phase"):
+            row.notes.append(f"failed in its {status['phase']} phase")
         if row.state == "CANCELLED" and not status:
             row.notes.append("never started" + (f" ({row.reason})" if row.reason else ""))
         if epoch := resumed_after(row.log):
@@ -658,7 +671,8 @@ def view(folder: Path, record: dict) -> tuple[list[Row], str]:
         earlier = [merged(None, read_status(files[job]))[0] if job in files else "did not start"
                    for job in runs[row.key][:-1]]
         if earlier:
-            row.notes.append("earlier: " + ", ".join(f"{s} (job {j})" for s, j in zip(earlier, runs[row.key])))
+            row.notes.append("earlier: " + ", ".join(f"{state} (job {job})" for state, job
+                                                     in zip(earlier, runs[row.key][:-1], strict=True)))
     return rows, source
 
 
@@ -666,12 +680,15 @@ def table(rows: list[Row], folder: Path) -> str:
     from tabulate import tabulate
 
     cells = [[r.key, r.experiment, r.seeds, r.state, r.node or "-", r.gpus or "-", r.elapsed or "-",
-              r.code or "-", str(r.log.relative_to(folder)) if r.log else "-", "; ".join(r.notes)] for r in rows]
+              r.code or "-", str(r.log.relative_to(folder)) if r.log and r.log.exists() else "-",
+              "; ".join(r.notes)]
+             for r in rows]
     return tabulate(cells, headers=["job", "experiment", "seeds", "state", "node", "GPU", "elapsed", "exit",
                                     "log", "notes"], tablefmt="simple", disable_numparse=True)
 
 
-def submission_named(argv: list[str], command: str, doc: str, more=None) -> tuple[Path, dict, argparse.Namespace]:
+def submission_named(argv: list[str], command: str, doc: str,
+                     more=None) -> tuple[Path, dict, argparse.Namespace]:
     """(folder, record, options) of `cifarpipe slurm COMMAND [FOLDER] [--dir DIR] ...`."""
     parser = argparse.ArgumentParser(prog=f"cifarpipe slurm {command}", description=doc)
     parser.add_argument("folder", nargs="?", help="the submission's folder (default: the latest)")
@@ -731,7 +748,7 @@ def cancel(argv: list[str]) -> None:
     folder, record, options = submission_named(argv, "cancel", cancel.__doc__, select_argument)
     every = view(folder, record)[0]
     rows = selected(every, options.jobs)
-    names = {r.experiment for r in rows if r.key.startswith("task-")}  # their aggregate jobs can no longer run
+    names = {r.experiment for r in rows if r.key.startswith("task-")}  # their aggregate jobs cannot run
     rows = [r for r in every if r.active and r.job and (r in rows or (r.key.startswith("aggregate-")
                                                                       and r.experiment in names))]
     if not rows:
@@ -808,15 +825,17 @@ def resubmit(argv: list[str]) -> None:
     if options.time is not None:
         checked_text("--time", options.time)
         if not TIME_LIMIT.fullmatch(options.time):
-            fail(f"--time {options.time!r}: sbatch takes minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
+            fail(f"--time {options.time!r}: sbatch takes minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                 "D-HH:MM:SS")
         record["resources"]["task"] = [a for a in record["resources"]["task"]
                                        if not a.startswith("--time=")] + [f"--time={options.time}"]
     task_ids = sorted(int(r.key[5:]) for r in chosen if r.key.startswith("task-"))
     experiments_rerun = {record["tasks"][i][0] for i in task_ids}
     aggregates = sorted({int(r.key.split("-")[1]) for r in rows if r.key.startswith("aggregate-")
                          and (int(r.key.split("-")[1]) in experiments_rerun or r in chosen)})
-    prep = any(r.key == "prep" for r in chosen) or not next(r for r in rows if r.key == "prep").done
-    jobs = launch(folder, record, task_ids, aggregates, prep)
+    prep_row = next(r for r in rows if r.key == "prep")  # rerun if it failed; waited for if still running
+    prep = not prep_row.done and not prep_row.active
+    jobs = launch(folder, record, task_ids, aggregates, prep, prep_row.job if prep_row.active else None)
     write_json(folder / "submission.json", record)
     rerun = ["prep"] * prep + [f"task-{i}" for i in task_ids] + [f"aggregate-{e}" for e in aggregates]
     print(f"resubmitted {', '.join(rerun)}: " + ", ".join(f"{k} {v}" for k, v in jobs.items()))
@@ -851,7 +870,8 @@ def push_experiment(clone: Path, git_remote: str, name: str, baseline: str, trie
     experiment of that name already there from another run is refused (DVC's "diverged", which exits 0),
     unless it is one of `ours` (an earlier run of the same job). Returns why it failed, or None."""
     ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
-    local = subprocess.run(["git", "rev-parse", "--verify", "-q", ref], cwd=clone, capture_output=True, text=True)
+    local = subprocess.run(["git", "rev-parse", "--verify", "-q", ref], cwd=clone, capture_output=True,
+                           text=True)
     if local.returncode:
         return f"this clone holds no experiment {name} ({ref})"
     sha = local.stdout.strip()
@@ -865,10 +885,11 @@ def push_experiment(clone: Path, git_remote: str, name: str, baseline: str, trie
                 print(f"{git_remote} holds experiment {name} at {sha[:7]}")
                 return None
             if there is not None and there not in ours:
-                return (f"{git_remote} already holds an experiment {name} from another run ({there[:7]}, this "
-                        f"one is {sha[:7]}): DVC calls that diverged; rename it (-n) or replace it with "
-                        f"`dvc exp push --force {git_remote} {name}`")
-            command = [sys.executable, "-m", "dvc", "exp", "push", *(["--force"] if there else []), git_remote, name]
+                return (f"{git_remote} already holds an experiment {name} from another run ({there[:7]}, "
+                        f"this one is {sha[:7]}): DVC calls that diverged; rename it (-n) or replace it "
+                        f"with `dvc exp push --force {git_remote} {name}`")
+            force = ["--force"] if there else []
+            command = [sys.executable, "-m", "dvc", "exp", "push", *force, git_remote, name]
             proc = subprocess.run(command, cwd=clone, capture_output=True, text=True)
             sys.stdout.write(proc.stdout + proc.stderr)
             if remote_sha(git_remote, ref, clone) == sha:
@@ -880,7 +901,8 @@ def push_experiment(clone: Path, git_remote: str, name: str, baseline: str, trie
             why = str(error)
         if attempt < tries:
             wait = backoff * 2 ** (attempt - 1)
-            print(f"the push of {name} failed (try {attempt} of {tries}): {why}; again in {wait} s", flush=True)
+            print(f"the push of {name} failed (try {attempt} of {tries}): {why}; again in {wait} s",
+                  flush=True)
             time.sleep(wait)
     return f"the push of {name} to {git_remote} failed {tries} times: {why}"
 
@@ -921,7 +943,8 @@ def push(argv: list[str]) -> None:
             failures.append(f"{row.key}: {clone} is not here: run this on {row.node}, where its scratch is")
             continue
         print(f"{row.key}: pushing from {clone}")
-        proc = tried([sys.executable, "-m", "dvc", "push", "--run-cache"], record["push"]["tries"], 1, cwd=clone)
+        proc = tried([sys.executable, "-m", "dvc", "push", "--run-cache"], record["push"]["tries"], 1,
+                     cwd=clone)
         error = f"dvc push --run-cache failed in {clone}" if proc.returncode else None
         by_name = row.key.startswith("aggregate-") or (row.key.startswith("task-")
                                                         and len(record["tasks"][int(row.key[5:])]) == 1)

@@ -151,6 +151,21 @@ if [ -f "$$SUBMISSION/setup.sh" ]; then  # the submission's --setup lines: modul
   set +e -u
 fi
 
+# an aggregate job runs only after every seed's task completed: SLURM drops a dependency on a pending
+# array task that was cancelled, and this job would then train the missing seeds itself
+if [ "$$role" = aggregate ]; then
+  missing=()
+  for i in "$${!TASK_EXPERIMENT[@]}"; do
+    [ "$${TASK_EXPERIMENT[i]}" != "$$experiment" ] \
+      || grep -qsx $$'state\tCOMPLETED' "$$SUBMISSION/status/task-$$i".*[0-9] \
+      || missing+=("task-$$i (seed $${TASK_SEED[i]})")
+  done
+  if [ "$${#missing[@]}" -gt 0 ]; then
+    echo "the tasks of $${missing[*]} did not complete: nothing to aggregate; resubmit them"
+    finish FAILED 3
+  fi
+fi
+
 started_phase=$$SECONDS
 step clone git clone -q "$$GIT_REMOTE" "$$work"
 cd "$$work" || finish FAILED 1
@@ -185,20 +200,6 @@ case $$role in
   task|aggregate)
     declare -n sets=SETS_$$experiment
     name=$${NAMES[experiment]}
-    # an aggregate job runs only after every seed's task completed: SLURM drops a dependency on a pending
-    # array task that was cancelled, and this job would then train the missing seeds itself
-    if [ "$$role" = aggregate ]; then
-      missing=()
-      for i in "$${!TASK_EXPERIMENT[@]}"; do
-        [ "$${TASK_EXPERIMENT[i]}" != "$$experiment" ] \
-          || grep -qsx $$'state\tCOMPLETED' "$$SUBMISSION/status/task-$$i".*[0-9] \
-          || missing+=("task-$$i (seed $${TASK_SEED[i]})")
-      done
-      if [ "$${#missing[@]}" -gt 0 ]; then
-        echo "the tasks of $${missing[*]} did not complete: nothing to aggregate; resubmit them"
-        phase=run; finish FAILED 3
-      fi
-    fi
     if [ "$$role" = task ] && [ -n "$$seed" ]; then
       # one seed of the experiment: its stages go to the run-cache, for the aggregate job
       step run dvc exp run --pull "$${sets[@]}" -S "train.seeds=[$$seed]" "evaluate@$$seed" "robustness@$$seed"
