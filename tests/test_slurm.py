@@ -225,6 +225,12 @@ def finished(cluster, repo, folder: Path) -> dict[str, list[str]]:
     return wait_until(f"the jobs of {folder.name} to end", settled)
 
 
+def others_queued(cluster) -> list[str]:
+    """The names of queued or running jobs, but the faults grid's (which runs meanwhile)."""
+    names = run_slurm(cluster, "squeue", "-h", "-o", "%j").stdout.split()
+    return [name for name in names if "-faults-" not in name]
+
+
 def started(folder: Path, job: str) -> None:
     """Wait until the job has written that it runs (its traps are set by then)."""
     wait_until(f"{job} to start", lambda: any(p.suffix[1:].isdigit() for p in (folder / "status").glob(
@@ -250,7 +256,7 @@ def snapshot(repo: Path) -> dict:
 
 @needs_slurm
 def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_anything_is_submitted(
-        slurm_cluster, project):
+        slurm_cluster, project, faults):  # the faults grid starts on its own meanwhile
     root, repo = project
     refused = {
         ("--partition", "gpu\nrm -rf ~"): "--partition 'gpu\\nrm -rf ~' holds the control character '\\n'",
@@ -282,8 +288,8 @@ def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_
     proc = cifarpipe(slurm_cluster, scratch, "submit", "-S", "optim.lr=0.01", check=False)
     assert proc.returncode == 1 and "`git push origin HEAD`" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    assert not (root / "submissions").exists() or not list((root / "submissions").iterdir())
-    assert run_slurm(slurm_cluster, "squeue", "-h").stdout == ""
+    assert not [p.name for p in (root / "submissions").glob("*") if "-faults" not in p.name]
+    assert not others_queued(slurm_cluster)
 
 
 @needs_slurm
@@ -319,8 +325,8 @@ def test_the_dry_run_prints_the_script_and_its_sbatch_lines_which_sbatch_accepts
                 if not a.startswith(("--dependency", "--kill-on"))]
         accepted = run_slurm(slurm_cluster, "sbatch", "--test-only", *args, job, *role, cwd=root)
         assert accepted.returncode == 0 and "to start at" in accepted.stderr, (line, accepted.stderr)
-    assert not (root / "submissions").exists() or not list((root / "submissions").iterdir())
-    assert run_slurm(slurm_cluster, "squeue", "-h").stdout == ""
+    assert not [p.name for p in (root / "submissions").glob("*") if "-faults" not in p.name]
+    assert not others_queued(slurm_cluster)
 
 
 @needs_slurm
@@ -399,6 +405,7 @@ class Faults(threading.Thread):
         seen["cancel"] = cifarpipe(cluster, repo, "cancel", folder, "--job", "task-2").stdout
         seen["first"] = finished(cluster, repo, folder)
         seen["after"] = snapshot(repo)
+        seen["checkpoints"] = sorted(p.name for p in (folder / "checkpoints" / "task-0").iterdir())
         seen["gather"] = cifarpipe(cluster, repo, "gather", folder, check=False)
         seen["resubmit"] = cifarpipe(cluster, repo, "resubmit", folder, "--job", "task-0",
                                      "--time", "10").stdout
@@ -511,7 +518,7 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     trained = trained_epochs(logs[0])
     assert trained == list(range(1, len(trained) + 1)) and 0 < len(trained) < epochs
     assert f"stopping {STOP_BEFORE} s before it to save" in logs[0].read_text()
-    assert (folder / "checkpoints" / "task-0" / "train_seed0.pt").exists()
+    assert seen["checkpoints"] == ["train_seed0.pt"]  # in the submission's folder, for the rerun
     gathered = seen["gather"]
     assert gathered.returncode == 1 and "1 of 4 experiment(s) landed: faults-2;" in gathered.stdout
     assert "TIMEOUT task-0 (faults-1): it reached its time limit on node1 and saved" in gathered.stdout

@@ -2,8 +2,8 @@
 #SBATCH --job-name=cifarpipe
 #
 # Rendered by `cifarpipe slurm submit` at commit ${commit}: ${summary}.
-# One script, three roles. `cifarpipe slurm submit` runs these sbatch lines (PREP and ARRAY: the job ids sbatch
-# printed; resources go on the command line, where each role has its own):
+# One script, three roles. `cifarpipe slurm submit` runs these sbatch lines (PREP and ARRAY: the job ids
+# sbatch printed; resources go on the command line, where each role has its own):
 ${sbatch_lines}
 # Every job works in a clone of its own in scratch space and talks to the user's checkout only through the git
 # remote and the DVC remote, so no DVC lock is ever shared (DVC issue #7419). Each writes what became of it to
@@ -23,7 +23,7 @@ PUSH_TRIES=${push_tries}
 PUSH_BACKOFF=${push_backoff}  # seconds before the second try, doubled before each next one
 STOP_BEFORE=${stop_before}  # a job stops and saves this many seconds before its time limit (--signal=B:USR1@)
 
-# The experiments: NAMES[E], its seeds SEEDS[E], the stages prep runs for it PREP_STAGES[E], its -S sets SETS_E
+# The experiments: NAMES[E], its seeds SEEDS[E], what prep runs for it PREP_STAGES[E], its -S sets SETS_E
 ${experiments}
 # The array: task I is experiment TASK_EXPERIMENT[I], all its seeds (TASK_SEED[I] empty) or seed TASK_SEED[I]
 ${tasks}
@@ -83,19 +83,25 @@ end_time() {  # the job's time limit, in seconds since the epoch, as slurmctld h
 stop() {  # stop STATE SIGNAL: end the running step, dvc and the stage it runs with it (its process group)
   [ -n "$$stopping" ] || stopping=$$1
   signal=$$2
-  # TERM, as SLURM does (a background job ignores INT); KILL if it is still there after 30 s
-  [ -z "$$child" ] || { kill -TERM -- "-$$child" 2>/dev/null; (sleep 30; kill -KILL -- "-$$child") 2>/dev/null & }
+  [ -n "$$child" ] || return 0
+  kill -TERM -- "-$$child" 2>/dev/null  # as SLURM does (a background job ignores INT)
+  (sleep 30; kill -KILL -- "-$$child") 2>/dev/null &  # if it is still there then
 }
 on_usr1() {  # SLURM's warning comes up to a minute early: stop STOP_BEFORE s before the limit itself
   local end left
   end=$$(end_time)
   left=$$((end - STOP_BEFORE - $$(date +%s)))
   if [ "$$end" -eq 0 ] || [ "$$left" -le 0 ]; then stop TIMEOUT USR1; return; fi
-  echo "the time limit is at $$(date -d "@$$end" +%T): stopping $$STOP_BEFORE s before it to save, in $$left s"
+  echo "the time limit is at $$(date -d "@$$end" +%T):" \
+    "stopping $$STOP_BEFORE s before it to save, in $$left s"
   ( sleep "$$left"; kill -USR2 $$$$ ) & timer=$$!
 }
 on_term() {  # scancel, preemption or the time limit: SLURM sends TERM to every process, KILL a little later
-  if [ "$$limit" -gt 0 ] && [ "$$(date +%s)" -ge $$((limit - 2)) ]; then stop TIMEOUT TERM; else stop CANCELLED TERM; fi
+  if [ "$$limit" -gt 0 ] && [ "$$(date +%s)" -ge $$((limit - 2)) ]; then
+    stop TIMEOUT TERM
+  else
+    stop CANCELLED TERM
+  fi
   record "$$stopping" 143  # at once: KILL may follow before the step has ended
 }
 limit=$$(end_time)  # now, before a scancel makes the end time the time of the cancel
@@ -114,11 +120,13 @@ run() {  # run COMMAND...: in a process group of its own, waited for so that the
   return "$$code"
 }
 
+# the push, tried PUSH_TRIES times with backoff: the run-cache and its outputs; an experiment, if named, too
+push=(python -m cifarpipe.tools.cli slurm push-clone --tries "$$PUSH_TRIES" --backoff "$$PUSH_BACKOFF")
+
 save() {  # push the run-cache (every stage that finished) and its outputs, so a rerun restores them
   [ -d "$$work/.dvc" ] || return 0
   echo "saving what finished to the DVC remote"
-  run python -m cifarpipe.tools.cli slurm push-clone --tries "$$PUSH_TRIES" --backoff "$$PUSH_BACKOFF" \
-    || keep=$$work
+  run "$${push[@]}" || keep=$$work
 }
 
 stopped() {  # a stop was asked: save unless it was SIGTERM (KILL follows), record, exit
@@ -196,7 +204,7 @@ case $$role in
       [ -z "$$stopping" ] || stopped
     done
     echo "phase run $$((SECONDS - started_phase)) s"; started_phase=$$SECONDS
-    step push python -m cifarpipe.tools.cli slurm push-clone --tries "$$PUSH_TRIES" --backoff "$$PUSH_BACKOFF" ;;
+    step push "$${push[@]}" ;;
   task|aggregate)
     declare -n sets=SETS_$$experiment
     name=$${NAMES[experiment]}
@@ -204,15 +212,14 @@ case $$role in
       # one seed of the experiment: its stages go to the run-cache, for the aggregate job
       step run dvc exp run --pull "$${sets[@]}" -S "train.seeds=[$$seed]" "evaluate@$$seed" "robustness@$$seed"
       echo "phase run $$((SECONDS - started_phase)) s"; started_phase=$$SECONDS
-      step push python -m cifarpipe.tools.cli slurm push-clone --tries "$$PUSH_TRIES" --backoff "$$PUSH_BACKOFF"
+      step push "$${push[@]}"
     else  # the whole experiment (an aggregate job: every seed restored from the run-cache), pushed by name
       step run dvc exp run --pull -n "$$name" "$${sets[@]}" -S "train.seeds=[$${SEEDS[experiment]}]"
       echo "phase run $$((SECONDS - started_phase)) s"; started_phase=$$SECONDS
       ours=()  # this task's experiment as earlier runs of it pushed it: a rerun may replace it
       for file in "$$SUBMISSION/status/$$id".*.sha; do [ -f "$$file" ] && ours+=(--ours "$$(cat "$$file")"); done
-      step push python -m cifarpipe.tools.cli slurm push-clone --tries "$$PUSH_TRIES" --backoff "$$PUSH_BACKOFF" \
-        --git-remote "$$GIT_REMOTE" --experiment "$$name" --baseline "$$COMMIT" --sha-file "$$status.sha" \
-        "$${ours[@]}"
+      step push "$${push[@]}" --git-remote "$$GIT_REMOTE" --experiment "$$name" --baseline "$$COMMIT" \
+        --sha-file "$$status.sha" "$${ours[@]}"
     fi ;;
 esac
 echo "phase push $$((SECONDS - started_phase)) s"
