@@ -367,11 +367,11 @@ def test_a_failing_setup_line_fails_its_job_and_leaves_nothing_waiting(slurm_clu
 
 class Faults(threading.Thread):
     """The faults grid, driven in the background while the seeds test runs: one task to time out, one to
-    land, one to cancel, one that fails. What it saw, for test_faults."""
+    land, one to cancel. What it saw, for test_faults."""
 
-    def __init__(self, cluster, root: Path, repo: Path):
+    def __init__(self, cluster, root: Path):
         super().__init__(daemon=True)
-        self.cluster, self.root, self.repo = cluster, root, repo
+        self.cluster, self.root = cluster, root
         self.seen: dict = {}
         self.error: BaseException | None = None
 
@@ -382,19 +382,22 @@ class Faults(threading.Thread):
             self.error = error
 
     def drive(self):
-        cluster, repo, seen = self.cluster, self.repo, self.seen
+        cluster, root, seen = self.cluster, self.root, self.seen
         # how long an epoch takes here, from a colleague's first seed (its data, pushed, spares prep the
         # work); at another LRMAX than the seeds test's, whose aggregate job must find its own seeds' runs
-        colleague = self.root / "colleague"
-        run(["git", "clone", "-q", "-b", "main", str(self.root / "origin.git"), str(colleague)], self.root)
+        colleague = root / "colleague"
+        run(["git", "clone", "-q", "-b", "main", str(root / "origin.git"), str(colleague)], root)
         dvc("exp", "run", "-S", "optim.lr=0.02", "train@0", cwd=colleague)
         dvc("push", "-q", "--run-cache", cwd=colleague)
         epoch_s = json.loads((colleague / "dvclive/train/seed0/metrics.json").read_text())["epoch_s"]
         # more epochs than fit before the stop (after some 10 s of restores), with a margin for the speed
         seen["epochs"] = epochs = max(40, math.ceil(1.3 * (60 * LIMIT - STOP_BEFORE - 10) / epoch_s))
+        # submitted from a checkout of its own: the seeds test gathers into the other one meanwhile
+        repo = root / "faults-checkout"
+        run(["git", "clone", "-q", "-b", "main", str(root / "origin.git"), str(repo)], root)
         proc = cifarpipe(cluster, repo, "submit", "-n", "faults", "-S", "optim.lr=0.02",
-                         "-S", f"schedule.epochs={epochs},2,3,-1", "--time", "10",
-                         "--stop-before", STOP_BEFORE, "--sbatch=--nodelist=node1")
+                         "-S", f"schedule.epochs={epochs},2,3", "--time", "10", "--stop-before", STOP_BEFORE,
+                         "--sbatch=--nodelist=node1")
         seen["folder"] = folder = submitted(proc.stdout)
         seen["before"] = snapshot(repo)  # from here on, only the jobs run
         # the long one, cancelled while it waits for prep, then resubmitted with a short limit
@@ -403,7 +406,8 @@ class Faults(threading.Thread):
                                   "--time", LIMIT).stdout
         started(folder, "task-2")
         seen["cancel"] = cifarpipe(cluster, repo, "cancel", folder, "--job", "task-2").stdout
-        seen["first"] = finished(cluster, repo, folder)
+        seen["first"] = wait_until("task-0 to time out", lambda: (rows := states(cluster, repo, folder))[
+            "task-0"][3] not in slurm.ACTIVE and rows)
         seen["after"] = snapshot(repo)
         seen["checkpoints"] = sorted(p.name for p in (folder / "checkpoints" / "task-0").iterdir())
         seen["gather"] = cifarpipe(cluster, repo, "gather", folder, check=False)
@@ -416,8 +420,7 @@ class Faults(threading.Thread):
 
 @pytest.fixture(scope="module")
 def faults(slurm_cluster, project):
-    root, repo = project
-    driver = Faults(slurm_cluster, root, repo)
+    driver = Faults(slurm_cluster, project[0])
     driver.start()
     yield driver
     driver.join(timeout=600)
@@ -442,9 +445,11 @@ def test_a_cancelled_seed_leaves_no_aggregate_pending_and_a_refused_push_keeps_i
     time.sleep(2)
     assert run_slurm(slurm_cluster, "scancel", f"{array}_1").returncode == 0  # as a user would
 
-    rows = finished(slurm_cluster, repo, folder)  # SLURM's defaults: nothing left pending for ever
-    assert [rows[job][3] for job in ("prep", "task-0", "task-1", "aggregate-0")] == [
-        "COMPLETED", "COMPLETED", "CANCELLED", "CANCELLED"], rows
+    # SLURM's defaults, and the aggregate job is not left pending for ever
+    rows = wait_until("the aggregate job to end", lambda: (rows := states(slurm_cluster, repo, folder))[
+        "aggregate-0"][3] not in slurm.ACTIVE and rows)
+    assert [rows[job][3] for job in ("prep", "task-1", "aggregate-0")] == [
+        "COMPLETED", "CANCELLED", "CANCELLED"], rows
     assert "DependencyNeverSatisfied" in rows["aggregate-0"][-1] and rows["aggregate-0"][4] == "-"
     assert status_file(folder, "task-1")["signal"] == "TERM"
     gathered = cifarpipe(slurm_cluster, repo, "gather", folder, check=False)
@@ -452,11 +457,14 @@ def test_a_cancelled_seed_leaves_no_aggregate_pending_and_a_refused_push_keeps_i
     assert "CANCELLED task-1 (seeds, seed 1): cancelled on node" in gathered.stdout
     assert "CANCELLED aggregate-0 (seeds)" in gathered.stdout
 
+    # resubmitted while seed 0 still trains: seed 1 and the aggregate job only, which waits for both
     again = cifarpipe(slurm_cluster, repo, "resubmit", folder)
     assert again.stdout.startswith("resubmitted task-1, aggregate-0: array ")  # not task-0, not prep
     rows = finished(slurm_cluster, repo, folder)
     assert [rows[job][3] for job in ("task-0", "task-1", "aggregate-0")] == [
         "COMPLETED", "COMPLETED", "FAILED (push)"], rows
+    aggregate = status_file(folder, "aggregate-0")
+    assert int(aggregate["start"]) >= max(int(status_file(folder, f"task-{i}")["end"]) for i in (0, 1))
     last = json.loads((folder / "submission.json").read_text())["launches"][-1]
     log = (folder / "logs" / f"aggregate-0.{last['jobs']['aggregate-0']}.out").read_text()
     assert log.index("setup: first, on") < log.index("phase clone")  # the setup lines ran first
@@ -494,12 +502,13 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     epochs = seen["epochs"]
     assert "cancelled task-0 (" in seen["cancel pending"] and "pending)" in seen["cancel pending"]
     assert seen["short"].startswith("resubmitted task-0: array ")  # after the prep that still runs
-    first = seen["first"]
-    assert [first[job][3] for job in ("prep", "task-0", "task-1", "task-2", "task-3")] == [
-        "COMPLETED", "TIMEOUT", "COMPLETED", "CANCELLED", "FAILED"], first
+    first = seen["first"]  # when task-0 timed out; task-1 may still run
+    assert [first[job][3] for job in ("prep", "task-0", "task-2")] == [
+        "COMPLETED", "TIMEOUT", "CANCELLED"], first
+    assert first["task-1"][3] in ("RUNNING", "COMPLETED"), first
     assert "earlier: did not start (job " in first["task-0"][-1]
     assert seen["after"] == seen["before"]  # nothing wrote to the checkout while the jobs ran
-    assert "cancelled task-2" in seen["cancel"] and first["task-3"][7] not in ("0", "-")  # dvc's exit code
+    assert "cancelled task-2" in seen["cancel"]
     assert first["task-2"][-1] == f"stopped by TERM in its {status_file(folder, 'task-2')['phase']} phase"
 
     # tasks that ran at the same time on node1 had a GPU each: 0 and 1
@@ -519,25 +528,24 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     assert trained == list(range(1, len(trained) + 1)) and 0 < len(trained) < epochs
     assert f"stopping {STOP_BEFORE} s before it to save" in logs[0].read_text()
     assert seen["checkpoints"] == ["train_seed0.pt"]  # in the submission's folder, for the rerun
-    gathered = seen["gather"]
-    assert gathered.returncode == 1 and "1 of 4 experiment(s) landed: faults-2;" in gathered.stdout
+    gathered = seen["gather"]  # names what ended without completing, and only that
+    assert gathered.returncode == 1 and "FAILED" not in gathered.stdout
     assert "TIMEOUT task-0 (faults-1): it reached its time limit on node1 and saved" in gathered.stdout
     assert "CANCELLED task-2 (faults-3): cancelled on node1" in gathered.stdout
-    assert "schedule.epochs = -1 is not allowed" in next((folder / "logs").glob("task-3.*")).read_text()
-    assert re.search(r"FAILED task-3 \(faults-4\): exit code \d+ on node1: see .*task-3\.\d+\.out",
-                     gathered.stdout)
+    running = first["task-1"][3] == "RUNNING"  # not named as a failure
+    assert ("still queued or running: task-1 (running)" in gathered.stdout) == running
 
     # resubmitted with more time, it trains only the epochs it had left, from its checkpoint
     assert seen["resubmit"].startswith("resubmitted task-0: array ")
     last = seen["last"]
-    assert last["task-0"][3] == "COMPLETED" and last["task-2"][3] == "CANCELLED"
+    assert [last[job][3] for job in ("task-0", "task-1", "task-2")] == ["COMPLETED", "COMPLETED", "CANCELLED"]
     resumed = int(re.search(r"resuming from \S+ after epoch (\d+)", logs[1].read_text()).group(1))
     assert resumed in (len(trained) - 1, len(trained))  # the checkpoint of its last finished epoch
     assert trained_epochs(logs[1]) == list(range(resumed + 1, epochs + 1))
     assert f"resumed after epoch {resumed}; earlier: did not start (job " in last["task-0"][-1]
     assert ", TIMEOUT (job " in last["task-0"][-1]
     assert not (folder / "checkpoints" / "task-0").exists()  # done with
-    assert "2 of 4 experiment(s) landed: faults-1, faults-2;" in seen["gather again"].stdout
+    assert "2 of 3 experiment(s) landed: faults-1, faults-2;" in seen["gather again"].stdout
     print(f"\n$ cifarpipe slurm status {folder}\n{seen['status']}")
     phases = {line.split()[1]: int(line.split()[2]) for line in logs[1].read_text().splitlines()
               if line.startswith("phase ")}

@@ -251,10 +251,12 @@ def array_spec(task_ids: list[int], max_parallel: int | None) -> str:
 
 
 def planned_jobs(folder: Path, record: dict, task_ids: list[int], aggregates: list[int], prep: bool,
-                 ids: dict | None = None, prep_running: str | None = None) -> list[tuple[str, list[str]]]:
+                 ids: dict | None = None, running: dict | None = None) -> list[tuple[str, list[str]]]:
     """[(job, sbatch args)] in submission order; dependencies on the ids in `ids` (job -> id), or on
-    placeholders ($PREP, $ARRAY) where they are not known yet; on `prep_running`, a prep job still queued or
-    running, where prep is not rerun."""
+    placeholders ($PREP, $ARRAY) where they are not known yet, and on the jobs of earlier launches still
+    queued or running (`running`: prep, task-I -> SLURM's id)."""
+    running = running or {}
+    prep_running = running.get("prep")
     ids = ids or {}
     jobs = [("prep", sbatch_args(folder, record, "prep"))] if prep else []
     after_prep = [ids.get("prep", "${PREP}")] if prep else [prep_running] if prep_running else []
@@ -263,9 +265,11 @@ def planned_jobs(folder: Path, record: dict, task_ids: list[int], aggregates: li
         jobs.append(("array", sbatch_args(folder, record, "task", array=spec, after=after_prep)))
     array = ids.get("array", "${ARRAY}")
     for e in aggregates:
-        mine = [i for i in task_ids if record["tasks"][i][0] == e]
-        after = [f"{array}_{i}" for i in mine] or after_prep
-        jobs.append((f"aggregate-{e}", sbatch_args(folder, record, "aggregate", e=e, after=after)))
+        mine = [i for i, task in enumerate(record["tasks"]) if task[0] == e]
+        after = [f"{array}_{i}" for i in mine if i in task_ids]  # its seeds run now, and those still running
+        after += [running[f"task-{i}"] for i in mine if f"task-{i}" in running]
+        args = sbatch_args(folder, record, "aggregate", e=e, after=after or after_prep)
+        jobs.append((f"aggregate-{e}", args))
     return jobs
 
 
@@ -309,11 +313,11 @@ def sbatch(args: list[str], test_only: bool = False) -> str:
 
 
 def launch(folder: Path, record: dict, task_ids: list[int], aggregates: list[int], prep: bool,
-           prep_running: str | None = None) -> dict:
+           running: dict | None = None) -> dict:
     """Submit prep (when asked), the array's tasks task_ids and the aggregate jobs `aggregates`, each after
     what it needs; every job is first tried with `sbatch --test-only`, so a flag SLURM refuses submits
     nothing. Returns {job: id} and records it as the submission's next launch."""
-    plan_ = planned_jobs(folder, record, task_ids, aggregates, prep, prep_running=prep_running)
+    plan_ = planned_jobs(folder, record, task_ids, aggregates, prep, running=running)
     for job, args in plan_:
         try:
             sbatch([a for a in args if not a.startswith(("--dependency", "--kill-on-invalid-dep"))],
@@ -322,7 +326,7 @@ def launch(folder: Path, record: dict, task_ids: list[int], aggregates: list[int
             fail(f"SLURM refuses the {job} job, so nothing was submitted: {error}")
     ids: dict[str, str] = {}
     for job, _ in plan_:  # again, with the ids of what each depends on
-        args = dict(planned_jobs(folder, record, task_ids, aggregates, prep, ids, prep_running))[job]
+        args = dict(planned_jobs(folder, record, task_ids, aggregates, prep, ids, running))[job]
         try:
             ids[job] = sbatch(args)
         except RuntimeError as error:
@@ -710,11 +714,15 @@ def load(folder: str | None, base: Path) -> tuple[Path, dict]:
         found = sorted(base.glob("*/submission.json"))
         if not found:
             fail(f"no submission in {base}: name its folder")
-        return found[-1].parent, json.loads(found[-1].read_text())
-    path = Path(folder)
-    if not (path / "submission.json").exists():
-        fail(f"{path}: no submission.json there; give the folder `cifarpipe slurm submit` printed")
-    return path.resolve(), json.loads((path / "submission.json").read_text())
+        path = found[-1].parent
+    else:
+        path = Path(folder)
+        if not (path / "submission.json").exists():
+            fail(f"{path}: no submission.json there; give the folder `cifarpipe slurm submit` printed")
+    record = json.loads((path / "submission.json").read_text())
+    if "launches" not in record:
+        fail(f"{path} was submitted by an older cifarpipe, which kept no launches: read it with that version")
+    return path.resolve(), record
 
 
 def selected(rows: list[Row], selectors: list[str]) -> list[Row]:
@@ -807,20 +815,22 @@ def gather(argv: list[str]) -> None:
 
 
 def resubmit(argv: list[str]) -> None:
-    """Rerun what did not complete (or the --job given), and the aggregate jobs that depend on it."""
+    """Rerun what ended without completing (or the --job given), and the aggregate jobs that depend on it;
+    what is still queued or running is left to run, and waited for."""
     def more(parser):
         select_argument(parser)
         parser.add_argument("--time", help="the tasks' time limit from now on, e.g. 02:00:00")
 
     folder, record, options = submission_named(argv, "resubmit", resubmit.__doc__, more)
     rows = view(folder, record)[0]
-    chosen = [r for r in selected(rows, options.jobs) if not r.done]
-    busy = [r for r in chosen if r.active]
+    picked = selected(rows, options.jobs)
+    busy = [r for r in picked if r.active] if options.jobs else []
     if busy:
         fail(f"{', '.join(f'{r.key} ({r.state.lower()})' for r in busy)} still queued or running: wait, or "
-             f"cancel it first: cifarpipe slurm cancel {folder}")
+             f"cancel it first: cifarpipe slurm cancel {folder} --job {busy[0].key}")
+    chosen = [r for r in picked if not r.done and not r.active]
     if not chosen:
-        print("nothing of it failed: nothing to resubmit")
+        print("nothing of it ended without completing: nothing to resubmit")
         return
     if options.time is not None:
         checked_text("--time", options.time)
@@ -831,13 +841,16 @@ def resubmit(argv: list[str]) -> None:
                                        if not a.startswith("--time=")] + [f"--time={options.time}"]
     task_ids = sorted(int(r.key[5:]) for r in chosen if r.key.startswith("task-"))
     experiments_rerun = {record["tasks"][i][0] for i in task_ids}
-    aggregates = sorted({int(r.key.split("-")[1]) for r in rows if r.key.startswith("aggregate-")
-                         and (int(r.key.split("-")[1]) in experiments_rerun or r in chosen)})
-    prep_row = next(r for r in rows if r.key == "prep")  # rerun if it failed; waited for if still running
-    prep = not prep_row.done and not prep_row.active
-    jobs = launch(folder, record, task_ids, aggregates, prep, prep_row.job if prep_row.active else None)
+    again = [r for r in rows if r.key.startswith("aggregate-")
+             and (int(r.key.split("-")[1]) in experiments_rerun or r in chosen)]
+    stale = [r.job for r in again if r.active]  # waits on a seed that failed: it can never run
+    if stale:
+        subprocess.run(["scancel", *stale], capture_output=True)
+    running = {r.key: r.job for r in rows if r.active and not r.key.startswith("aggregate-")}
+    prep = not rows[0].done and not rows[0].active  # rows[0] is prep: rerun if it failed, else waited for
+    jobs = launch(folder, record, task_ids, [int(r.key.split("-")[1]) for r in again], prep, running)
     write_json(folder / "submission.json", record)
-    rerun = ["prep"] * prep + [f"task-{i}" for i in task_ids] + [f"aggregate-{e}" for e in aggregates]
+    rerun = ["prep"] * prep + [f"task-{i}" for i in task_ids] + [r.key for r in again]
     print(f"resubmitted {', '.join(rerun)}: " + ", ".join(f"{k} {v}" for k, v in jobs.items()))
 
 
