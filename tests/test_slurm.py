@@ -203,9 +203,12 @@ def submitted(output: str) -> Path:
 
 def states(cluster, repo, folder: Path) -> dict[str, list[str]]:
     """{job: its row of `cifarpipe slurm status`}: job, experiment, seeds, state, node, GPU, elapsed, exit,
-    log, notes."""
-    lines = cifarpipe(cluster, repo, "status", folder).stdout.splitlines()[3:]
-    return {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines)}
+    log, and its notes from below the table."""
+    table, _, notes = cifarpipe(cluster, repo, "status", folder).stdout.partition("\nnotes:\n")
+    rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", line.strip())
+                                          for line in table.strip().splitlines()[4:])}
+    noted = dict(line.split(None, 1) for line in notes.splitlines())
+    return {job: [*cells, noted.get(job, "")] for job, cells in rows.items()}
 
 
 def wait_until(what: str, ready, timeout: float = 300, poll: float = 1.0):

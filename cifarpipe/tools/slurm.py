@@ -681,14 +681,16 @@ def view(folder: Path, record: dict) -> tuple[list[Row], str]:
 
 
 def table(rows: list[Row], folder: Path) -> str:
+    """One row per job, its notes below the table (they would not fit a terminal's width beside it)."""
     from tabulate import tabulate
 
     cells = [[r.key, r.experiment, r.seeds, r.state, r.node or "-", r.gpus or "-", r.elapsed or "-",
-              r.code or "-", str(r.log.relative_to(folder)) if r.log and r.log.exists() else "-",
-              "; ".join(r.notes)]
+              r.code or "-", str(r.log.relative_to(folder)) if r.log and r.log.exists() else "-"]
              for r in rows]
-    return tabulate(cells, headers=["job", "experiment", "seeds", "state", "node", "GPU", "elapsed", "exit",
-                                    "log", "notes"], tablefmt="simple", disable_numparse=True)
+    text = tabulate(cells, headers=["job", "experiment", "seeds", "state", "node", "GPU", "elapsed", "exit",
+                                    "log"], tablefmt="simple", disable_numparse=True)
+    notes = [f"  {r.key:<{max(len(r.key) for r in rows)}}  {'; '.join(r.notes)}" for r in rows if r.notes]
+    return text + ("\n\nnotes:\n" + "\n".join(notes) if notes else "")
 
 
 def submission_named(argv: list[str], command: str, doc: str,
@@ -745,7 +747,8 @@ def status(argv: list[str]) -> None:
     """One row per job of a submission: its state, node, GPU, time, exit code and log."""
     folder, record, _ = submission_named(argv, "status", status.__doc__)
     rows, source = view(folder, record)
-    print(f"{folder}: commit {record['commit'][:7]}, {len(record['experiments'])} experiment(s), "
+    print(folder)
+    print(f"commit {record['commit'][:7]}, {len(record['experiments'])} experiment(s), "
           f"{len(record['tasks'])} task(s); states from {source}")
     print(table(rows, folder))
 
