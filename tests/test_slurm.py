@@ -313,6 +313,8 @@ def test_the_dry_run_prints_the_script_and_its_sbatch_lines_which_sbatch_accepts
     assert "--dependency=afterok:${ARRAY}_2:${ARRAY}_3 " in aggregate1 and "--gres" not in aggregate1
     assert all("--signal=B:USR1@120" in line and "--comment=cifarpipe" in line for _, line in lines)
     assert re.search(r"'--job-name=cifarpipe-\d{8}-\d{6}-dry.*-task' ", array)  # the submission's name
+    assert re.findall(r"^#SBATCH.*", script, re.M) == ["#SBATCH --job-name=cifarpipe"]  # values: arguments
+    assert "\nPREP_RUNS=(0)" in script  # the two points' prep stages see the same params: prep runs them once
     # every value is data: bash reads back exactly what was given, and runs none of it
     job = root / "job.sh"
     job.write_text(script)
@@ -352,20 +354,32 @@ def test_an_aggregate_job_whose_seeds_did_not_complete_refuses_to_run(slurm_clus
 
 
 @needs_slurm
-def test_a_failing_setup_line_fails_its_job_and_leaves_nothing_waiting(slurm_cluster, project):
+def test_a_failing_setup_line_or_stage_fails_its_job_names_its_log_and_leaves_nothing_waiting(
+        slurm_cluster, project):
     root, repo = project
     setup = root / "bad-setup.sh"
     setup.write_text('echo "module load cuda/99"\nfalse\necho "not reached"\n')
-    folder = submitted(cifarpipe(slurm_cluster, repo, "submit", "-n", "broken", "-S", "optim.lr=0.01",
-                                 "--setup", setup).stdout)
-    rows = finished(slurm_cluster, repo, folder)
+    broken = submitted(cifarpipe(slurm_cluster, repo, "submit", "-n", "broken", "-S", "optim.lr=0.01",
+                                 "--setup", setup, "--sbatch=--exclude=node1").stdout)
+    failing = submitted(cifarpipe(slurm_cluster, repo, "submit", "-n", "failing", "-S", "optim.lr=0.01",
+                                  "-S", "schedule.epochs=-1", "--sbatch=--exclude=node1").stdout)
+    rows = finished(slurm_cluster, repo, broken)
     assert (rows["prep"][3], rows["task-0"][3]) == ("FAILED", "CANCELLED"), rows
     assert "failed in its setup phase" in rows["prep"][-1]
     assert "DependencyNeverSatisfied" in rows["task-0"][-1]  # not pending for ever
-    log = next((folder / "logs").glob("prep.*.out")).read_text()
+    log = next((broken / "logs").glob("prep.*.out")).read_text()
     assert "module load cuda/99" in log and "not reached" not in log
-    gathered = cifarpipe(slurm_cluster, repo, "gather", folder, check=False)
+    gathered = cifarpipe(slurm_cluster, repo, "gather", broken, check=False)
     assert gathered.returncode == 1 and "FAILED prep: exit code 1 on node" in gathered.stdout
+
+    rows = finished(slurm_cluster, repo, failing)  # a stage that fails: the task, in its run phase
+    assert rows["task-0"][3] == "FAILED" and "failed in its run phase" in rows["task-0"][-1], rows
+    log = next((failing / "logs").glob("task-0.*.out"))
+    assert "schedule.epochs = -1 is not allowed" in log.read_text()
+    assert "saving what finished to the DVC remote" in log.read_text()  # the stages before it are not lost
+    gathered = cifarpipe(slurm_cluster, repo, "gather", failing, check=False)
+    assert f"FAILED task-0 (failing): exit code {rows['task-0'][7]} on node" in gathered.stdout
+    assert f"see {log}" in gathered.stdout
 
 
 class Faults(threading.Thread):
@@ -530,6 +544,7 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     trained = trained_epochs(logs[0])
     assert trained == list(range(1, len(trained) + 1)) and 0 < len(trained) < epochs
     assert f"stopping {STOP_BEFORE} s before it to save" in logs[0].read_text()
+    assert "saving what finished to the DVC remote" in logs[0].read_text()
     assert seen["checkpoints"] == ["train_seed0.pt"]  # in the submission's folder, for the rerun
     gathered = seen["gather"]  # names what ended without completing, and only that
     assert gathered.returncode == 1 and "FAILED" not in gathered.stdout
