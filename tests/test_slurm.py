@@ -4,7 +4,7 @@ SLURM's default settings (no kill_invalid_depend).
 
 Two submissions run side by side, so that their waits overlap:
 - faults, on node1: a grid of four tasks. The long one, cancelled while it waits and resubmitted with a
-  two-minute --time, trains for longer than that: it stops and saves before the limit, records TIMEOUT and,
+  one-minute --time, trains for longer than that: it stops and saves before the limit, records TIMEOUT and,
   resubmitted with more time, trains only the epochs it had left. One lands (two tasks at once on node1's GPUs
   0 and 1), one is cancelled while it runs, one fails.
 - seeds, off node1: two seeds and their aggregate job, pushing to a git remote that refuses pushes. A seed
@@ -34,7 +34,7 @@ from slurm_cluster import run_slurm
 
 needs_slurm = pytest.mark.skipif(not shutil.which("sbatch"), reason="SLURM is not installed: apt-get install "
                                  "--no-install-recommends slurmctld slurmd slurm-client munge")
-LIMIT, STOP_BEFORE = 2, 50  # the long task's short --time, in minutes, and when it stops to save (s before)
+LIMIT, STOP_BEFORE = 1, 15  # the long task's short --time, in minutes, and when it stops to save (s before)
 
 
 # -- without a cluster --------------------------------------------------------------------------------------
