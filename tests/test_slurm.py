@@ -3,14 +3,15 @@
 SLURM's default settings (no kill_invalid_depend).
 
 Two submissions run side by side, so that their waits overlap:
-- faults, on node1: a grid of four tasks. The long one, cancelled while it waits and resubmitted with a
-  one-minute --time, trains for longer than that: it stops and saves before the limit, records TIMEOUT and,
+- faults, on node1: a grid of three tasks. The long one, cancelled while it waits and resubmitted with a
+  two-minute --time, trains for longer than that: it stops and saves before the limit, records TIMEOUT and,
   resubmitted with more time, trains only the epochs it had left. One lands (two tasks at once on node1's GPUs
-  0 and 1), one is cancelled while it runs, one fails.
+  0 and 1), one is cancelled while it runs.
 - seeds, off node1: two seeds and their aggregate job, pushing to a git remote that refuses pushes. A seed
   cancelled with scancel does not leave the aggregate job pending; resubmit reruns that seed and the aggregate
   job only; the refused push keeps its clone, gather names it and the one command that pushes it.
-Input the jobs would run as code, or that SLURM would refuse halfway, is refused before anything is submitted.
+Input the jobs would run as code, or that SLURM would refuse halfway, is refused before anything is submitted;
+a failing setup line and a failing stage are named with their logs.
 Skipped, saying why, where SLURM is not installed (`.ci/run` installs it); the first tests need no cluster.
 """
 import json
@@ -34,7 +35,7 @@ from slurm_cluster import run_slurm
 
 needs_slurm = pytest.mark.skipif(not shutil.which("sbatch"), reason="SLURM is not installed: apt-get install "
                                  "--no-install-recommends slurmctld slurmd slurm-client munge")
-LIMIT, STOP_BEFORE = 1, 15  # the long task's short --time, in minutes, and when it stops to save (s before)
+LIMIT, STOP_BEFORE = 2, 60  # the long task's short --time, in minutes, and when it stops to save (s before)
 
 
 # -- without a cluster --------------------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class Faults(threading.Thread):
         dvc("push", "-q", "--run-cache", cwd=colleague)
         epoch_s = json.loads((colleague / "dvclive/train/seed0/metrics.json").read_text())["epoch_s"]
         # more epochs than fit before the stop (after some 10 s of restores), with a margin for the speed
-        seen["epochs"] = epochs = max(40, math.ceil(1.3 * (60 * LIMIT - STOP_BEFORE - 10) / epoch_s))
+        seen["epochs"] = epochs = max(40, math.ceil(1.5 * (60 * LIMIT - STOP_BEFORE - 10) / epoch_s))
         # submitted from a checkout of its own: the seeds test gathers into the other one meanwhile
         repo = root / "faults-checkout"
         run(["git", "clone", "-q", "-b", "main", str(root / "origin.git"), str(repo)], root)
