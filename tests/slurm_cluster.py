@@ -35,15 +35,17 @@ ExitCode=<code>:<signal>. Once purged, it falls back to the job-completion log (
 `sbatch --wait` also works (its exit status is the highest exit code of the tasks), but it polls after 2,
 then 8, then 32 more seconds: `wait_for_jobs` (polls every 0.25 s) is the quick way to wait.
 
-Fake GPUs: each node gets `Gres=gpu:1` over its own character device `<root>/dev/nodeN/nvidia0` (made with
-mknod, major 195 as NVIDIA's), listed in gres.conf with AutoDetect=off. So SLURM sets CUDA_VISIBLE_DEVICES=0
-in each task, as on a real cluster with one GPU per node (on a host with one real GPU, all three "nodes"
-then share it). Over a regular file instead, slurmd 22.05 starts and runs `--gres=gpu:1` jobs, but sets no
-CUDA_VISIBLE_DEVICES. The settings in `slurm.conf`, and why:
+Fake GPUs: node1 gets `Gres=gpu:2`, node2 and node3 `Gres=gpu:1`, each GPU its own character device
+`<root>/dev/nodeN/nvidiaK` (made with mknod, major 195 as NVIDIA's), listed in gres.conf with AutoDetect=off.
+So SLURM sets CUDA_VISIBLE_DEVICES (and SLURM_JOB_GPUS) in each task, as on a real cluster: 0 on node2 and
+node3, 0 or 1 on node1, where two tasks run side by side on a GPU each (on a host with one real GPU, all the
+"nodes" then share it). Over a regular file instead, slurmd 22.05 starts and runs `--gres=gpu:1` jobs, but
+sets no CUDA_VISIBLE_DEVICES. The settings in `slurm.conf`, and why:
 
-- CPUs=1 per node, RealMemory=100, SlurmdParameters=config_overrides: three 1-CPU nodes on a 2-core host
-  (oversubscribed on purpose), so three tasks run at once and `--gres=gpu:1` tasks land on distinct nodes;
-  config_overrides makes slurmd report the configured, not the real, hardware.
+- One CPU per GPU (node1 2, node2 and node3 1), RealMemory=100, SlurmdParameters=config_overrides: four
+  job slots on a 2-core host (oversubscribed on purpose), so four tasks run at once and a `--gres=gpu:1` task
+  has a CPU wherever it has a GPU; config_overrides makes slurmd report the configured, not the real,
+  hardware.
 - SelectType=select/cons_tres, SelectTypeParameters=CR_Core: GRES-aware scheduling; memory is not a
   consumable resource, so jobs need no --mem.
 - ProctrackType=proctrack/linuxproc, TaskPlugin=task/none, JobAcctGatherType=jobacct_gather/none: no cgroups.
@@ -55,8 +57,9 @@ CUDA_VISIBLE_DEVICES. The settings in `slurm.conf`, and why:
   log/munged.out), never the system's.
 - SlurmUser=SlurmdUser=root, MpiDefault=none, SwitchType=switch/none, MailProg=/bin/true: fewest moving parts.
 - SchedulerType=sched/backfill with bf_interval=1,sched_interval=2: jobs start within about a second,
-  dependent jobs too. DependencyParameters=kill_invalid_depend: a job whose dependency can never be met
-  (e.g. afterok on a failed job) is cancelled instead of pending forever, so waits end.
+  dependent jobs too. Dependencies as SLURM's defaults have them (no DependencyParameters): a job whose
+  dependency can never be met (afterok on a failed job) stays PENDING, reason DependencyNeverSatisfied, for
+  ever, unless it was submitted with `--kill-on-invalid-dep=yes`, as on most clusters.
 - SlurmdTimeout/SlurmctldTimeout=30, MessageTimeout=10, KillWait=2, ReturnToService=2: quick to notice a dead
   node, quick to kill, a node that comes back is usable again.
 - MinJobAge=600: finished job records stay visible to scontrol (exit codes, above).
@@ -165,21 +168,19 @@ def _tail(path: Path, lines: int) -> str:
 class SlurmCluster:
     """munged + slurmctld + `nodes` slurmds under `root`; `start()`, then `stop()` (or use it with `with`)."""
 
-    def __init__(self, root: Path, nodes: int = 3, gpus_per_node: int = 1, cpus_per_node: int = 1,
-                 start_timeout: float = 60.0):
+    def __init__(self, root: Path, gpus: tuple[int, ...] = (2, 1, 1), start_timeout: float = 60.0):
         self.root = Path(root).resolve()
-        self.nodes = [f"node{i}" for i in range(1, nodes + 1)]
-        self.gpus_per_node = gpus_per_node
-        self.cpus_per_node = cpus_per_node
+        self.nodes = [f"node{i}" for i in range(1, len(gpus) + 1)]
+        self.gpus = dict(zip(self.nodes, gpus, strict=True))  # node -> its GPUs, one CPU per GPU (at least 1)
         self.start_timeout = start_timeout
         self.hostname = socket.gethostname().split(".")[0]
         self.conf = self.root / "etc" / "slurm.conf"
         self.log_dir = self.root / "log"
         self.jobcomp_file = self.log_dir / "jobcomp.txt"
         self.munge_socket = self.root / "munge" / "munge.socket"
-        self.gpu_files = {node: [self.root / "dev" / node / f"nvidia{i}" for i in range(gpus_per_node)]
-                          for node in self.nodes}
-        self.ctld_port, *self.node_ports = _free_ports(1 + nodes)
+        self.gpu_files = {node: [self.root / "dev" / node / f"nvidia{i}" for i in range(count)]
+                          for node, count in self.gpus.items()}
+        self.ctld_port, *self.node_ports = _free_ports(1 + len(self.nodes))
         self._procs: dict[str, subprocess.Popen] = {}  # daemon label -> process, in start order
         self.start_s: float | None = None  # how long start() took
         self.stop_s: float | None = None
@@ -279,7 +280,6 @@ class SlurmCluster:
             "SelectTypeParameters=CR_Core",
             "SchedulerType=sched/backfill",
             "SchedulerParameters=bf_interval=1,sched_interval=2",
-            "DependencyParameters=kill_invalid_depend",
             "MpiDefault=none",
             "SwitchType=switch/none",
             "MailProg=/bin/true",
@@ -294,9 +294,9 @@ class SlurmCluster:
             "MinJobAge=600",
         ]
         for node, port in zip(self.nodes, self.node_ports, strict=True):
-            gres = f" Gres=gpu:{self.gpus_per_node}" if self.gpus_per_node else ""
+            gres = f" Gres=gpu:{self.gpus[node]}" if self.gpus[node] else ""
             lines.append(f"NodeName={node} NodeHostname={self.hostname} NodeAddr=127.0.0.1 Port={port} "
-                         f"CPUs={self.cpus_per_node} RealMemory=100{gres} State=UNKNOWN")
+                         f"CPUs={max(1, self.gpus[node])} RealMemory=100{gres} State=UNKNOWN")
         nodes = ",".join(self.nodes)
         lines.append(f"PartitionName=debug Nodes={nodes} Default=YES MaxTime=INFINITE State=UP")
         return "\n".join(lines) + "\n"
@@ -528,8 +528,8 @@ def wait_for_jobs(cluster: SlurmCluster, job_ids: int | str | Iterable[int | str
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory) -> Iterator[SlurmCluster]:
-    """The session's SLURM cluster (3 idle nodes, one fake GPU each); skips where SLURM cannot run.
-    Each pytest-xdist worker starts its own (own folder, own ports)."""
+    """The session's SLURM cluster (3 idle nodes: node1 with two fake GPUs, node2 and node3 with one); skips
+    where SLURM cannot run. Each pytest-xdist worker starts its own (own folder, own ports)."""
     try:
         SlurmCluster.check_available()
     except SlurmUnavailable as error:

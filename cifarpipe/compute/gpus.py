@@ -13,7 +13,13 @@ DEFAULT_LOCK_DIR = "/tmp/cifarpipe-gpu-locks"
 
 
 def lock_dir() -> Path:
-    return Path(os.environ.get("CIFARPIPE_GPU_LOCKS", DEFAULT_LOCK_DIR))
+    """The locks' folder; inside a SLURM job with GPUs, one of the job's own beside it (...-slurm-job-ID).
+
+    SLURM gave the job its GPUs (CUDA_VISIBLE_DEVICES, often renumbered from 0 in every job), so jobs that
+    share a node must not wait for each other's locks."""
+    folder = Path(os.environ.get("CIFARPIPE_GPU_LOCKS", DEFAULT_LOCK_DIR))
+    job = os.environ.get("SLURM_JOB_ID") if os.environ.get("SLURM_JOB_GPUS") else None
+    return folder.with_name(f"{folder.name}-slurm-job-{job}") if job else folder
 
 
 def _try_lock(path: Path):

@@ -7,6 +7,7 @@
     cifarpipe reruns                 which stages an edit of each folder reruns (from dvc.yaml)
     cifarpipe overrides FILE...      params files of dotted keys (quick-look.yaml, smoke.yaml) as -S arguments
     cifarpipe slurm submit -S ...    a grid and its seeds as a SLURM job array, one clone per job
+    cifarpipe slurm status|cancel    each job's state (SLURM's and the job's own), node, GPU, log; cancel
     cifarpipe slurm gather|resubmit  pull the array's experiments, name what failed; resubmit only that
     cifarpipe bench speed ...        training time and accuracy beside the reference recipe's plain script
     cifarpipe bench profile ...      where a training step's time goes
