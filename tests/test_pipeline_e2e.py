@@ -220,7 +220,7 @@ def changed_stages(repo) -> list[str]:
 @pytest.mark.parametrize("overrides, expected", [
     ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
       "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
-    ({"evaluate.tta_flip": False}, ["evaluate@0", "export"]),
+    ({"evaluate.tta_flip": False}, ["evaluate@0", "export", "robustness@0"]),
     ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
     ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
     ({"data.test_subset": 50}, ["corrupt", "evaluate@0", "export", "gradcam", "train@0"]),

@@ -117,7 +117,7 @@ def test_exp_show_lists_the_aggregate_and_metrics_diff_shows_the_mean_move(two_s
         assert column in columns, column
     assert not [c for c in columns if "per_class" in c]  # the classes stay in metrics/aggregate.json
     dvc("exp", "run", "-S", "train.seeds=[0,1,2]", cwd=repo)
-    diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)["metrics/verdict.json"]
+    diff = json.loads(dvc("metrics", "diff", "--all", "--json", cwd=repo).stdout)["metrics/verdict.json"]
     assert diff["seeds"] == {"old": 2, "new": 3, "diff": 1}
     new = json.loads((repo / "metrics/aggregate.json").read_text())["test_acc"]
     old = json.loads((two_seeds[0] / "metrics/aggregate.json").read_text())["test_acc"]
