@@ -3,6 +3,7 @@ formulas), and the report's verdicts on made-up groups."""
 import math
 import re
 import statistics
+import warnings
 
 import pandas as pd
 import pytest
@@ -71,6 +72,15 @@ def test_one_run_on_a_side_is_within_noise_whatever_the_difference():
     got = compare([0.80], [0.92, 0.93, 0.925], 0.95, 0.8)
     assert got["verdict"] == "within noise (one run on a side: seed noise not measured)"
     assert got["diff"] == pytest.approx(0.125) and got["ci_low"] is None and got["detectable"] is None
+
+
+def test_a_side_whose_seeds_all_agree_is_compared_without_a_warning():
+    with warnings.catch_warnings():  # the report once printed scipy's "precision loss" on such a class
+        warnings.simplefilter("error")
+        got = compare([0.566, 0.566, 0.566], [0.6, 0.61, 0.62], 0.95, 0.8)
+    diff, low, high, _ = welch_by_hand([0.566, 0.566, 0.566], [0.6, 0.61, 0.62], 0.95, 0.8)
+    assert (got["ci_low"], got["ci_high"]) == (pytest.approx(low, rel=1e-6), pytest.approx(high, rel=1e-6))
+    assert got["verdict"] == "better"
 
 
 def seeds_table(accuracies, cat=None):

@@ -3,6 +3,7 @@ compared (docs/design.md says how; scipy and statsmodels do the statistics)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -67,7 +68,10 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
         out.update(ci_low=out["diff"], ci_high=out["diff"], p_value=1.0 if out["diff"] == 0 else 0.0,
                    detectable=0.0, se=0.0, ci_level=confidence)
     else:
-        test = stats.ttest_ind(b, a, equal_var=False)  # its df: Welch-Satterthwaite's
+        with warnings.catch_warnings():  # a side whose seeds all agree (a class, on a deterministic CPU) is
+            # constant: scipy warns of "precision loss", but Welch's test is defined with one variance zero
+            warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+            test = stats.ttest_ind(b, a, equal_var=False)  # its df: Welch-Satterthwaite's
         low, high = test.confidence_interval(confidence)
         detectable = (stats.t.ppf(1 - (1 - confidence) / 2, test.df) + stats.t.ppf(power, test.df)) * se
         out.update(ci_low=float(low), ci_high=float(high), p_value=float(test.pvalue),
