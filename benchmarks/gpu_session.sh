@@ -123,8 +123,8 @@ run_step() {
       python3 -m pytest -q -p no:cacheprovider -m gpu -n 4 --dist load tests ;;
     bench)  # ours eager beside the peer script, then ours compiled with CUDA graphs; two seeds each
       lr=$(picked_lr); echo "LRMAX from the default range test: $lr"
-      benchmark speed "train.compile=false" --lr "$lr" --seeds 0 1 --peer .gpu/seed_baseline.py | tee /tmp/eager.jsonl
-      benchmark speed "train.compile=true train.compile_mode=reduce-overhead" --lr "$lr" --seeds 0 1 \
+      benchmark speed "compute.compile=false" --lr "$lr" --seeds 0 1 --peer .gpu/seed_baseline.py | tee /tmp/eager.jsonl
+      benchmark speed "compute.compile=true compute.compile_mode=reduce-overhead" --lr "$lr" --seeds 0 1 \
         | tee /tmp/compiled.jsonl
       python3 -c 'import json  # the compiled run against the same run of the peer script
 eager, compiled = ([json.loads(l) for l in open(f) if l.startswith("{")][-1]
@@ -140,7 +140,7 @@ print(json.dumps({"summary": "speed-up over the peer script", "peer_train_s": pe
         && echo "{\"five seeds, seconds beyond the first\": $(( $(date +%s) - start ))}" \
         && echo "metrics/verdict.json: $(tr -d '\n ' < metrics/verdict.json)") ;;
     profile)
-      benchmark profile "train.compile=false" ${SUBSET:+--steps 3 --warmup 2} ;;
+      benchmark profile "compute.compile=false" ${SUBSET:+--steps 3 --warmup 2} ;;
     *) echo "unknown step $1 (repro gpu-tests bench seeds profile)" >&2; return 2 ;;
   esac
 }

@@ -30,6 +30,11 @@ def missing_key(group: str, key: str) -> str:
     return f"params.yaml: missing key {group}.{key}"
 
 
+def moved_key(old: str, new: str, group: str) -> str:
+    return (f"params.yaml: {old} is now {new}: move it under `{group}:` in params.yaml "
+            f"(and write `dvc exp run -S {new}=...`)")
+
+
 def params_not_a_mapping(kind: str) -> str:
     return f"params.yaml must be a mapping of groups (data, model, ...); got {kind}"
 

@@ -13,7 +13,7 @@ from cifarpipe.core.artifacts import read_json, write_csv, write_json
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.figures.common import save_figure
-from cifarpipe.schedule.one_cycle import schedule_rows
+from cifarpipe.train.one_cycle import schedule_rows
 
 
 def main():

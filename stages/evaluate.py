@@ -6,7 +6,7 @@ calibration (dvclive/evaluate/seedN/, plots/evaluate/seedN/); the temperature ke
 import numpy as np
 from scipy.special import softmax
 
-from cifarpipe.calibration.scores import calibration
+from cifarpipe.evaluate.calibration import calibration
 from cifarpipe.compute.device import configure_torch, resolve_compute
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import write_json, write_npz
@@ -25,13 +25,13 @@ from cifarpipe.evaluate.figures import (
 from cifarpipe.evaluate.metrics import confusion_matrix, per_class_accuracy
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
-from cifarpipe.scoring.predict import loss_and_accuracy, predict_logits
+from cifarpipe.evaluate.scoring import loss_and_accuracy, predict_logits
 
 
 def main():
     params, seed = stage_params("evaluate"), seed_argument("evaluate")
     cfg = params.evaluate
-    compute = configure_torch(resolve_compute(params.train))
+    compute = configure_torch(resolve_compute(params.compute))
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     data, stats = load_splits(params.data, train=False)
     batches = test_batches(data, stats, compute, params.runtime.eval_batch_size)

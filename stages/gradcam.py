@@ -24,7 +24,7 @@ from cifarpipe.model.networks import load_trained
 def main():
     params, seed = stage_params("gradcam"), seed_argument("gradcam")
     cfg = params.gradcam
-    compute = configure_torch(resolve_compute(params.train, precision="fp32"))
+    compute = configure_torch(resolve_compute(params.compute, precision="fp32"))
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     layers = choose_layers(model, cfg.layers, cfg.min_size, cfg.deepest)  # refused here, before the data
     methods = check_methods(cfg.methods)

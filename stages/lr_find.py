@@ -24,11 +24,11 @@ def main():
     from cifarpipe.compute.device import configure_torch, resolve_compute
     from cifarpipe.data.dataset import load_splits
     from cifarpipe.data.loader import train_batches
-    from cifarpipe.lr_find.range_test import range_test
+    from cifarpipe.lr.range_test import range_test
     from cifarpipe.model.networks import build_model
-    from cifarpipe.optim.optimizers import make_optimizer
+    from cifarpipe.train.optimizers import make_optimizer
 
-    compute = configure_torch(resolve_compute(params.train), seed=cfg.seed)
+    compute = configure_torch(resolve_compute(params.compute), seed=cfg.seed)
     model = build_model(params.model, compute)
     optimizer = make_optimizer(model, params.optim, cfg.start_lr, compute.device)
     data, stats = load_splits(params.data, test=False)

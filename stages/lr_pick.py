@@ -10,8 +10,8 @@ from cifarpipe.core.artifacts import read_json, write_json
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.figures.common import save_figure
-from cifarpipe.lr_pick.figures import fixed_lr_figure, range_test_figure
-from cifarpipe.lr_pick.rules import pick, read_curve
+from cifarpipe.lr.figures import fixed_lr_figure, range_test_figure
+from cifarpipe.lr.rules import pick, read_curve
 
 
 def main():

@@ -19,12 +19,12 @@ from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
 from cifarpipe.robustness.figures import headline, heatmap_figure
 from cifarpipe.robustness.scores import by_severity, robustness
-from cifarpipe.scoring.predict import predict_logits
+from cifarpipe.evaluate.scoring import predict_logits
 
 
 def main():
     params, seed = stage_params("robustness"), seed_argument("robustness")
-    compute = configure_torch(resolve_compute(params.train))
+    compute = configure_torch(resolve_compute(params.compute))
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     with np.load(paths.CORRUPTED) as z:
         sets, labels, fingerprint = z["x"], z["y"], str(z["fingerprint"])

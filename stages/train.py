@@ -1,6 +1,6 @@
 """Stage train@N: seed N's one-cycle training run -> models/seedN/model.pt and per-epoch metrics (dvclive).
 
-LRMAX and LRMIN come from metrics/lr_pick.json. A killed run resumes from its last epoch. With train.gpus > 1
+LRMAX and LRMIN come from metrics/lr_pick.json. A killed run resumes from its last epoch. With compute.gpus > 1
 the stage starts one rank per GPU and rank 0 writes the outputs.
 
     python -m stages.train --seed 0
@@ -17,15 +17,15 @@ from cifarpipe.data.dataset import load_splits
 from cifarpipe.model.networks import count_parameters
 from cifarpipe.train.distributed import join, launch, launched, leave
 from cifarpipe.train.loop import remove_checkpoint, train
-from cifarpipe.train.setup import set_up_training
+from cifarpipe.train.prepare import set_up_training
 
 
 def main():
     params, seed = stage_params("train"), seed_argument("train")
-    if params.train.gpus > 1 and not launched():  # start one rank per GPU; each runs main() again
-        return launch(params.train.gpus, "stages.train", params.train.device, ["--seed", str(seed)])
-    ranks, device = join(params.train.device) if launched() else (SINGLE, None)
-    compute = configure_torch(resolve_compute(params.train, device=device, ranks=ranks), seed=seed)
+    if params.compute.gpus > 1 and not launched():  # start one rank per GPU; each runs main() again
+        return launch(params.compute.gpus, "stages.train", params.compute.device, ["--seed", str(seed)])
+    ranks, device = join(params.compute.device) if launched() else (SINGLE, None)
+    compute = configure_torch(resolve_compute(params.compute, device=device, ranks=ranks), seed=seed)
     lr = read_json(paths.LR_PICK_JSON)
     data, stats = load_splits(params.data)
     checkpoint = per_seed(paths.CHECKPOINT, seed) if params.runtime.checkpoint else None
@@ -37,7 +37,7 @@ def main():
               f"{count_parameters(run.model):,} parameters on {compute.describe()}{ranked}; "
               f"LRMAX {lr['lr_max']:.3e}, LRMIN {lr['lr_min']:.3e} ({lr['source']}); "
               f"{len(data['y_train'])} train / {len(data['y_test'])} test images")
-    if params.train.compile:
+    if params.compute.compile:
         print(f"compiled for batch sizes {run.train_loader.batch_sizes()} in {run.compile_s:.1f} s")
 
     live = open_live(per_seed(paths.TRAIN_LIVE, seed)) if ranks.main else None

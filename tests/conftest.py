@@ -50,7 +50,7 @@ def defaults(group: str, **changes):
 
 NARROW = Model(name="custom_resnet", width=TINY_PARAMS["model.width"])  # the custom ResNet the tests train
 REFERENCE_NETWORK = Model(name="custom_resnet", width=64)  # the reference recipe's
-CPU_TRAIN = defaults("train", device="cpu", precision="fp32", channels_last=False, deterministic=False)
+CPU_COMPUTE = defaults("compute", device="cpu", precision="fp32", channels_last=False, deterministic=False)
 
 
 # The longest test files first, as the CI log's --durations measures them. pytest-xdist (--dist loadfile)

@@ -40,13 +40,13 @@ def history(repo):
 def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_process(repo):
     # batches of 32, 16 per rank (BatchNorm normalises each rank's slice on the CPU); four epochs, so the kill
     # lands in the first three
-    set_params(repo, {"train.device": "cpu", "optim.lr": 0.003, "train.batch_size": 32, "schedule.epochs": 4})
+    set_params(repo, {"compute.device": "cpu", "optim.lr": 0.003, "train.batch_size": 32, "schedule.epochs": 4})
     dvc("repro", "train", cwd=repo)  # one process: the reference (optim.lr is set: no range test runs)
     single = summary(repo)
     assert single["ranks"] == 1
 
     # two ranks, SIGKILLed as a whole (launcher and ranks) right after epoch 1, then resumed by dvc repro
-    set_params(repo, {"train.gpus": 2})
+    set_params(repo, {"compute.gpus": 2})
     proc = subprocess.Popen([sys.executable, "-m", "stages.train", "--seed", "0"], cwd=repo, env=tool_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     checkpoint, deadline = repo / ".checkpoints/train_seed0.pt", time.time() + 300

@@ -9,13 +9,13 @@ import torch
 
 from cifarpipe.compute.device import Compute, Machine, configure_torch, resolve_compute
 from cifarpipe.core.errors import PipelineError
-from conftest import CPU_TRAIN, ROOT
+from conftest import CPU_COMPUTE, ROOT
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no GPU")
 
 
-def train(**changes):
-    return CPU_TRAIN.model_copy(update=changes)
+def settings(**changes):
+    return CPU_COMPUTE.model_copy(update=changes)
 
 
 NO_GPU = Machine(cuda_gpus=0, cuda_bf16=False)  # and a CPU that reports nothing
@@ -37,7 +37,7 @@ NO_ONEDNN = cpu("a CPU torch has no oneDNN for", "avx512_bf16", onednn=False)
 
 def cpu_rule(machine, **changes):
     asked = {"device": "auto", "precision": "auto", "channels_last": True, **changes}
-    compute = resolve_compute(train(**asked), machine)
+    compute = resolve_compute(settings(**asked), machine)
     assert compute.device.type == "cpu"
     return compute.precision, compute.channels_last
 
@@ -56,16 +56,16 @@ def test_an_explicit_precision_wins_on_any_cpu():
     for machine in (ZEN4, ZEN1, NO_ONEDNN):
         assert [cpu_rule(machine, precision=p)[0] for p in ("bf16", "fp16", "fp32")] == [
             "bf16", "fp16", "fp32"]
-    assert resolve_compute(train(precision="auto"), ZEN4, precision="fp32").precision == "fp32"  # GradCAM's
+    assert resolve_compute(settings(precision="auto"), ZEN4, precision="fp32").precision == "fp32"  # GradCAM's
 
 
 def test_the_cpu_choice_says_why_in_words():
-    assert resolve_compute(train(precision="auto"), SAPPHIRE_RAPIDS).why.startswith(
+    assert resolve_compute(settings(precision="auto"), SAPPHIRE_RAPIDS).why.startswith(
         "Intel Xeon Platinum 8480+ has amx_bf16 and avx512_bf16, native bf16 dot products")
-    why = resolve_compute(train(precision="auto", channels_last=True), ZEN1).why
+    why = resolve_compute(settings(precision="auto", channels_last=True), ZEN1).why
     assert why == ("AMD EPYC 7601 has no amx_bf16 or avx512_bf16, so bf16 would be emulated, slower than "
                    "fp32; oneDNN runs NHWC convolutions without reordering")
-    assert resolve_compute(train(precision="fp32"), ZEN4).why.startswith("train.precision says so")
+    assert resolve_compute(settings(precision="fp32"), ZEN4).why.startswith("compute.precision says so")
 
 
 def test_this_machine_reports_what_torch_reports():
@@ -77,22 +77,22 @@ def test_this_machine_reports_what_torch_reports():
 
 def test_resolving_only_decides_for_the_machine_it_is_given():
     """A pure function of the params and the machine: GPUs are claimed, and flags set, by configure_torch."""
-    auto = train(device="auto", precision="auto", channels_last=True, deterministic=True)
+    auto = settings(device="auto", precision="auto", channels_last=True, deterministic=True)
     on_two = resolve_compute(auto, TWO_GPUS)
     assert (str(on_two.device), on_two.precision, on_two.channels_last, on_two.deterministic) == (
         "cuda", "bf16", True, True)
     assert resolve_compute(auto, OLD_GPU).precision == "fp16"
-    assert str(resolve_compute(train(device="cuda:1"), TWO_GPUS).device) == "cuda:1"
-    with pytest.raises(PipelineError, match="train.device is cuda:2 but torch sees 2 GPU"):
-        resolve_compute(train(device="cuda:2"), TWO_GPUS)
+    assert str(resolve_compute(settings(device="cuda:1"), TWO_GPUS).device) == "cuda:1"
+    with pytest.raises(PipelineError, match="compute.device is cuda:2 but torch sees 2 GPU"):
+        resolve_compute(settings(device="cuda:2"), TWO_GPUS)
     assert resolve_compute(auto, NO_GPU).device.type == "cpu"
     assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_configuring_seeds_torch():
-    configure_torch(resolve_compute(train(), NO_GPU), seed=3)
+    configure_torch(resolve_compute(settings(), NO_GPU), seed=3)
     first = torch.rand(2)
-    configure_torch(resolve_compute(train(), NO_GPU), seed=3)
+    configure_torch(resolve_compute(settings(), NO_GPU), seed=3)
     assert torch.equal(first, torch.rand(2))
 
 
@@ -105,8 +105,8 @@ def test_only_fp16_scales_the_loss():
 
 @no_gpu
 def test_asking_for_cuda_without_a_gpu_names_the_fix():
-    with pytest.raises(PipelineError, match="train.device is cuda:1 but torch sees no CUDA GPU.*doctor"):
-        resolve_compute(train(device="cuda:1"), NO_GPU)
+    with pytest.raises(PipelineError, match="compute.device is cuda:1 but torch sees no CUDA GPU.*doctor"):
+        resolve_compute(settings(device="cuda:1"), NO_GPU)
 
 
 @no_gpu
@@ -118,7 +118,7 @@ def test_auto_falling_back_to_the_cpu_while_nvidia_smi_sees_a_gpu_warns_loudly(t
     proc = subprocess.run([sys.executable, "-c",
                            "from cifarpipe.compute.device import configure_torch, resolve_compute; "
                            "from cifarpipe.core.params import load_params; "
-                           "print(configure_torch(resolve_compute(load_params().train)).device)"],
+                           "print(configure_torch(resolve_compute(load_params().compute)).device)"],
                           env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "cpu"
     assert "WARNING: nvidia-smi sees NVIDIA H100 80GB HBM3, 535.104.05" in proc.stderr
@@ -132,14 +132,14 @@ def test_no_warning_without_a_gpu(tmp_path):
     proc = subprocess.run([sys.executable, "-c",
                            "from cifarpipe.compute.device import configure_torch, resolve_compute; "
                            "from cifarpipe.core.params import load_params; "
-                           "configure_torch(resolve_compute(load_params().train))"],
+                           "configure_torch(resolve_compute(load_params().compute))"],
                           env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "WARNING" not in proc.stderr
 
 
 def test_the_cuda_kernel_flags_leave_torchs_precision_getters_readable():
     """Setting TF32 through torch.backends.cuda.matmul.fp32_precision made
-    torch.get_float32_matmul_precision() raise, which inductor's autotuning calls (train.compile_mode:
+    torch.get_float32_matmul_precision() raise, which inductor's autotuning calls (compute.compile_mode:
     max-autotune). The flags are process-wide, so they are set in a process of their own; they need no GPU."""
     code = ("import torch; from cifarpipe.compute.device import use_fast_cuda_kernels; "
             "use_fast_cuda_kernels(deterministic=False); "

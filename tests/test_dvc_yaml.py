@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from cifarpipe.core import paths
-from cifarpipe.tools.reruns import code_deps, code_deps_of, stage_files
+from cifarpipe.tools.reruns import code_deps, code_deps_of, deps_mismatch, stage_files
 from conftest import ROOT
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -16,32 +16,33 @@ STAGES = DVC_YAML["stages"]
 @pytest.mark.parametrize("name", list(STAGES))
 def test_a_stage_lists_exactly_the_code_it_runs(name):
     assert STAGES[name]["cmd"].startswith(f"python -m stages.{name}")
-    runs, listed = code_deps_of(ROOT, f"stages.{name}"), code_deps(ROOT)[name]
-    assert not runs - listed, f"dvc.yaml stage {name} misses code it imports: {sorted(runs - listed)}"
-    assert not listed - runs, f"dvc.yaml stage {name} lists code it does not import: {sorted(listed - runs)}"
-    assert all((ROOT / d).is_dir() or d in ("cifarpipe/__init__.py", f"stages/{name}.py")
+    missing, unused = deps_mismatch(ROOT, name)
+    assert not missing, f"dvc.yaml stage {name} misses code it imports: {sorted(missing)}"
+    assert not unused, f"dvc.yaml stage {name} lists code it does not import: {sorted(unused)}"
+    listed = code_deps(ROOT)[name]
+    assert all((ROOT / d).is_dir() or d == f"stages/{name}.py" or d.startswith("cifarpipe/") and d.count("/") == 2
                for d in listed), listed
+    # a folder whose every module the stage runs is listed whole, not file by file
+    files = [d for d in listed if d.endswith(".py") and d.startswith("cifarpipe/")]
+    for folder in {f.rsplit("/", 1)[0] for f in files}:
+        modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"}
+        assert not modules <= set(files), f"stage {name}: list {folder} instead of each of its files"
 
 
-def test_the_folder_check_fails_on_a_folder_imported_but_not_listed_or_listed_but_not_imported(tmp_path):
-    """The check above can fail both ways: on a copy whose train stage imports the gradcam folder, then on one
-    whose dvc.yaml lists the gradcam folder for the train stage, which does not run it."""
+def test_a_stage_that_lists_one_file_of_a_folder_misses_the_others(tmp_path):
+    """File-level deps hold the stage to that file: the range test runs the optimizers but not the training loop
+    (so an edit of the loop does not rerun it); a copy whose range test imports the loop fails the check."""
     import shutil
 
     for name in ("cifarpipe", "stages"):
         shutil.copytree(ROOT / name, tmp_path / name)
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
-    script = tmp_path / "stages/train.py"
-    script.write_text(script.read_text() + "\nfrom cifarpipe.gradcam.cams import explain\n")
-    assert code_deps_of(tmp_path, "stages.train") - code_deps(tmp_path)["train"] == {"cifarpipe/gradcam"}
-
-    shutil.copy(ROOT / "stages/train.py", script)
-    DVC_YAML["stages"]["train"]["deps"].append("cifarpipe/gradcam")
-    try:
-        (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
-    finally:
-        DVC_YAML["stages"]["train"]["deps"].remove("cifarpipe/gradcam")
-    assert code_deps(tmp_path)["train"] - code_deps_of(tmp_path, "stages.train") == {"cifarpipe/gradcam"}
+    assert "cifarpipe/train/optimizers.py" in STAGES["lr_find"]["deps"]
+    assert deps_mismatch(tmp_path, "lr_find") == (set(), set())
+    script = tmp_path / "stages/lr_find.py"
+    script.write_text(script.read_text() + "\nfrom cifarpipe.train.loop import train\n")
+    missing, _ = deps_mismatch(tmp_path, "lr_find")
+    assert "cifarpipe/train/loop.py" in missing and "cifarpipe/train/optimizers.py" not in missing
 
 
 def test_the_import_walk_sees_relative_lazy_and_package_imports(tmp_path):

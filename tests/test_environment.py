@@ -91,7 +91,7 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"torch       {torch.__version__}" in out and "dvc         3." in out and "remotes:" in out
-    assert "train.precision auto ->" in out and "packages" in out
+    assert "compute.precision auto ->" in out and "packages" in out
     if not torch.cuda.is_available():
         assert "NVIDIA H100 80GB HBM3, 535.104.05; supports CUDA up to 12.2" in out
         assert ("PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build for CUDA "

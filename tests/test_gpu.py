@@ -17,9 +17,9 @@ from cifarpipe.compute.device import Compute, configure_torch, resolve_compute
 from cifarpipe.core.params import load_params
 from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.gradcam.cams import explain
-from cifarpipe.lr_find.range_test import range_test
+from cifarpipe.lr.range_test import range_test
 from cifarpipe.model.networks import build_model
-from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
 from conftest import REFERENCE_NETWORK, ROOT, defaults, dvc, live_history, set_params, tool_env
@@ -39,7 +39,7 @@ def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
 
 
 def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
-    train_params = defaults("train", device="cuda", precision=precision, channels_last=True,
+    train_params = defaults("compute", device="cuda", precision=precision, channels_last=True,
                             deterministic=deterministic)
     compute = configure_torch(resolve_compute(train_params), seed=0)
     model = build_model(REFERENCE_NETWORK).to(compute.device, memory_format=compute.memory_format)
@@ -72,7 +72,7 @@ def test_cuda_training_learns_in_each_precision_with_channels_last_fused_and_com
 
 
 def test_auto_precision_on_this_gpu():
-    compute = resolve_compute(defaults("train", device="auto", precision="auto"))
+    compute = resolve_compute(defaults("compute", device="auto", precision="auto"))
     assert compute.device.type == "cuda" and compute.device.index is None  # claimed by configure_torch
     assert configure_torch(compute).device.index is not None
     assert compute.precision == ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False)

@@ -77,7 +77,7 @@ def test_a_process_claims_once_and_a_second_model_in_it_gets_the_same_gpu_withou
 
 
 def test_a_run_over_several_gpus_claims_them_all_at_once_and_shows_its_ranks_only_those(env, monkeypatch):
-    """The launcher of a train.gpus > 1 run takes free GPUs only, all or none, and its ranks see just
+    """The launcher of a compute.gpus > 1 run takes free GPUs only, all or none, and its ranks see just
     those."""
     monkeypatch.setenv("CIFARPIPE_GPU_LOCKS", env["CIFARPIPE_GPU_LOCKS"])
     other = holder(4, env)  # a queued single-GPU stage holds GPU 0

@@ -12,7 +12,7 @@ import torch
 from torch_lr_finder import LRFinder
 
 from cifarpipe.core.errors import PipelineError
-from cifarpipe.lr_pick.rules import LRMIN_RULES, RULES, pick, valley_index
+from cifarpipe.lr.rules import LRMIN_RULES, RULES, pick, valley_index
 from conftest import defaults
 
 RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"

@@ -10,11 +10,11 @@ from cifarpipe.compute.device import resolve_compute
 from cifarpipe.core.errors import UndeclaredParamError
 from cifarpipe.core.params import Model, ParamsError, load_params, restrict, runtime_settings, stage_params
 from cifarpipe.gradcam.cams import check_methods
-from cifarpipe.lr_pick.rules import pick
+from cifarpipe.lr.rules import pick
 from cifarpipe.model.networks import build_model
-from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
-from conftest import CPU_TRAIN, NARROW, ROOT, bare_env, defaults
+from conftest import CPU_COMPUTE, NARROW, ROOT, bare_env, defaults
 
 LR_PICK = {"skip_start": 0}
 
@@ -41,9 +41,9 @@ def test_the_shipped_params_are_valid():
     ({"optim.beta2": 1.0}, "optim.beta2 = 1.0 is not allowed: it should be less than 1"),
     ({"data.md5": "xyz"}, "32 hexadecimal"),
     ({"data.url": "ftp://x"}, "http://, https:// or file://"),
-    ({"train.device": "tpu"}, "auto, cpu, cuda or cuda:K"),
-    ({"train.gpus": 2, "train.device": "cuda:1"}, "auto, cuda or cpu when train.gpus > 1"),
-    ({"train.compile": "yes"}, "train.compile = 'yes' is not allowed: it should be a valid boolean"),
+    ({"compute.device": "tpu"}, "auto, cpu, cuda or cuda:K"),
+    ({"compute.gpus": 2, "compute.device": "cuda:1"}, "auto, cuda or cpu when compute.gpus > 1"),
+    ({"compute.compile": "yes"}, "compute.compile = 'yes' is not allowed: it should be a valid boolean"),
     ({"lr_pick.min_div": 0.5}, "greater than or equal to 1"),
     ({"lr_pick.fall_frac": 1}, "lr_pick.fall_frac = 1 is not allowed: it should be less than 1"),
     ({"runtime.download_max_mb": 0}, "runtime.download_max_mb = 0"),
@@ -67,8 +67,8 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message
     ("model.name", "resnet50", lambda v: build_model(Model(name=v, width=64))),
     ("optim.name", "rmsprop", lambda v: make_optimizer(build_model(NARROW), defaults("optim", name=v), 0.1,
                                                        __import__("torch").device("cpu"))),
-    ("train.precision", "fp8", lambda v: resolve_compute(CPU_TRAIN.model_copy(update={"precision": v}))),
-    ("train.compile_mode", "fast", lambda v: compile_for_training(build_model(NARROW), None, None, mode=v)),
+    ("compute.precision", "fp8", lambda v: resolve_compute(CPU_COMPUTE.model_copy(update={"precision": v}))),
+    ("compute.compile_mode", "fast", lambda v: compile_for_training(build_model(NARROW), None, None, mode=v)),
     ("lr_pick.rule", "suggest",
      lambda v: pick([1, 2, 3, 4], [4, 3, 2, 1], defaults("lr_pick", **LR_PICK, rule=v), 10)),
     ("lr_pick.lrmin", "half",
@@ -105,16 +105,27 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
 
 def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
     params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
-    assert params.evaluate.tta_flip is True and params.train.precision == "auto"
+    assert params.evaluate.tta_flip is True and params.compute.precision == "auto"
     with pytest.raises(UndeclaredParamError,
-                       match="stage evaluate read params.yaml key train.seeds, which its dvc.yaml entry "
+                       match="stage evaluate read params.yaml key compute.gpus, which its dvc.yaml entry "
                                        "does not declare"):
-        params.train.seeds
+        params.compute.gpus
     with pytest.raises(UndeclaredParamError, match="key optim, which"):
         params.optim
     assert params.runtime.eval_batch_size == runtime_settings(ROOT / "params.yaml").eval_batch_size == 256
-    assert params.model_dump()["train"] == {"device": "auto", "precision": "auto", "channels_last": True,
-                                            "deterministic": False}
+    assert params.model_dump()["compute"] == {"device": "auto", "precision": "auto", "channels_last": True,
+                                              "deterministic": False}
+
+
+@pytest.mark.parametrize("old", ["train.precision", "train.device", "train.gpus", "train.compile_mode"])
+def test_a_key_that_moved_to_compute_gets_one_line_naming_its_new_home(old):
+    new = old.replace("train.", "compute.")
+    with pytest.raises(ParamsError) as err:
+        load_params(ROOT / "params.yaml", {old: "auto"})
+    assert str(err.value) == (f"params.yaml: {old} is now {new}: move it under `compute:` in params.yaml (and "
+                              f"write `dvc exp run -S {new}=...`)")
+    with pytest.raises(ParamsError, match=f"stage x declares {old}, which is now {new}"):
+        restrict(load_params(ROOT / "params.yaml"), [old], "x")
 
 
 def test_a_declared_key_that_params_yaml_lacks_is_named():

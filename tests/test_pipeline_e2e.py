@@ -227,7 +227,7 @@ def changed_stages(repo) -> list[str]:
     ({"export.min_agreement": 0.99}, ["export"]),
     ({"corrupt.images": 50}, ["corrupt"]),  # then every robustness@N (tests/test_seeds.py), no training
     ({"evaluate.ece_bins": 10}, ["evaluate@0", "robustness@0"]),
-    ({"train.compile": True}, ["train@0"]),
+    ({"compute.compile": True}, ["train@0"]),
     ({"preview.samples": 8}, ["preview"]),
     ({"gradcam.deepest": 1}, ["gradcam"]),
     ({"noise.confidence": 0.9}, ["aggregate"]),
@@ -243,13 +243,13 @@ def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrid
     ("cifarpipe/figures/common.py", ["aggregate", "evaluate@0", "gradcam", "lr_pick", "preview",
                                      "robustness@0"]),
     ("cifarpipe/download/fetch.py", ["corrupt", "download"]),  # neither the range test nor training
-    ("cifarpipe/schedule/one_cycle.py", ["aggregate", "train@0"]),
-    ("cifarpipe/scoring/predict.py", ["evaluate@0", "robustness@0", "train@0"]),
+    ("cifarpipe/train/one_cycle.py", ["aggregate", "train@0"]),
+    ("cifarpipe/evaluate/scoring.py", ["evaluate@0", "robustness@0", "train@0"]),
     ("cifarpipe/aggregate/noise.py", ["aggregate"]),
-    ("cifarpipe/lr_pick/rules.py", ["lr_pick"]),
+    ("cifarpipe/lr/rules.py", ["lr_pick"]),
     ("cifarpipe/compute/device.py", ["evaluate@0", "gradcam", "lr_find", "robustness@0", "train@0"]),
     ("cifarpipe/export/files.py", ["export"]),
-    ("cifarpipe/calibration/scores.py", ["evaluate@0", "robustness@0"]),
+    ("cifarpipe/evaluate/calibration.py", ["evaluate@0", "robustness@0"]),
     ("cifarpipe/corrupt/corruptions.py", ["corrupt"]),
     ("cifarpipe/__init__.py", []),  # the package root's docstring: every stage loads it, none can change
     ("cifarpipe/messages.py", []),  # the words of the errors: a failing stage writes nothing

@@ -22,7 +22,7 @@ def history(repo):
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(repo):
     # bit-identical histories need the CPU's determinism: pinned, so the test means the same on a GPU box
     # four epochs: the kill lands in the first three, whatever this machine's speed
-    set_params(repo, {"optim.lr": 0.01, "train.device": "cpu", "schedule.epochs": 4})
+    set_params(repo, {"optim.lr": 0.01, "compute.device": "cpu", "schedule.epochs": 4})
     dvc("repro", "lr_pick", cwd=repo)  # what train reads: LRMAX and LRMIN (here optim.lr: no range test)
     checkpoint = repo / ".checkpoints/train_seed0.pt"
 

@@ -7,7 +7,7 @@ import torch
 from scipy.special import softmax
 from torchmetrics.classification import MulticlassCalibrationError
 
-from cifarpipe.calibration.scores import calibration, cross_fitted, ece, fit_temperature, nll
+from cifarpipe.evaluate.calibration import calibration, cross_fitted, ece, fit_temperature, nll
 from cifarpipe.corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
 from cifarpipe.robustness.scores import robustness
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cifarpipe.schedule.one_cycle import build_scheduler, one_cycle_lr
+from cifarpipe.train.one_cycle import build_scheduler, one_cycle_lr
 
 
 def lrs_of_a_run(epochs=24, peak_epoch=5, steps=10, lr_max=0.02, div=100):

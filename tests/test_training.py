@@ -8,9 +8,9 @@ from cifarpipe.compute.device import Compute, resolve_compute
 from cifarpipe.core.errors import DivergedError
 from cifarpipe.core.params import load_params
 from cifarpipe.data.loader import DeviceLoader
-from cifarpipe.lr_find.range_test import range_test
+from cifarpipe.lr.range_test import range_test
 from cifarpipe.model.networks import build_model
-from cifarpipe.optim.optimizers import make_optimizer
+from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
 from conftest import NARROW, ROOT, defaults
@@ -24,7 +24,7 @@ STATS = {"mean": [0.5] * 3, "std": [0.25] * 3}
 
 
 # bf16 as this CPU's auto picks it; the bf16 tests run only where that is native bf16
-ON_THIS_CPU = resolve_compute(defaults("train", device="cpu", precision="auto", channels_last=True))
+ON_THIS_CPU = resolve_compute(defaults("compute", device="cpu", precision="auto", channels_last=True))
 native_bf16 = pytest.mark.skipif(ON_THIS_CPU.precision != "bf16", reason="this CPU has no avx512_bf16 or "
                                  "amx_bf16: bf16 autocast is emulated here, minutes instead of seconds")
 

@@ -18,7 +18,7 @@ from .gpus import claim_for_this_process
 from .ranks import SINGLE, Ranks
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}
-PRECISIONS = ("auto", *AMP_DTYPES)  # train.precision
+PRECISIONS = ("auto", *AMP_DTYPES)  # compute.precision
 
 
 # The instructions that multiply bf16 natively, which oneDNN's convolutions use: AMX's TDPBF16PS (Intel
@@ -95,37 +95,37 @@ class Compute:
         return f"{self.device} ({name}), {self.precision}" + (", channels_last" if self.channels_last else "")
 
 
-def resolve_compute(train, machine: Machine | None = None, *, precision: str | None = None,
+def resolve_compute(settings, machine: Machine | None = None, *, precision: str | None = None,
                     device: str | None = None, ranks: Ranks = SINGLE) -> Compute:
-    """The Compute that train.device, .precision, .channels_last and .deterministic ask for on `machine`.
+    """The Compute that compute.device, .precision, .channels_last and .deterministic ask for on `machine`.
 
-    `precision` and `device` replace train.precision and train.device, which are then not read (GradCAM
+    `precision` and `device` replace compute.precision and compute.device, which are then not read (GradCAM
     computes in fp32; a rank of a distributed run trains on its own GPU). Nothing is claimed or set here.
     """
     machine = machine or Machine.probe()
-    name, warning = device or train.device, ""
+    name, warning = device or settings.device, ""
     if name == "auto" and not machine.cuda_gpus:
         warning = cpu_fallback_warning(machine.driver_gpus) if machine.driver_gpus else ""
         name = "cpu"
     if name == "cpu":
         resolved = torch.device("cpu")
     elif not machine.cuda_gpus:
-        raise PipelineError(f"train.device is {name} but torch sees no CUDA GPU: set train.device to auto or "
+        raise PipelineError(f"compute.device is {name} but torch sees no CUDA GPU: set compute.device to auto or "
                             "cpu, or install a CUDA build of torch (`cifarpipe doctor` tells which)")
     else:
         resolved = torch.device("cuda" if name == "auto" else name)
         if resolved.index is not None and resolved.index >= machine.cuda_gpus:
-            raise PipelineError(f"train.device is {name} but torch sees {machine.cuda_gpus} GPU(s)")
+            raise PipelineError(f"compute.device is {name} but torch sees {machine.cuda_gpus} GPU(s)")
 
-    asked = choose(PRECISIONS, "train.precision", precision or train.precision)
+    asked = choose(PRECISIONS, "compute.precision", precision or settings.precision)
     if resolved.type == "cuda":
         precision = asked if asked != "auto" else "bf16" if machine.cuda_bf16 else "fp16"
-        why = ("train.precision says so" if asked != "auto" else "this GPU runs bf16" if machine.cuda_bf16
+        why = ("compute.precision says so" if asked != "auto" else "this GPU runs bf16" if machine.cuda_bf16
                else "this GPU has no bf16, so fp16 with a loss scaler")
-        channels_last = train.channels_last
+        channels_last = settings.channels_last
     else:
-        precision, channels_last, why = cpu_choice(asked, train.channels_last, machine)
-    return Compute(resolved, precision, channels_last=channels_last, deterministic=train.deterministic,
+        precision, channels_last, why = cpu_choice(asked, settings.channels_last, machine)
+    return Compute(resolved, precision, channels_last=channels_last, deterministic=settings.deterministic,
                    ranks=ranks, warning=warning, why=why)
 
 
@@ -134,7 +134,7 @@ def cpu_choice(asked: str, channels_last: bool, machine: Machine) -> tuple[str, 
     natively, else fp32; NHWC wherever oneDNN runs the convolutions (docs/precision.md, measured)."""
     native = [flag for flag in NATIVE_BF16 if flag in machine.cpu_flags]
     if asked != "auto":
-        precision, why = asked, "train.precision says so"
+        precision, why = asked, "compute.precision says so"
     elif native and machine.cpu_onednn:
         precision, why = "bf16", f"{machine.cpu_name} has {' and '.join(native)}, native bf16 dot products"
     elif native:
@@ -143,7 +143,7 @@ def cpu_choice(asked: str, channels_last: bool, machine: Machine) -> tuple[str, 
         precision, why = "fp32", (f"{machine.cpu_name} has no {' or '.join(NATIVE_BF16)}, so bf16 would be "
                                   "emulated, slower than fp32")
     if not channels_last:
-        return precision, False, why + "; train.channels_last is false"
+        return precision, False, why + "; compute.channels_last is false"
     if not machine.cpu_onednn:
         return precision, False, why + "; no oneDNN for NHWC convolutions"
     return precision, True, why + "; oneDNN runs NHWC convolutions without reordering"
@@ -204,5 +204,5 @@ def cpu_fallback_warning(gpus) -> str:
             f"(torch {torch.__version__} is built for CUDA "
             f"{torch.version.cuda or 'none (a CPU-only build)'}). "
             "This run falls back to the CPU and will take hours. Install a torch build whose CUDA version "
-            "the driver supports (docs/dependencies.md), check with `cifarpipe doctor`, or set train.device: "
+            "the driver supports (docs/dependencies.md), check with `cifarpipe doctor`, or set compute.device: "
             "cpu to silence this.\n" + "!" * 100 + "\n")

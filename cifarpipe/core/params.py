@@ -11,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .. import messages
 from .errors import ParamsError, UndeclaredParamError
+from .pipeline import SAFE_LOADER, read_pipeline
 
-# libyaml's parser where PyYAML has it: ten times faster than the pure-Python one
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 IMAGE_SIZE = 32  # CIFAR-10 images are 32x32: a fact of the data set, not a setting
 
@@ -90,6 +89,17 @@ class Train(Group):
     batch_size: Count
     seeds: Annotated[list[CountOrZero], Field(min_length=1,
                                               description="a non-empty list of distinct integers >= 0")]
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        if len(set(self.seeds)) < len(self.seeds):
+            _fail("train.seeds", self.seeds, "it should be a list of distinct seeds")
+        return self
+
+
+class ComputeSettings(Group):
+    """How the math runs (params.yaml's `compute`), apart from what it computes."""
+
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$",
                                  description="auto, cpu, cuda or cuda:K (a GPU index)")]
     precision: Name
@@ -101,10 +111,8 @@ class Train(Group):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if len(set(self.seeds)) < len(self.seeds):
-            _fail("train.seeds", self.seeds, "it should be a list of distinct seeds")
         if self.gpus > 1 and self.device.startswith("cuda:"):
-            _fail("train.device", self.device, "it should be auto, cuda or cpu when train.gpus > 1 (rank K "
+            _fail("compute.device", self.device, "it should be auto, cuda or cpu when compute.gpus > 1 (rank K "
                   "trains on the K-th GPU it claims)")
         return self
 
@@ -205,6 +213,7 @@ class Params(Group):
     optim: Optim
     schedule: Schedule
     train: Train
+    compute: ComputeSettings
     lr_find: LrFind
     lr_pick: LrPick
     preview: Preview
@@ -253,10 +262,18 @@ def _explain(error: dict, params: dict, alternatives: list[str]) -> str:
     return messages.not_allowed(f"{group}.{key}", params[group][key], allowed)
 
 
+# keys that moved to another group: an old name gets one line naming the new one
+MOVED = {f"train.{key}": f"compute.{key}" for key in ComputeSettings.model_fields}
+
+
 def validate(params: dict) -> Params:
     """`params` checked against the models above, the rules that tie keys together included."""
     if not isinstance(params, dict):
         raise ParamsError(messages.params_not_a_mapping(type(params).__name__))
+    for old, new in MOVED.items():
+        group, key = old.split(".")
+        if key in (params.get(group) or {}):
+            raise ParamsError(messages.moved_key(old, new, new.split(".")[0]))
     try:
         return Params.model_validate(params)
     except ValidationError as err:
@@ -321,13 +338,12 @@ class StageParams:
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
     """The params.yaml keys (`group` or `group.key`) that dvc.yaml declares for `stage`."""
     try:
-        entry = yaml.load(Path(dvc_yaml).read_text(), Loader=SAFE_LOADER)["stages"][stage]
-    except (FileNotFoundError, KeyError, TypeError):
+        declared = read_pipeline(dvc_yaml).stages[stage].params
+    except (FileNotFoundError, KeyError):
         raise ParamsError(messages.no_such_stage(dvc_yaml, stage)) from None
-    declared = entry.get("params", [])
     if not all(isinstance(k, str) for k in declared):
         raise ParamsError(messages.params_of_another_file(dvc_yaml, stage))
-    return declared
+    return list(declared)
 
 
 def restrict(params: Params, declared: list[str], stage: str) -> StageParams:
@@ -335,6 +351,8 @@ def restrict(params: Params, declared: list[str], stage: str) -> StageParams:
     whole, keys = {}, {}
     for name in declared:
         group, _, key = name.partition(".")
+        if name in MOVED:
+            raise ParamsError(f"dvc.yaml: stage {stage} declares {name}, which is now {MOVED[name]}")
         if group not in Params.model_fields or (key and key not in type(getattr(params, group)).model_fields):
             raise ParamsError(messages.declared_but_lacking(stage, name))
         if key:

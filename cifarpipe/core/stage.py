@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -12,31 +11,15 @@ import yaml
 
 from .. import messages
 from .errors import PipelineError
-from .params import SAFE_LOADER
-
-
-def _declared_outputs(stage: dict) -> list[str]:
-    found = []
-    for kind in ("outs", "metrics", "plots"):
-        for out in stage.get(kind, []):
-            found.append(next(iter(out)) if isinstance(out, dict) else out)
-    return found
+from .pipeline import read_pipeline
 
 
 def producing_stage(path: str, dvc_yaml: str | Path = "dvc.yaml") -> str | None:
     """The dvc.yaml stage whose outputs hold `path` (a file, or a file inside a folder it outputs), if any."""
     try:
-        stages = yaml.load(Path(dvc_yaml).read_text(), Loader=SAFE_LOADER)["stages"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return read_pipeline(dvc_yaml).producer(path)
+    except (OSError, AttributeError, TypeError, yaml.YAMLError):
         return None
-    path = os.path.normpath(path)
-    for name, stage in stages.items():
-        for out in _declared_outputs(stage):
-            literal = re.split(r"\$\{[^}]*\}", os.path.normpath(out))  # around a matrix stage's ${item.seed}
-            pattern = "[^/]+".join(map(re.escape, literal))
-            if re.fullmatch(pattern + r"(/.*)?", path):
-                return name
-    return None
 
 
 def seed_argument(stage: str) -> int:

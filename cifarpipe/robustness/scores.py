@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
-from ..calibration.scores import ece
+from ..evaluate.calibration import ece
 
 
 def _family_mean(accuracy: np.ndarray, corruptions: list[str], severities: list[int], family, scale) -> tuple:

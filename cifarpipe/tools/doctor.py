@@ -67,12 +67,12 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
         lines.append("PROBLEM     the driver sees a GPU but torch cannot use it: install the torch build "
                      f"for CUDA {newest} or older (docs/dependencies.md)")
     if Path(params_path).exists():
-        train = load_params(params_path).train
-        compute = resolve_compute(train)
-        lines.append(f"pipeline    train.device {train.device} -> {compute.device}; train.precision "
-                     f"{train.precision} -> {compute.precision}, "
+        settings = load_params(params_path).compute
+        compute = resolve_compute(settings)
+        lines.append(f"pipeline    compute.device {settings.device} -> {compute.device}; compute.precision "
+                     f"{settings.precision} -> {compute.precision}, "
                      f"{'channels_last' if compute.channels_last else 'contiguous'} ({compute.why}); "
-                     f"deterministic {train.deterministic}; compile {train.compile}")
+                     f"deterministic {settings.deterministic}; compile {settings.compile}")
     try:
         lines.append(f"dvc         {metadata.version('dvc')}; remotes: {_dvc_remotes()}")
     except metadata.PackageNotFoundError:

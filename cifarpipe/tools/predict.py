@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core import paths
 from ..core.errors import PipelineError
-from ..export import predictor
+from ..export import classify
 from ..export.images import BACKGROUND, RESIZE, Failure
 
 CLASSES = 10  # CIFAR-10's: --top asks for at most all of them
@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        model = predictor.load_model(args.model, args.meta)
+        model = classify.load_model(args.model, args.meta)
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         table.writerow(["path", "label", "score"] + [f"{key}_{k}" for k in range(2, args.top + 1)
                                                      for key in ("label", "score")])
     done = failed = 0
-    for result in predictor.predict(model, args.images, top=args.top, batch_size=args.batch_size,
+    for result in classify.predict(model, args.images, top=args.top, batch_size=args.batch_size,
                                     recursive=args.recursive):
         if isinstance(result, Failure):
             failed += 1

@@ -9,7 +9,8 @@ import ast
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from ..core.pipeline import read_pipeline
 
 PACKAGES = ("cifarpipe", "stages")
 # Files every stage loads whose edits cannot change an output, so no stage lists them as a dep
@@ -70,34 +71,61 @@ def stage_files(root: Path, module: str) -> set[str]:
     return files
 
 
+def is_docstring_only(root: Path, path: str) -> bool:
+    body = ast.parse((root / path).read_text()).body
+    return len(body) <= 1 and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
+def needed_files(root: Path, module: str) -> set[str]:
+    """The files `python -m <module>` loads whose edits can change what it writes: less NOT_DEPS and the
+    packages' __init__.py files, each a docstring only (tests/test_reruns.py)."""
+    return {f for f in stage_files(root, module) if f not in NOT_DEPS
+            and not (f.endswith("/__init__.py") and is_docstring_only(root, f))}
+
+
+def covers(dep: str, path: str) -> bool:
+    return path == dep or path.startswith(dep.rstrip("/") + "/")
+
+
 def code_dep(path: str) -> str:
-    """The dvc.yaml dep that covers a file: its folder for a file inside cifarpipe/<folder>/, else the
-    file."""
+    """The dvc.yaml dep that covers a file by default: its folder for a file inside cifarpipe/<folder>/, else
+    the file."""
     parts = path.split("/")
     return "/".join(parts[:2]) if parts[0] == "cifarpipe" and len(parts) > 2 else path
 
 
 def code_deps_of(root: Path, module: str) -> set[str]:
-    """The code deps `python -m <module>` needs in dvc.yaml: its files, a package folder standing for its
-    files, less NOT_DEPS."""
-    return {code_dep(path) for path in stage_files(root, module)} - set(NOT_DEPS)
+    """The code deps `python -m <module>` needs in dvc.yaml, folder by folder: its files, a package folder
+    standing for its files."""
+    return {code_dep(path) for path in needed_files(root, module)}
 
 
 def code_deps(root: Path) -> dict[str, set[str]]:
-    """{stage: the code (cifarpipe/..., stages/...) dvc.yaml lists as its deps}."""
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    return {name: {d for d in stage.get("deps", []) if d.split("/")[0] in PACKAGES}
-            for name, stage in stages.items()}
+    """{stage: the code (cifarpipe/..., stages/...) dvc.yaml lists as its deps: folders, or single files of a
+    folder where the stage runs only those}."""
+    return {name: stage.code for name, stage in read_pipeline(root / "dvc.yaml").stages.items()}
+
+
+def deps_mismatch(root: Path, stage: str) -> tuple[set[str], set[str]]:
+    """(files the stage runs that no listed dep covers, listed deps that cover nothing it runs)."""
+    runs, listed = needed_files(root, f"stages.{stage}"), code_deps(root)[stage]
+    return ({f for f in runs if not any(covers(d, f) for d in listed)},
+            {d for d in listed if not any(covers(d, f) for f in runs)})
 
 
 def reruns_table(root: Path) -> pd.DataFrame:
-    """One row per folder of the package (and file at its top): the stages an edit of it reruns."""
+    """One row per folder of the package (per file, where a stage lists single files of it; and each file at
+    its top): the stages an edit of it reruns."""
     deps = code_deps(root)
-    entries = sorted({code_dep(p.relative_to(root).as_posix()) for p in (root / "cifarpipe").rglob("*.py")
-                      if "__pycache__" not in p.parts})
+    files = sorted(p.relative_to(root).as_posix() for p in (root / "cifarpipe").rglob("*.py")
+                   if "__pycache__" not in p.parts)
+    split = {code_dep(d) for listed in deps.values() for d in listed if d.endswith(".py")}
+    entries = sorted({f if code_dep(f) in split else code_dep(f) for f in files
+                      if not (code_dep(f) in split and f.endswith("/__init__.py"))})
     rows = []
     for entry in entries:
-        stages = [name for name, listed in deps.items() if entry in listed]
+        stages = [name for name, listed in deps.items() if any(covers(d, entry) or covers(entry, d)
+                                                              for d in listed)]
         reason = NOT_DEPS.get(entry, "a tool, not run by the pipeline")
         reruns = (f"no stage ({reason})" if not stages else
                   "every stage" if len(stages) == len(deps) else ", ".join(stages))

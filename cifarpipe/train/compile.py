@@ -17,8 +17,8 @@ def compile_for_training(model: torch.nn.Module, loader, compute: Compute, mode:
                          backend: str = "inductor"):
     """torch.compile `model` and compile it now for every batch shape the loader yields; return (compiled,
     seconds). No epoch pays a recompile, and the warm-up changes no weight or BatchNorm statistic
-    (docs/design.md, "The training loop"); `mode` is train.compile_mode."""
-    choose(COMPILE_MODES, "train.compile_mode", mode)
+    (docs/design.md, "The training loop"); `mode` is compute.compile_mode."""
+    choose(COMPILE_MODES, "compute.compile_mode", mode)
     options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
     compiled = torch.compile(model, dynamic=False, backend=backend, **options)
     buffers = {name: b.clone() for name, b in model.named_buffers()}

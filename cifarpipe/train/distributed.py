@@ -35,8 +35,8 @@ def launch(nproc: int, module: str, device: str, args: list[str] = ()) -> None:
     claimed = []  # the lock handles: referenced until the ranks are done
     if device != "cpu" and torch.cuda.is_available():
         if nproc > torch.cuda.device_count():
-            raise PipelineError(f"train.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): "
-                                "lower train.gpus")
+            raise PipelineError(f"compute.gpus is {nproc} but torch sees {torch.cuda.device_count()} GPU(s): "
+                                "lower compute.gpus")
         claimed = claim_gpus(nproc, torch.cuda.device_count())
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_devices([i for i, _ in claimed],
                                                              os.environ.get("CUDA_VISIBLE_DEVICES"))

@@ -22,9 +22,9 @@ from tqdm import tqdm
 from ..compute.device import Compute
 from ..core.artifacts import torch_load, torch_save
 from ..core.errors import DivergedError
-from ..optim.optimizers import make_optimizer
-from ..schedule.one_cycle import build_scheduler
-from ..scoring.predict import loss_and_accuracy, predict_logits
+from .optimizers import make_optimizer
+from .one_cycle import build_scheduler
+from ..evaluate.scoring import loss_and_accuracy, predict_logits
 
 # In fp16, the loss scaler skips the optimizer step when the gradients overflow (the first steps, while it
 # finds its scale); the LR schedule still advances with the step count, on purpose. torch warns about that.

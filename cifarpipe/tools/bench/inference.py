@@ -22,7 +22,7 @@ import torch
 from ...core import paths
 from ...core.paths import per_seed
 from ...export.files import META, ONNX, PROGRAM
-from ...export.predictor import load_model
+from ...export.classify import load_model
 
 
 def median_ms(runs: dict, x: np.ndarray, seconds: float) -> dict[str, float]:

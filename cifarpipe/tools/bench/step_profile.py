@@ -1,6 +1,6 @@
 """Where a training step's time goes, with the train stage's own run: `cifarpipe bench profile`.
 
-    cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set train.compile=true]
+    cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set compute.compile=true]
 
 Times the parts the loop names under torch.profiler (device and host ms), a step back to back, and the FLOP/s
 against a matrix product's ceiling; docs/benchmarks.md explains how to read each number.
@@ -138,7 +138,7 @@ def main(argv=None):
     epoch_s = (steps_per_epoch * step_ms + test_ms) / 1000
     achieved = train_flops * batch / (parts[FORWARD_BACKWARD]["device_ms"] / 1000) / 1e12
     result = {"device": compute.describe(), "torch": torch.__version__, "model": params.model.model_dump(),
-              "batch_size": batch, "compile": params.train.compile and params.train.compile_mode,
+              "batch_size": batch, "compile": params.compute.compile and params.compute.compile_mode,
               "compile_s": round(compile_s, 2), "parts": parts, "step_ms": round(step_ms, 3),
               "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
               "epoch_s_estimate": round(epoch_s, 3),

@@ -24,9 +24,9 @@ from ...compute.device import Machine, configure_torch, resolve_compute
 from ...core.params import Params, load_params
 from ...data.dataset import channel_stats
 from ...download.archive import parse_archive
-from ...scoring.predict import loss_and_accuracy, predict_logits
+from ...evaluate.scoring import loss_and_accuracy, predict_logits
 from ...train.loop import train
-from ...train.setup import set_up_training
+from ...train.prepare import set_up_training
 from .peak import cpu_peak, flops_per_image
 
 # what the peer (the reference recipe as a plain script) trains, whatever params.yaml says
@@ -54,7 +54,7 @@ def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | 
 
 def set_up(params: Params, data: dict, lr: float, seed: int) -> tuple:
     """(compute, the run) as the train stage builds them, at LRMAX `lr`, LRMIN lr / schedule.lrmin_div."""
-    compute = configure_torch(resolve_compute(params.train), seed=seed)
+    compute = configure_torch(resolve_compute(params.compute), seed=seed)
     run = set_up_training(params, data, channel_stats(data["x_train"]), compute, seed=seed, lr_max=lr,
                           lr_min=lr / params.schedule.lrmin_div)
     return compute, run
@@ -78,8 +78,8 @@ def run_ours(params: Params, data: dict, lr: float, seed: int) -> dict:
             "images_per_s": round(len(data["y_train"]) * epochs / train_s, 1),
             "test_acc": round(acc, 4), "last_epoch_acc_no_tta": history[-1]["test_acc"],
             "device": compute.describe(), "torch": torch.__version__,
-            "compile": params.train.compile and params.train.compile_mode,
-            "deterministic": params.train.deterministic}
+            "compile": params.compute.compile and params.compute.compile_mode,
+            "deterministic": params.compute.deterministic}
 
 
 def speed_against_peak(params: Params, data: dict, compute, epochs: int, train_s: float) -> dict:

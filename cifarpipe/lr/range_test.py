@@ -1,6 +1,6 @@
 """The LR range test (torch-lr-finder): the smoothed training loss while the LR grows exponentially.
 
-Reading LRMAX and LRMIN off the curve is the next stage's (cifarpipe/lr_pick/), so another rule never repeats
+Reading LRMAX and LRMIN off the curve is the next stage's (cifarpipe/lr/rules.py), so another rule never repeats
 the test. A loss that turns NaN/inf stops the test; the curve up to it is kept.
 """
 from __future__ import annotations

@@ -32,9 +32,9 @@ def set_up_training(params, data: dict, stats: dict, compute, *, seed: int, lr_m
                                  augment=params.augment, seed=seed)
     test_loader = test_batches(data, stats, compute, params.runtime.eval_batch_size)
     step_model, compile_s = wrap(model, compute), 0.0
-    if params.train.compile:
+    if params.compute.compile:
         step_model, compile_s = compile_for_training(step_model, train_loader, compute,
-                                                     mode=params.train.compile_mode)
+                                                     mode=params.compute.compile_mode)
     config = TrainConfig(optim=params.optim, epochs=params.schedule.epochs,
                          peak_epoch=params.schedule.peak_epoch, lr_max=lr_max, lr_min=lr_min,
                          progress_updates=params.runtime.progress_updates, checkpoint=checkpoint,

@@ -1,1 +1,0 @@
-"""The lr_find stage's code: the LR range test."""

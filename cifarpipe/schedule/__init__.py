@@ -1,1 +1,0 @@
-"""The one-cycle LR of the `schedule` params group."""
