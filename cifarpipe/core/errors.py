@@ -19,3 +19,7 @@ class DataError(PipelineError):
 
 class DivergedError(PipelineError):
     """The training loss became NaN or infinite."""
+
+
+class ToolError(PipelineError):
+    """A `cifarpipe` command's failure the user can fix: the CLI prints its one line and exits 1."""
