@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from ..core.errors import PipelineError
+
 
 def read_overrides(path: str | Path) -> dict:
     """{dotted key: value} from a params file such as quick-look.yaml."""
@@ -64,7 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     for words, module in COMMANDS.items():
         if tuple(argv[:len(words)]) == words:
             run = importlib.import_module(f"cifarpipe.tools.{module}").main
-            return run(argv[len(words):])
+            try:
+                return run(argv[len(words):])
+            except PipelineError as err:  # the one catch: a failure the user can fix is one line
+                print(f"error: {err}", file=sys.stderr)
+                raise SystemExit(1) from None
     asked = not argv or argv[0] in HELP
     print(__doc__, file=sys.stdout if asked else sys.stderr)
     raise SystemExit(0 if asked else 2)
