@@ -29,7 +29,7 @@ def main():
     from cifarpipe.train.optimizers import make_optimizer
 
     compute = configure_torch(resolve_compute(params.compute), seed=cfg.seed)
-    model = build_model(params.model, compute)
+    model = build_model(params.model, compute, seed=cfg.seed)
     optimizer = make_optimizer(model, params.optim, cfg.start_lr, compute.device)
     data, stats = load_splits(params.data, test=False)
     loader = train_batches(data, stats, compute, batch_size=params.train.batch_size, augment=params.augment,

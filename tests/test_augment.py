@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cifarpipe.core.params import IMAGE_SIZE
+from cifarpipe.data.loader import random_streams
 from cifarpipe.data.augment import augment_batch, fill_rgb
 
 
@@ -30,7 +31,7 @@ def coordinate_image():
 
 def torch_outputs(image, n, **aug):
     batch = torch.from_numpy(image).permute(2, 0, 1)[None].repeat(n, 1, 1, 1)
-    out = augment_batch(batch, generator=torch.Generator().manual_seed(0), **aug)
+    out = augment_batch(batch, streams=random_streams(0), **aug)
     return out.permute(0, 2, 3, 1).numpy()
 
 
@@ -105,10 +106,35 @@ def test_fill_as_a_grey_level():
     assert fill_rgb(0, [0.5, 0.5, 0.5]) == (0, 0, 0)
 
 
-def test_same_generator_state_gives_the_same_batch():
+def test_same_seed_gives_the_same_batch():
     batch = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
     aug = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(1, 2, 3))
-    a = augment_batch(batch, generator=torch.Generator().manual_seed(5), **aug)
-    b = augment_batch(batch, generator=torch.Generator().manual_seed(5), **aug)
-    c = augment_batch(batch, generator=torch.Generator().manual_seed(6), **aug)
+    a = augment_batch(batch, streams=random_streams(5), **aug)
+    b = augment_batch(batch, streams=random_streams(5), **aug)
+    c = augment_batch(batch, streams=random_streams(6), **aug)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_each_augmentation_draws_from_its_own_stream():
+    """Common random numbers: at one seed, turning cutout off (no cutout draws) leaves the batch order, the
+    crops and the flips as they were, so the two batches differ only inside each image's cutout square; drawing
+    crops and flips from one stream, as before, shifted every later draw."""
+    from cifarpipe.data.loader import DeviceLoader
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 96)
+    stats = {"mean": [0.0] * 3, "std": [1 / 255] * 3}  # normalisation that keeps the 0..255 values
+    cpu = type("C", (), {"device": torch.device("cpu"), "memory_format": torch.contiguous_format,
+                         "ranks": type("R", (), {"rank": 0, "world": 1})()})()
+
+    def epoch(cutout):
+        aug = dict(pad=4, crop=32, flip=0.5, cutout=cutout, fill=(7, 7, 7))
+        return list(DeviceLoader(x, y, stats, cpu, 32, augment=aug, seed=3))
+
+    with_cutout, without = epoch(8), epoch(0)
+    for (a, ya), (b, yb) in zip(with_cutout, without, strict=True):
+        assert torch.equal(ya, yb)
+        for image_a, image_b in zip(a, b, strict=True):
+            rows, cols = torch.nonzero((image_a != image_b).any(0), as_tuple=True)
+            assert len(rows) > 0 and torch.allclose(image_a[:, rows, cols], torch.tensor(7.0), atol=1e-3)  # the hole, in the fill colour
+            assert rows.max() - rows.min() < 8 and cols.max() - cols.min() < 8  # inside one 8x8 square

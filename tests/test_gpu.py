@@ -32,10 +32,9 @@ AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
 def cuda_loaders(compute, n_train=200, n_test=64, batch_size=64, seed=0):
     rng = np.random.default_rng(seed)
     (x, y), (xt, yt) = make_images(n_train, rng), make_images(n_test, rng)
-    gen = torch.Generator(device=compute.device).manual_seed(seed)
     stats = {"mean": [0.5] * 3, "std": [0.25] * 3}
-    return (DeviceLoader(x, y, stats, compute, batch_size, augment=AUG, generator=gen),
-            DeviceLoader(xt, yt, stats, compute, 64), gen)
+    return (DeviceLoader(x, y, stats, compute, batch_size, augment=AUG, seed=seed),
+            DeviceLoader(xt, yt, stats, compute, 64))
 
 
 def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, stop_after=None, epochs=3):
@@ -43,7 +42,7 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
                             deterministic=deterministic)
     compute = configure_torch(resolve_compute(train_params), seed=0)
     model = build_model(REFERENCE_NETWORK).to(compute.device, memory_format=compute.memory_format)
-    train_loader, test_loader, _ = cuda_loaders(compute)
+    train_loader, test_loader = cuda_loaders(compute)
     params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
 
@@ -102,7 +101,7 @@ def test_range_test_under_cuda_autocast_restores_the_model(precision):
     compute = Compute(torch.device("cuda"), precision, channels_last=True)
     model = build_model(REFERENCE_NETWORK).to("cuda", memory_format=torch.channels_last)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    loader, _, _ = cuda_loaders(compute)
+    loader, _ = cuda_loaders(compute)
     opt = make_optimizer(model, defaults("optim", name="adam"), 1e-5, compute.device)
     result = range_test(model, opt, loader, compute, defaults("lr_find", iterations=30))
     assert 3 <= len(result.lr) <= 30 and all(np.isfinite(result.loss))
@@ -119,8 +118,8 @@ def test_gradcam_on_a_cuda_model():
 
 def test_cuda_generators_replay_the_same_epoch():
     compute = Compute(torch.device("cuda"), "bf16")
-    a, _, gen_a = cuda_loaders(compute)
-    b, _, gen_b = cuda_loaders(compute)
+    a, _ = cuda_loaders(compute)
+    b, _ = cuda_loaders(compute)
     for (xa, ya), (xb, yb) in zip(a, b):
         assert xa.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
 

@@ -33,9 +33,8 @@ def loaders(n_train=64, n_test=32, seed=0, batch_size=32, compute=CPU):
     rng = np.random.default_rng(seed)
     x, y = make_images(n_train, rng)
     xt, yt = make_images(n_test, rng)
-    gen = torch.Generator().manual_seed(seed)
-    return (DeviceLoader(x, y, STATS, compute, batch_size, augment=AUG, generator=gen),
-            DeviceLoader(xt, yt, STATS, compute, 32), gen)
+    return (DeviceLoader(x, y, STATS, compute, batch_size, augment=AUG, seed=seed),
+            DeviceLoader(xt, yt, STATS, compute, 32))
 
 
 def config(**schedule):
@@ -47,7 +46,7 @@ def run_training(params, lr, checkpoint=None, fingerprint="run", compute=CPU, n_
                  step_model=None, model=None):
     torch.manual_seed(0)
     model = build_model(NARROW, compute) if model is None else model
-    train_loader, test_loader, _ = loaders(n_train=n_train, batch_size=batch_size, compute=compute)
+    train_loader, test_loader = loaders(n_train=n_train, batch_size=batch_size, compute=compute)
     config = TrainConfig(optim=params.optim, epochs=params.schedule.epochs,
                          peak_epoch=params.schedule.peak_epoch, lr_max=lr, lr_min=lr / 100,
                          checkpoint=checkpoint, fingerprint=fingerprint)
@@ -85,7 +84,7 @@ def test_lr_finder_stops_cleanly_when_the_loss_diverges(precision):
     torch.manual_seed(0)
     model = build_model(NARROW)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    train_loader, _, _ = loaders()
+    train_loader, _ = loaders()
     opt = make_optimizer(model, defaults("optim", name="sgd", weight_decay=0.0), 1e-3, torch.device("cpu"))
     result = range_test(model, opt, train_loader, Compute(torch.device("cpu"), precision),
                         defaults("lr_find", start_lr=1e-3, end_lr=1e8, iterations=40, diverge=5.0))
@@ -132,7 +131,7 @@ def test_compile_builds_one_graph_per_batch_shape_then_never_recompiles():
     torch._dynamo.reset()
     torch.manual_seed(0)
     model = build_model(NARROW)
-    train_loader, _, _ = loaders(n_train=70)
+    train_loader, _ = loaders(n_train=70)
     assert train_loader.batch_sizes() == [32, 6]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     compiled, seconds = compile_for_training(model, train_loader, CPU, backend=counting_backend)

@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from ..core.artifacts import torch_load
 from ..core.params import IMAGE_SIZE, choose
+from ..core.seeds import stream_seed
 
 
 def conv_bn_relu(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
@@ -78,9 +79,11 @@ def resnet18(num_classes: int = 10, width: int = 64) -> nn.Module:
 MODELS = {"custom_resnet": CustomResNet, "resnet18": resnet18}  # model.name
 
 
-def build_model(model, compute=None, num_classes: int = 10) -> nn.Module:
+def build_model(model, compute=None, num_classes: int = 10, *, seed: int | None = None) -> nn.Module:
     """A fresh network as the `model` params group describes it (name, width), on `compute`'s device and
-    memory format when given."""
+    memory format when given; its initial weights drawn from the `weights` stream of `seed` when given."""
+    if seed is not None:
+        torch.manual_seed(stream_seed(seed, "weights"))
     network = choose(MODELS, "model.name", model.name)(num_classes, width=model.width)
     if compute is not None:
         network = network.to(compute.device, memory_format=compute.memory_format)

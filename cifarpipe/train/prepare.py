@@ -27,7 +27,7 @@ class Training:
 def set_up_training(params, data: dict, stats: dict, compute, *, seed: int, lr_max: float, lr_min: float,
                     checkpoint: str | None = None) -> Training:
     """The run that params (model, augment, optim, schedule, train, runtime) describe, on `compute`."""
-    model = build_model(params.model, compute)
+    model = build_model(params.model, compute, seed=seed)
     train_loader = train_batches(data, stats, compute, batch_size=params.train.batch_size,
                                  augment=params.augment, seed=seed)
     test_loader = test_batches(data, stats, compute, params.runtime.eval_batch_size)
