@@ -18,7 +18,7 @@ from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
 from cifarpipe.robustness.figures import headline, heatmap_figure
-from cifarpipe.robustness.scores import by_severity, robustness
+from cifarpipe.robustness.scores import Layout, by_severity, robustness
 from cifarpipe.evaluate.scoring import predict_logits
 
 
@@ -28,26 +28,26 @@ def main():
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
     with np.load(paths.CORRUPTED) as z:
         sets, labels, fingerprint = z["x"], z["y"], str(z["fingerprint"])
-        corruptions, severities = [str(c) for c in z["corruptions"]], [int(s) for s in z["severities"]]
-        convention = {"benchmark": [str(c) for c in z["benchmark"]], "extras": [str(c) for c in z["extras"]],
-                      "scale": [int(s) for s in z["scale"]]}  # CIFAR-10-C's, as the corrupt stage wrote them
+        names = {k: [str(c) for c in z[k]] for k in ("corruptions", "benchmark", "extras")}
+        layout = Layout(**names, severities=[int(s) for s in z["severities"]],
+                        scale=[int(s) for s in z["scale"]])
     stats = read_json(paths.STATS)
     calibrated = read_json(per_seed(paths.CALIBRATION, seed))
     flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
-    loader = DeviceLoader(flat, np.tile(labels, len(corruptions) * len(severities)), stats, compute,
-                          params.runtime.eval_batch_size)
+    copies = len(layout.corruptions) * len(layout.severities)
+    loader = DeviceLoader(flat, np.tile(labels, copies), stats, compute, params.runtime.eval_batch_size)
     logits, _ = predict_logits(model, loader, compute, tta_flip=params.evaluate.tta_flip)
-    logits = logits.cpu().numpy().reshape(len(corruptions), len(severities), len(labels), -1)
+    logits = logits.cpu().numpy().reshape(len(layout.corruptions), len(layout.severities), len(labels), -1)
 
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
-    result = robustness(logits, labels, corruptions, severities, list(clean["per_class_acc"]),
-                        calibrated["temperature"], params.evaluate.ece_bins, **convention)
+    result = robustness(logits, labels, layout, list(clean["per_class_acc"]), calibrated["temperature"],
+                        params.evaluate.ece_bins)
     result.update(tta_flip=params.evaluate.tta_flip, sets=fingerprint)
     write_json(per_seed(paths.ROBUSTNESS_JSON, seed), result)
-    write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), by_severity(result, corruptions, severities))
+    write_csv(per_seed(paths.ROBUSTNESS_CSV, seed), by_severity(result, layout))
     save_figure(heatmap_figure(result, clean["test_acc"]), per_seed(paths.HEATMAP_PNG, seed))
-    print(f"seed {seed}: corruption accuracy {headline(result)} over {len(corruptions)} corruptions x "
-          f"{len(severities)} severities (clean {clean['test_acc']:.4f}); ECE under corruption "
+    print(f"seed {seed}: corruption accuracy {headline(result)} over {len(layout.corruptions)} corruptions x "
+          f"{len(layout.severities)} severities (clean {clean['test_acc']:.4f}); ECE under corruption "
           f"{result['ece']:.4f} with the clean T {calibrated['temperature']:.3f}")
 
 

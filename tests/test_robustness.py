@@ -9,7 +9,7 @@ from torchmetrics.classification import MulticlassCalibrationError
 
 from cifarpipe.evaluate.calibration import calibration, cross_fitted, ece, fit_temperature, nll
 from cifarpipe.corrupt.names import BENCHMARK, EXTRAS, SEVERITIES
-from cifarpipe.robustness.scores import robustness
+from cifarpipe.robustness.scores import Layout, robustness
 
 
 @pytest.mark.parametrize("bins", [10, 15])
@@ -75,8 +75,8 @@ def scores(accuracy: dict, severities):
             right = int(round(a * 100))
             predicted = np.where(np.arange(100) < right, labels, (labels + 1) % 10)
             logits[i, k, np.arange(100), predicted] = 5.0
-    return robustness(logits, labels, names, list(severities), [str(c) for c in range(10)], 1.0, 15,
-                      benchmark=BENCHMARK, extras=EXTRAS, scale=SEVERITIES)
+    layout = Layout(names, list(severities), BENCHMARK, EXTRAS, SEVERITIES)
+    return robustness(logits, labels, layout, [str(c) for c in range(10)], 1.0, 15)
 
 
 def test_the_corruption_accuracy_is_the_benchmarks_15_at_5_severities_with_the_extras_beside_it():

@@ -3,10 +3,23 @@ ECE with the clean temperature. corrupt_acc follows CIFAR-10-C's convention (the
 corruptions at severities 1 to 5, as RobustBench reports it); the 4 extras' mean stands beside it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import softmax
 
 from ..evaluate.calibration import ece
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the corrupted sets hold, in order, and CIFAR-10-C's convention (the corrupt stage wrote both)."""
+
+    corruptions: list[str]
+    severities: list[int]
+    benchmark: list[str]  # the 15 the benchmark's mean takes
+    extras: list[str]  # the 4 reported beside it
+    scale: list[int]  # the benchmark's severities, 1 to 5
 
 
 def _family_mean(accuracy: np.ndarray, corruptions: list[str], severities: list[int], family, scale) -> tuple:
@@ -20,13 +33,15 @@ def _family_mean(accuracy: np.ndarray, corruptions: list[str], severities: list[
     return mean, missing
 
 
-def robustness(logits: np.ndarray, labels: np.ndarray, corruptions: list[str], severities: list[int],
-               classes: list[str], temperature: float, bins: int, *, benchmark, extras, scale) -> dict:
-    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`; the
-    benchmark's corruptions, the extras and the severity scale as the corrupted sets name them.
+def robustness(logits: np.ndarray, labels: np.ndarray, layout: Layout, classes: list[str], temperature: float,
+               bins: int) -> dict:
+    """`logits` (corruptions, severities, images, classes) of the images whose classes are `labels`, the sets
+    laid out as `layout` says.
 
     corrupt_acc is the benchmark's mean only when all 15 were scored at all 5 severities
     (corrupt_acc_complete); otherwise it is the mean over those scored, and `missing` says what it lacks."""
+    corruptions, severities = layout.corruptions, layout.severities
+    benchmark, extras, scale = layout.benchmark, layout.extras, layout.scale
     correct = logits.argmax(-1) == labels
     accuracy = correct.mean(-1)  # (corruptions, severities)
     pooled_labels = np.broadcast_to(labels, correct.shape).reshape(-1)
@@ -47,8 +62,8 @@ def robustness(logits: np.ndarray, labels: np.ndarray, corruptions: list[str], s
             "ece_uncalibrated": ece(softmax(pooled, axis=1), pooled_labels, bins), "temperature": temperature}
 
 
-def by_severity(result: dict, corruptions: list[str], severities: list[int]) -> list[dict]:
+def by_severity(result: dict, layout: Layout) -> list[dict]:
     """Per severity: the mean, min and max accuracy over the corruptions (for `dvc plots`' band)."""
-    accuracy = np.array([result["accuracy"][c] for c in corruptions])
+    accuracy = np.array([result["accuracy"][c] for c in layout.corruptions])
     return [{"severity": s, "mean": float(accuracy[:, k].mean()), "min": float(accuracy[:, k].min()),
-             "max": float(accuracy[:, k].max())} for k, s in enumerate(severities)]
+             "max": float(accuracy[:, k].max())} for k, s in enumerate(layout.severities)]
