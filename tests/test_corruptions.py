@@ -62,10 +62,10 @@ def skimage_gaussian(image, sigma, mode="nearest", truncate=4.0):
 def test_the_benchmark_and_the_extras_are_the_19_the_stage_makes_by_default():
     import yaml
 
-    from conftest import ROOT
+    from conftest import PARAMS_YAML
     assert len(BENCHMARK) == 15 and len(EXTRAS) == 4 and not set(BENCHMARK) & set(EXTRAS)
     assert list(CORRUPTIONS) == list(BENCHMARK + EXTRAS)
-    corrupt_params = yaml.safe_load((ROOT / "params.yaml").read_text())["corrupt"]
+    corrupt_params = yaml.safe_load(PARAMS_YAML.read_text())["corrupt"]
     assert corrupt_params["corruptions"] == list(BENCHMARK + EXTRAS)
     assert corrupt_params["severities"] == [1, 2, 3, 4, 5]
 

@@ -18,7 +18,7 @@ import yaml
 from cifarpipe.core.errors import DataError
 from cifarpipe.download.archive import parse_archive
 from cifarpipe.download.fetch import download
-from conftest import ROOT, bare_env
+from conftest import PARAMS_YAML, ROOT, bare_env
 from synthetic_cifar import archive_files, batch_bytes, write_archive, write_tar_gz
 
 
@@ -200,7 +200,7 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
 def test_download_stage_exits_1_with_a_clear_line_and_writes_nothing(http_root, tmp_path):
     folder, base = http_root
     write_archive(folder / "a.tar.gz", n_train=10, n_test=10)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((PARAMS_YAML).read_text())
     params["data"].update(url=f"{base}/a.tar.gz", md5="0" * 32)
     params["runtime"].update(download_retries=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

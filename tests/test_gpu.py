@@ -22,7 +22,7 @@ from cifarpipe.model.networks import build_model
 from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
-from conftest import REFERENCE_NETWORK, ROOT, defaults, dvc, live_history, set_params, tool_env
+from conftest import PARAMS_YAML, REFERENCE_NETWORK, ROOT, defaults, dvc, live_history, set_params, tool_env
 from synthetic_cifar import make_images
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -43,7 +43,7 @@ def cuda_run(precision, *, compile=False, deterministic=False, checkpoint=None, 
     compute = configure_torch(resolve_compute(train_params), seed=0)
     model = build_model(REFERENCE_NETWORK).to(compute.device, memory_format=compute.memory_format)
     train_loader, test_loader = cuda_loaders(compute)
-    params = load_params(ROOT / "params.yaml", {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
+    params = load_params(PARAMS_YAML, {"schedule.epochs": epochs, "schedule.peak_epoch": 1})
     step_model = compile_for_training(model, train_loader, compute, mode=compile)[0] if compile else None
 
     # called before the epoch's checkpoint is saved: like a kill at the end of that epoch

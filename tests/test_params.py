@@ -14,13 +14,13 @@ from cifarpipe.lr.rules import pick
 from cifarpipe.model.networks import build_model
 from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
-from conftest import CPU_COMPUTE, NARROW, ROOT, bare_env, defaults
+from conftest import CPU_COMPUTE, NARROW, PARAMS_YAML, ROOT, bare_env, defaults
 
 LR_PICK = {"skip_start": 0}
 
 
 def test_the_shipped_params_are_valid():
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(PARAMS_YAML)
     assert params.train.batch_size == 512 and params.schedule.epochs == 24
 
 
@@ -58,7 +58,7 @@ def test_the_shipped_params_are_valid():
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(override, message):
     with pytest.raises(ParamsError) as err:
-        load_params(ROOT / "params.yaml", override)
+        load_params(PARAMS_YAML, override)
     assert message in str(err.value)
     assert str(err.value).count("\n") == 0 and str(err.value).startswith("params.yaml: ")
 
@@ -84,7 +84,7 @@ def test_a_name_is_checked_against_the_one_registry_that_implements_it(key, valu
 
 
 def test_a_missing_key_is_named(tmp_path):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((PARAMS_YAML).read_text())
     del params["train"]["seeds"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ParamsError, match="missing key train.seeds"):
@@ -92,7 +92,7 @@ def test_a_missing_key_is_named(tmp_path):
 
 
 def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((PARAMS_YAML).read_text())
     params["optim"]["lrr"] = 0.1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     proc = subprocess.run([sys.executable, "-m", "stages.train"], cwd=tmp_path, capture_output=True,
@@ -104,7 +104,7 @@ def test_a_stage_with_bad_params_exits_1_with_one_line_before_any_work(tmp_path)
 
 
 def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
-    params = stage_params("evaluate", ROOT / "params.yaml", ROOT / "dvc.yaml")
+    params = stage_params("evaluate", PARAMS_YAML, ROOT / "dvc.yaml")
     assert params.evaluate.tta_flip is True and params.compute.precision == "auto"
     with pytest.raises(UndeclaredParamError,
                        match="stage evaluate read params.yaml key compute.gpus, which its dvc.yaml entry "
@@ -112,7 +112,7 @@ def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
         params.compute.gpus
     with pytest.raises(UndeclaredParamError, match="key optim, which"):
         params.optim
-    assert params.runtime.eval_batch_size == runtime_settings(ROOT / "params.yaml").eval_batch_size == 256
+    assert params.runtime.eval_batch_size == runtime_settings(PARAMS_YAML).eval_batch_size == 256
     assert params.model_dump()["compute"] == {"device": "auto", "precision": "auto", "channels_last": True,
                                               "deterministic": False}
 
@@ -121,13 +121,13 @@ def test_a_stage_gets_only_the_params_dvc_yaml_declares_for_it():
 def test_a_key_that_moved_to_compute_gets_one_line_naming_its_new_home(old):
     new = old.replace("train.", "compute.")
     with pytest.raises(ParamsError) as err:
-        load_params(ROOT / "params.yaml", {old: "auto"})
+        load_params(PARAMS_YAML, {old: "auto"})
     assert str(err.value) == (f"params.yaml: {old} is now {new}: move it under `compute:` in params.yaml (and "
                               f"write `dvc exp run -S {new}=...`)")
     with pytest.raises(ParamsError, match=f"stage x declares {old}, which is now {new}"):
-        restrict(load_params(ROOT / "params.yaml"), [old], "x")
+        restrict(load_params(PARAMS_YAML), [old], "x")
 
 
 def test_a_declared_key_that_params_yaml_lacks_is_named():
     with pytest.raises(ParamsError, match="stage x declares train.speed, which params.yaml lacks"):
-        restrict(load_params(ROOT / "params.yaml"), ["train.speed"], "x")
+        restrict(load_params(PARAMS_YAML), ["train.speed"], "x")

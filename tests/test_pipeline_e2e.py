@@ -354,7 +354,7 @@ def test_a_queued_grid_runs_side_by_side_and_the_readme_table_shows_its_verdicts
     assert "…" in run(["dvc", "exp", "show", "--no-pager"], changed, env_extra={"COLUMNS": "120"}).stdout
 
 
-def test_a_named_seed_recipe_runs_as_an_experiment_of_that_name(changed):
+def test_a_named_reference_recipe_runs_as_an_experiment_of_that_name(changed):
     # the Makefile's ResNet18 recipe, shortened to one epoch for the test
     run(["make", "reference-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["reference-resnet18"]

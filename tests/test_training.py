@@ -13,7 +13,7 @@ from cifarpipe.model.networks import build_model
 from cifarpipe.train.optimizers import make_optimizer
 from cifarpipe.train.compile import compile_for_training
 from cifarpipe.train.loop import TrainConfig, train
-from conftest import NARROW, ROOT, defaults
+from conftest import NARROW, PARAMS_YAML, ROOT, defaults
 from synthetic_cifar import make_images
 
 AUG = dict(pad=4, crop=32, flip=0.5, cutout=8, fill=(128, 128, 128))
@@ -38,7 +38,7 @@ def loaders(n_train=64, n_test=32, seed=0, batch_size=32, compute=CPU):
 
 
 def config(**schedule):
-    return load_params(ROOT / "params.yaml", {"schedule.epochs": 1, "schedule.peak_epoch": 0.5,
+    return load_params(PARAMS_YAML, {"schedule.epochs": 1, "schedule.peak_epoch": 0.5,
                                               **{f"schedule.{k}": v for k, v in schedule.items()}})
 
 

@@ -70,6 +70,41 @@ def test_nothing_calls_the_reference_recipe_the_seeds():
     assert said == []
 
 
+# "seed" beside a word for the documents the recipe came from: a name that reads as "the seed documents"
+SEED_AS_DOCUMENT = re.compile(r"seeds?[_ -](recipe|document|assignment|solution)", re.I)
+
+
+def names_in(path) -> list[str]:
+    """The names a Python file defines or uses: functions (tests included), classes, variables."""
+    tree = ast.parse(path.read_text())
+    return [node.name if not isinstance(node, ast.Name) else node.id for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Name))]
+
+
+def test_no_name_or_sentence_calls_the_recipe_a_seed():
+    """Test names included: `test_a_named_seed_recipe_...` read as the recipe of the seed documents."""
+    files = [path for path in project_files() if path.name != "test_words.py"]  # this file names the pattern
+    said = [f"{path.relative_to(ROOT)}: {name}" for path in files if path.suffix == ".py"
+            for name in names_in(path) if SEED_AS_DOCUMENT.search(name)]
+    said += [f"{path.relative_to(ROOT)}: {m.group(0)}" for path in files
+             if path.suffix in PROSE_SUFFIXES for m in SEED_AS_DOCUMENT.finditer(prose(path))]
+    assert said == []
+    assert SEED_AS_DOCUMENT.search("test_a_named_seed_recipe_runs") and not SEED_AS_DOCUMENT.search("seed_table")
+
+
+def test_no_test_reads_the_workspace_params():
+    """The tests read params.yaml as git's index holds it (conftest.PARAMS_YAML): a quick look that `dvc exp
+    run` applied to the workspace changes no test's expectations."""
+    from conftest import PARAMS_YAML
+
+    index = subprocess.run(["git", "show", ":params.yaml"], cwd=ROOT, capture_output=True, text=True)
+    assert index.returncode or PARAMS_YAML.read_text() == index.stdout
+    reading = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "tests").glob("*.py"))
+               for n, line in enumerate(path.read_text().splitlines(), 1)
+               if re.search(r"ROOT\s*/\s*[\"']params\.yaml", line)]
+    assert reading == []
+
+
 def test_every_file_and_module_the_prose_names_exists(tmp_path):
     assert unresolved(project_files()) == []
     stale = tmp_path / "stale.md"
