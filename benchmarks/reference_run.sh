@@ -74,7 +74,7 @@ say "machine: $cpu, $(nproc) cores, flags: ${flags:-none of amx_bf16 avx512_bf16
 if [ "$estimate" = yes ] && [ "$resumed" = no ]; then
   say "estimating: 2 epochs of 2,048 images at the recipe's batch (cifarpipe bench speed)"
   line=$(nice -n 19 cifarpipe bench speed --archive "$archive" --train-subset 2048 --test-subset 512 \
-         --set schedule.epochs=2 --set schedule.peak_epoch=1 --lr 0.005 2>>"$log" | grep '"run": "cifarpipe"')
+         --set schedule.epochs=2 --set schedule.peak_epoch=1 --lr 0.005 2>/dev/null | grep '"run": "cifarpipe"')
   python - "$line" <<'EOF' | stamp | tee -a "$log"
 import json, sys
 import yaml
@@ -112,7 +112,7 @@ print("verdict:", json.dumps(verdict, sort_keys=True)[:1500])
 print("robustness:", json.dumps({k: v for k, v in rob.items() if not isinstance(v, (dict, list))})[:800])
 print("export:", json.dumps(ex)[:800])
 EOF
-grep -E ' epoch=' "$log" | tail -n 30 || true
+grep -o 'epoch=[0-9]* .*epoch_s=[0-9.]*' "$log" | tail -n 30 || true  # the train stage's line per epoch
 
 if [ -n "$remote" ]; then
   dvc remote add -f -d reference-remote "$remote" >/dev/null

@@ -115,8 +115,9 @@ def train_epoch(step_model, state: RunState, compute: Compute, epoch: int,
     correct = torch.zeros((), device=compute.device, dtype=torch.long)
     first_bad_step = torch.full((), -1, device=compute.device, dtype=torch.long)
     seen = 0
+    # a bar on a terminal only (disable=None): a log (dvc exp run piped to a file) gets the per-epoch lines
     bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-               disable=not compute.ranks.main)
+               disable=None if compute.ranks.main else True)
     for step, (x, y) in enumerate(bar):
         with record_function(FORWARD_BACKWARD):
             with compute.autocast():
