@@ -30,7 +30,9 @@ def main():
                 paths.LR_PICK_PNG)
     for note in picked.notes:
         print(f"note: {note}")
-    print(f"LRMAX {picked.lr_max:.3e} ({cfg.rule} rule; loss lowest at LR {picked.loss_min_lr:.3e}), "
+    if picked.fallback:
+        print(f"fallback: {picked.fallback}")
+    print(f"LRMAX {picked.lr_max:.3e} ({picked.rule} rule; loss lowest at LR {picked.loss_min_lr:.3e}), "
           f"LRMIN {picked.lr_min:.3e} ({cfg.lrmin})")
 
 

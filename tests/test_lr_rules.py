@@ -12,7 +12,7 @@ import torch
 from torch_lr_finder import LRFinder
 
 from cifarpipe.core.errors import PipelineError
-from cifarpipe.lr.rules import LRMIN_RULES, RULES, pick, valley_index
+from cifarpipe.lr.rules import LRMIN_RULES, RULES, pick, trim, valley_index
 from conftest import defaults
 
 RECORDED = Path(__file__).parent / "data" / "custom_resnet_adam_proxy_full.csv"
@@ -106,10 +106,21 @@ def test_an_sgd_like_curve_sitting_at_higher_lrs_gives_a_higher_lrmax():
     assert 1e-2 <= sgd.lr_min < sgd.lr_max / 5  # the loss only starts to fall near 1e-2
 
 
-def test_a_curve_that_never_turns_up_is_flagged_and_says_to_raise_end_lr():
-    got = pick(*synthetic_curve(fall_at=1e-4, min_at=100.0, end=1.0, diverges=False), DEFAULTS, LRMIN_DIV)
-    assert got.still_falling and "Raise lr_find.end_lr" in got.notes[0]
-    assert got.lr_max == pytest.approx(1.0 / 2)
+def test_a_curve_that_never_turns_up_falls_back_to_the_valley_and_says_so_in_one_line():
+    """The smoke run's curve: the loss still falling at the test's last LR, 1.0. The minimum rule would take
+    1.0 / 2, a guess off the end of the curve (that run ended at chance); the valley reads inside it."""
+    lrs, losses = synthetic_curve(fall_at=1e-4, min_at=100.0, end=1.0, diverges=False)
+    got = pick(lrs, losses, DEFAULTS, LRMIN_DIV)
+    trimmed_lrs, trimmed = trim(lrs, losses, DEFAULTS.skip_start, DEFAULTS.skip_end)
+    assert got.still_falling and got.rule == "valley" and got.lr_max == trimmed_lrs[valley_index(trimmed)]
+    assert got.lr_max < lrs[-1] / 10 and got.suggestions["minimum"] == pytest.approx(lrs[-1] / DEFAULTS.min_div)
+    assert "\n" not in got.fallback and "still falling at the last LR tested (1.00e+00)" in got.fallback
+    assert got.record()["fallback"] == got.fallback and got.record()["rule"] == "valley"
+    for rule in ("valley", "steepest"):  # rules that read inside the curve keep their pick, with a note
+        other = pick(lrs, losses, rules(rule=rule), LRMIN_DIV)
+        assert other.rule == rule and other.fallback is None and "Raise lr_find.end_lr" in other.notes[0]
+    turned = pick(*synthetic_curve(fall_at=3e-5, min_at=1e-2), DEFAULTS, LRMIN_DIV)
+    assert turned.rule == "minimum" and turned.fallback is None
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -45,7 +45,7 @@ class SeedVerdict:
         return {"test_acc": mean["test_acc"], "test_acc_ci": self.half_width("test_acc"),
                 "seeds": len(self.seeds), "verdict": self.verdict, "seeds_met": self.seeds_met,
                 "test_loss": mean["test_loss"], "train_s": mean["train_s"], "lr_max": lr["lr_max"],
-                "lr_min": lr["lr_min"], "corrupt_acc": mean["corrupt_acc"],
+                "lr_rule": lr_rule(lr), "lr_min": lr["lr_min"], "corrupt_acc": mean["corrupt_acc"],
                 "corrupt_acc_ci": self.half_width("corrupt_acc"), "corrupt_gap": mean["corrupt_gap"],
                 "ece": mean["ece"],
                 "ece_ci": self.half_width("ece")}
@@ -74,3 +74,10 @@ def shared(values: pd.Series) -> str | None:
     """The one value every seed has, or None when they differ or lack it."""
     distinct = set(values)
     return distinct.pop() if len(distinct) == 1 and None not in distinct else None
+
+
+def lr_rule(lr: dict) -> str:
+    """Where LRMAX came from, in a word or two: optim.lr, the rule that read it, or "valley (fallback)"."""
+    if lr.get("source") != "LR range test":
+        return "optim.lr"
+    return f"{lr['rule']} (fallback)" if lr.get("fallback") else lr["rule"]

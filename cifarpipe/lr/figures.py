@@ -20,6 +20,7 @@ def range_test_figure(lrs, losses, picked, pick_cfg, stopped: str):
     ax.plot(picked.loss_min_lr, picked.loss_min, "o", color="black",
             label=f"loss minimum {picked.loss_min:.3f} at {picked.loss_min_lr:.2e}")
     rule = RULES[picked.rule].label.format(**pick_cfg.model_dump())
+    rule += ", as a fallback: the loss was still falling" if picked.fallback else ""
     lrmin_rule = LRMIN_RULES[pick_cfg.lrmin].format(**pick_cfg.model_dump())
     ax.axvline(picked.lr_max, color="tab:red", linestyle="--",
                label=f"LRMAX = {picked.lr_max:.2e} ({rule})")

@@ -70,13 +70,14 @@ LRMIN_RULES = {  # lr_pick.lrmin
 class Picked:
     """LRMAX and LRMIN as a rule read them off the curve, and what the user should know about it."""
 
-    rule: str
+    rule: str  # the rule that gave LRMAX: lr_pick.rule, or valley where `fallback` says why
     lr_max: float
     lr_min: float
     loss_min_lr: float  # where the smoothed loss was lowest
     loss_min: float
     suggestions: dict[str, float]  # every rule's LRMAX
     still_falling: bool  # the loss was lowest at the last point: the test may have stopped too early
+    fallback: str | None = None  # why LRMAX is not lr_pick.rule's, in one line (kept, and shown by exps)
     notes: tuple[str, ...] = ()  # printed by the stage, not kept
 
     def record(self) -> dict:
@@ -111,13 +112,18 @@ def pick(lrs, losses, cfg, lrmin_div: float) -> Picked:
                             "number")
     suggestions = {name: float(lrs[r.index(losses)]) for name, r in RULES.items()}
     suggestions["minimum"] /= cfg.min_div
-    lr_max = suggestions[rule]
 
-    notes = []
+    notes, fallback = [], None
     still_falling = low == len(lrs) - 1
-    if still_falling:
+    if still_falling and rule == "minimum":  # its pick would be the end of the curve over min_div: a guess
+        rule = "valley"
+        fallback = (f"the loss was still falling at the last LR tested ({lrs[-1]:.2e}), so the minimum rule "
+                    f"would read off the end of the curve: LRMAX {suggestions['valley']:.3e} is fastai's "
+                    "valley, read inside it. Raise lr_find.end_lr to see where the loss turns up")
+    elif still_falling:
         notes.append(f"the loss was still falling at the last LR tested ({lrs[-1]:.2e}): this network may "
                      "train at higher LRs. Raise lr_find.end_lr to see where the loss turns up.")
+    lr_max = suggestions[rule]
     if lrmin == "fall_start":
         lr_min = float(lrs[fall_start_index(losses, cfg.fall_frac)])
         if lr_min >= lr_max:
@@ -127,4 +133,4 @@ def pick(lrs, losses, cfg, lrmin_div: float) -> Picked:
     else:
         lr_min = lr_max / lrmin_div
     return Picked(rule, lr_max, lr_min, float(lrs[low]), float(losses[low]), suggestions, bool(still_falling),
-                  tuple(notes))
+                  fallback, tuple(notes))
