@@ -73,6 +73,6 @@ def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_pro
     after_resume = history(repo)
 
     dvc("repro", "-f", "train@0", cwd=repo)  # the same two ranks, never interrupted
-    for after, unbroken in zip(after_resume, history(repo)):
+    for after, unbroken in zip(after_resume, history(repo), strict=True):
         for key in COMPARED:
             assert after[key] == pytest.approx(unbroken[key], rel=1e-4, abs=1e-6), key

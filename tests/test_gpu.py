@@ -78,13 +78,16 @@ def test_auto_precision_on_this_gpu():
                                  else "fp16")
 
 
-def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_deterministic(tmp_path):
+def test_a_killed_cuda_run_resumes_within_tolerance_and_exactly_when_deterministic(tmp_path, capsys):
     for deterministic in (False, True):
         ckpt = tmp_path / f"ckpt_{deterministic}.pt"
         with pytest.raises(KeyboardInterrupt):  # killed at the end of epoch 2, before its checkpoint
             cuda_run("bf16", deterministic=deterministic, checkpoint=ckpt, stop_after=2)
         assert ckpt.exists()  # epoch 1's checkpoint
+        killed = capsys.readouterr().out
         _, resumed = cuda_run("bf16", deterministic=deterministic, checkpoint=ckpt)
+        assert f"resuming from {ckpt} after epoch 1" in capsys.readouterr().out  # it did resume
+        assert f"epoch=1 train_loss={resumed[0]['train_loss']} " in killed  # epoch 1 restored, not rerun
         _, unbroken = cuda_run("bf16", deterministic=deterministic)
         assert [h["epoch"] for h in resumed] == [1, 2, 3]
         if deterministic:
@@ -120,7 +123,7 @@ def test_cuda_generators_replay_the_same_epoch():
     compute = Compute(torch.device("cuda"), "bf16")
     a, _ = cuda_loaders(compute)
     b, _ = cuda_loaders(compute)
-    for (xa, ya), (xb, yb) in zip(a, b):
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         assert xa.is_cuda and torch.equal(xa, xb) and torch.equal(ya, yb)
 
 

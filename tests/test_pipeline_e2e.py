@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y
+from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y, confusion_figure
 from cifarpipe.model.networks import build_model, count_parameters
 from cifarpipe.tools.cli import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
@@ -166,13 +166,26 @@ def test_one_seed_aggregates_to_its_own_numbers_and_a_plain_verdict(built):
 
 
 def test_both_confusion_matrices_put_the_true_class_down_the_side(built):
-    """DVC's chart (its Vega-Lite spec) and the PNG (cifarpipe/evaluate/figures.py) use one orientation."""
+    """DVC's chart (its Vega-Lite spec) and the PNG (cifarpipe/evaluate/figures.py) use one orientation: the
+    field on DVC's y axis holds each image's true class, and the PNG's rows are the true classes."""
     repo, _ = built
     plots = json.loads(dvc("plots", "show", "--json", cwd=repo).stdout)["data"]
     spec = next(e for e in plots["Confusion matrix, first seed"] if e["type"] == "vega")["content"]
-    assert (CONFUSION_X, CONFUSION_Y) == ("predicted", "actual")
     encoding = spec["spec"]["encoding"]  # inside the facet by revision
     assert encoding["x"]["field"] == CONFUSION_X and encoding["y"]["field"] == CONFUSION_Y
+    rows = json.loads((repo / "dvclive/evaluate/seed0/plots/sklearn/confusion.json").read_text())
+    predictions = np.load(repo / "models/seed0/test_predictions.npz")
+    classes = json.loads((repo / "dvclive/evaluate/seed0/metrics.json").read_text())["per_class_acc"]
+    names = list(classes)
+    assert [r[CONFUSION_Y] for r in rows] == [names[k] for k in predictions["labels"]]  # y: the truth
+    assert [r[CONFUSION_X] for r in rows] == [names[k] for k in predictions["preds"]]
+
+    counts = np.zeros((3, 3), dtype=int)
+    counts[0, 2] = 7  # seven images of class 0 taken for class 2, none the other way
+    axes = confusion_figure(counts, ["a", "b", "c"]).axes[0]
+    assert axes.get_ylabel() == CONFUSION_Y and axes.get_xlabel() == CONFUSION_X
+    assert np.array_equal(axes.images[0].get_array(), counts)  # row = true class, column = predicted
+    assert [t.get_position() for t in axes.texts if t.get_text() == "7"] == [(2, 0)]  # x=predicted, y=true
 
 
 def test_gradcam_explains_misclassified_and_correct_images(built):

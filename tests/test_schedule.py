@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -34,5 +36,14 @@ def test_rises_then_falls_monotonically():
 
 
 def test_one_cycle_lr_is_linear():
+    """Straight lines, not cosines: at a quarter of the rise and of the fall a linear schedule has gone a
+    quarter of the way, a cosine one (1 - cos(pi t)) / 2 = 14.6%; the half-way points cannot tell them apart."""
     assert one_cycle_lr(5, 21, 10, 1.0, 0.0) == pytest.approx(0.5)
     assert one_cycle_lr(15, 21, 10, 1.0, 0.0) == pytest.approx(0.5)
+    total, peak = 41, 20
+    for quarter in (5, 15):  # rising: LRMIN + t (LRMAX - LRMIN), t = step / peak
+        assert one_cycle_lr(quarter, total, peak, 1.0, 0.0) == pytest.approx(quarter / peak)
+    for quarter in (25, 35):  # falling: LRMAX - t (LRMAX - LRMIN), t = (step - peak) / (total - 1 - peak)
+        assert one_cycle_lr(quarter, total, peak, 1.0, 0.0) == pytest.approx(1 - (quarter - peak) / 20)
+    cosine = (1 - math.cos(math.pi * 0.25)) / 2
+    assert abs(one_cycle_lr(5, total, peak, 1.0, 0.0) - cosine) > 0.1
