@@ -55,9 +55,9 @@ def welch_by_hand(a, b, confidence, power):
 @pytest.mark.parametrize("change, higher_is_better, verdict", [
     ([0.920, 0.925, 0.918, 0.921, 0.924], True, "better"),        # clearly higher accuracy
     ([0.880, 0.884, 0.879, 0.886, 0.881], True, "worse"),         # clearly lower accuracy
-    ([0.903, 0.909, 0.901, 0.906, 0.904], True, "no detectable difference"),  # overlapping
+    ([0.903, 0.909, 0.901, 0.906, 0.904], True, "undecided"),  # overlapping
     ([0.880, 0.884, 0.879, 0.886, 0.881], False, "better"),       # lower is better (a loss)
-    ([0.921, 0.903], True, "no detectable difference"),           # two seeds: a wide interval
+    ([0.921, 0.903], True, "undecided"),           # two seeds: a wide interval
 ])
 def test_two_groups_get_welchs_interval_and_a_verdict(change, higher_is_better, verdict):
     got = compare(BASE, change, 0.95, 0.8, higher_is_better)
@@ -70,7 +70,7 @@ def test_two_groups_get_welchs_interval_and_a_verdict(change, higher_is_better, 
 
 def test_one_run_on_a_side_is_within_noise_whatever_the_difference():
     got = compare([0.80], [0.92, 0.93, 0.925], 0.95, 0.8)
-    assert got["verdict"] == "within noise (one run on a side: seed noise not measured)"
+    assert got["verdict"] == "undecided (one run on a side: seed noise not measured)"
     assert got["diff"] == pytest.approx(0.125) and got["ci_low"] is None and got["detectable"] is None
 
 
@@ -106,10 +106,10 @@ def test_the_report_table_gives_each_metric_its_groups_difference_and_verdict():
     low, high = map(float, drawn.groups())
     assert 0 < low < 1.17 and high > 2.19
     assert "**better**" in rows["test accuracy"] and "**better**" in rows["test loss"]  # lower loss
-    assert "**no detectable difference**" in rows["training seconds"]  # the same seconds on both sides
+    assert "**undecided**" in rows["training seconds"]  # the same seconds on both sides
     one = table_rows(comparison_table(seeds_table([0.90]), seeds_table(BASE), 0.95, 0.8))
     assert "90.00% (1 seed)" in one["test accuracy"]
-    assert "**within noise (one run on a side" in one["test accuracy"]
+    assert "**undecided (one run on a side" in one["test accuracy"]
     assert one["test accuracy"].endswith("n/a |")
 
 
@@ -125,7 +125,7 @@ def test_holm_keeps_one_of_ten_classes_from_being_called_better_by_chance():
                                                                   for _ in range(9)], 0.95)
     # Holm by hand: the smallest of ten p-values is multiplied by 10; the others are at least as large
     assert family[0]["p_holm"] == pytest.approx(10 * alone["p_value"])
-    assert [r["verdict"] for r in family] == ["no detectable difference"] * 10
+    assert [r["verdict"] for r in family] == ["undecided"] * 10
     clear = holm([compare(GROUP, [0.70, 0.71, 0.69, 0.70, 0.72], 0.95, 0.8)]
                  + [compare(*UNCHANGED, 0.95, 0.8) for _ in range(9)], 0.95)
     # a real change survives the adjustment
@@ -135,11 +135,11 @@ def test_holm_keeps_one_of_ten_classes_from_being_called_better_by_chance():
 def test_each_rows_interval_agrees_with_its_adjusted_verdict():
     """A row of a Holm family excludes zero from its interval exactly when it is called better or worse: the
     rows Holm rejects are drawn at the level it tested them at, the rest at the level where it stopped (the
-    unadjusted 95% interval of SLIGHTLY_BETTER excludes zero, yet the row is no detectable difference)."""
+    unadjusted 95% interval of SLIGHTLY_BETTER excludes zero, yet the row is undecided)."""
     changes = [[0.70, 0.71, 0.69, 0.70, 0.72], [0.55, 0.56, 0.54, 0.555, 0.56], SLIGHTLY_BETTER,
                [0.40, 0.41, 0.39, 0.40, 0.42]] + [UNCHANGED[1]] * 6
     family = holm([compare(GROUP, c, 0.95, 0.8) for c in changes], 0.95)
-    assert [r["verdict"] for r in family[:4]] == ["better", "better", "no detectable difference", "worse"]
+    assert [r["verdict"] for r in family[:4]] == ["better", "better", "undecided", "worse"]
     for r in family:
         assert (r["ci_low"] > 0 or r["ci_high"] < 0) == (r["verdict"] in ("better", "worse")), r
     assert compare(GROUP, SLIGHTLY_BETTER, 0.95, 0.8)["ci_low"] > 0  # what an unadjusted row would show
@@ -157,8 +157,8 @@ def test_the_headline_metrics_are_one_family_and_the_classes_another():
     lines = comparison_table(base, change, 0.95, 0.8)
     rows = table_rows(lines)
     # p 0.019 alone is better; as the smallest of three headline p-values it needs 0.05 / 3
-    assert "**no detectable difference**" in rows["test accuracy"] and "| 0.056 |" in rows["test accuracy"]
-    assert "**no detectable difference**" in rows["c0 accuracy"]
+    assert "**undecided**" in rows["test accuracy"] and "| 0.056 |" in rows["test accuracy"]
+    assert "**undecided**" in rows["c0 accuracy"]
     assert lines[0] == ("headline metrics: none differs after Holm; the largest change, test accuracy, "
                         "+1.90 points, adjusted p 0.0562")
     assert ("classes: none differs after Holm; the largest change, c0 accuracy, +1.90 points, adjusted p "

@@ -94,7 +94,7 @@ def test_the_report_leads_with_the_verdicts_and_overlays_both_revisions(two_comm
     assert "One run on a side (1 base, 1 change)" in head and "train.seeds=[0,1,2,3,4]" in head
     rows = {line.split(" | ")[0].lstrip("| "): line for line in head.splitlines() if line.startswith("| ")}
     assert {"test accuracy", "test loss", "training seconds", "cat accuracy"} <= set(rows)
-    assert "**within noise (one run on a side" in rows["test accuracy"]
+    assert "**undecided (one run on a side" in rows["test accuracy"]
     images = two_commits / "report_images"
     for name in ["test_accuracy_over_the_seeds", "test_loss_over_the_seeds", "lr_schedule_per_step",
                  "lr_range_test", "per_class_accuracy_mean_over_the_seeds"]:

@@ -135,7 +135,7 @@ def test_the_report_compares_the_seed_groups_of_two_revisions(two_seeds, tmp_pat
     table = report.split("| metric | base | change |")[1].split("\n\n")[0]
     accuracy = next(line for line in table.splitlines() if line.startswith("| test accuracy |"))
     assert "(n=2)" in accuracy and "(n=3)" in accuracy and " points [" in accuracy
-    assert any(f"**{word}" in accuracy for word in ("better", "worse", "no detectable difference"))
+    assert any(f"**{word}" in accuracy for word in ("better", "worse", "equivalent", "undecided"))
     assert "- **base (`HEAD`)**: test accuracy" in report and "over 2 seed(s)" in report
     assert "over 3 seed(s)" in report
     assert "Seeds: base [0, 1], change [0, 1, 2]" in report

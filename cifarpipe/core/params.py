@@ -190,9 +190,27 @@ class Export(Group):
     min_agreement: Fraction
 
 
+class Margins(Group):
+    test_acc: Positive
+    corrupt_acc: Positive
+    ece: Positive
+
+
 class Noise(Group):
     confidence: Annotated[float, Field(gt=0, lt=1)]
     power: Annotated[float, Field(gt=0, lt=1)]
+    margin: Margins
+    first_seeds: Annotated[int, Field(strict=True, ge=2)]
+    round_seeds: Count
+    max_seeds: Count
+    spending: Name
+
+    @model_validator(mode="after")
+    def _rounds(self):
+        if self.max_seeds < self.first_seeds:
+            _fail("noise.max_seeds", self.max_seeds,
+                  f"it should be at least noise.first_seeds = {self.first_seeds}")
+        return self
 
 
 class Runtime(Group):
