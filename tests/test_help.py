@@ -137,15 +137,20 @@ def test_a_missing_or_unknown_command_is_argparses_line_and_exit_2(argv, said):
     assert proc.stderr.startswith("usage: cifarpipe") and not proc.stdout
 
 
-@pytest.mark.parametrize("content, said", [
-    (None, "cannot be read (No such file or directory): name a params file"),
-    ("[1, 2]\n", "expected a mapping of dotted params.yaml keys"),
-    ("a: [\n", "not YAML")])
-def test_a_bad_overrides_file_is_one_line_and_exit_1(tmp_path, content, said):
-    path = tmp_path / "o.yaml"
-    if content is not None:
-        path.write_text(content)
-    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "overrides", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and proc.stderr.startswith(f"error: {path}: ") and said in proc.stderr
+@pytest.mark.parametrize("argv, said", [
+    (["overrides", "o.yaml"], "error: o.yaml: cannot be read (No such file or directory): name a params"),
+    (["overrides", "list.yaml"], "error: list.yaml: expected a mapping of dotted params.yaml keys"),
+    (["overrides", "broken.yaml"], "error: broken.yaml: not YAML"),
+    (["reruns"], "error: dvc.yaml not found: run `cifarpipe reruns` in the project, or give --root"),
+    (["report"], "error: metrics/seeds.csv, metrics/aggregate.json not found here: run `cifarpipe report`"),
+    (["bench", "speed", "--npz", "d.npz"], "error: d.npz: no such file: --npz names CIFAR-10 as an npz")])
+def test_a_users_error_is_one_line_and_exit_1(tmp_path, argv, said):
+    """Outside the project, or given a file that is not there or not right: the CLI's one catch prints the
+    line, no traceback."""
+    shutil.copy2(ROOT / "params.yaml", tmp_path)
+    (tmp_path / "list.yaml").write_text("[1, 2]\n")
+    (tmp_path / "broken.yaml").write_text("a: [\n")
+    proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.startswith(said), proc.stderr
     assert proc.stderr.count("\n") == 1 and not proc.stdout, proc.stderr
