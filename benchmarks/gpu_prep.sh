@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+#     bash benchmarks/gpu_prep.sh        # SHARED=DIR names the shared folder (default ../shared)
+#
 # Prepare, on this machine, what benchmarks/gpu_session.sh carries to the GPU machine (about 2 minutes):
 #   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh over the runtime lock and
 #            the gpu tests' pytest), the frost photographs' wheel, less vl-convert (33 MB, for the report's PNGs,
@@ -9,6 +11,9 @@
 # another Python stops the whole install there) and that the tree and both folders fit the 64 MiB that travel.
 # Then the device call: run, carry [".devkit", ".gpu"], timeout_s 560, command `bash benchmarks/gpu_session.sh`.
 set -euo pipefail
+for arg in "$@"; do  # -h, --help: the header above, before anything runs
+  case $arg in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+done
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
 if [ ! -d .devkit ]; then  # the kit script reads ./requirements.txt: the runtime lock and the gpu tests' pytest

@@ -20,6 +20,9 @@
 # Steps can be named to run only those (`bash benchmarks/gpu_session.sh bench`), in the order given.
 # SUBSET=N: a dry run of every step on N images on a CPU (KIT and SITE name a kit built for the Python there).
 set -euo pipefail
+for arg in "$@"; do  # -h, --help: the header above, before anything runs
+  case $arg in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+done
 root=$(pwd)
 out=${OUT:-/tmp/gpu_session_out}
 mkdir -p "$out" && : > "$out/digest.log"

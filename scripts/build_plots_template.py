@@ -13,6 +13,7 @@ loaded, script errors), which tests/test_plots_offline.py reads through headless
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import tarfile
 import tempfile
@@ -76,7 +77,9 @@ def fetch(name: str, version: str, member: str, workdir: Path) -> tuple[str, str
     return js, licence
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(prog="python scripts/build_plots_template.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     scripts, licences = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,6 +6,9 @@
 #    are there, else run here (saying so) and committed in the worktree, so the report can read them by revision
 # 3. cifarpipe report --base <that revision> --out report.md
 set -euo pipefail
+for arg in "$@"; do  # -h, --help: the header above, before anything runs
+  case $arg in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+done
 [ $# -ge 1 ] || { echo "usage: scripts/pr_report.sh SEEDS [BASE]" >&2; exit 2; }
 root=$(pwd)
 base=${2:-origin/main}

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from cifarpipe.core.params import Model, load_params
-from cifarpipe.tools.cli import read_overrides
+from cifarpipe.tools.overrides import read_overrides
 from slurm_cluster import slurm_cluster  # noqa: F401 (the session's SLURM cluster, for tests/test_slurm*.py)
 from synthetic_cifar import write_archive
 

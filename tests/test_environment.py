@@ -113,10 +113,13 @@ def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_th
 @pytest.mark.skipif(not (Path(sys.executable).parent / "cifarpipe").exists(),
                     reason="the package is not installed in this environment (pip install --no-deps -e .)")
 def test_the_installed_cifarpipe_command_lists_its_subcommands():
-    out = subprocess.run([shutil.which("cifarpipe", path=str(Path(sys.executable).parent)), "help"],
-                         capture_output=True, text=True, check=True).stdout
-    for command in ("doctor", "report", "reruns", "overrides", "bench speed", "bench profile"):
-        assert f"cifarpipe {command}" in out
+    command = shutil.which("cifarpipe", path=str(Path(sys.executable).parent))
+    out = subprocess.run([command, "--help"], capture_output=True, text=True, check=True).stdout
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ")]
+    assert {"doctor", "report", "reruns", "overrides", "bench"} <= set(listed), out
+    bench = subprocess.run([command, "bench", "--help"], capture_output=True, text=True, check=True).stdout
+    assert {"speed", "profile", "infer"} <= {line.split()[0] for line in bench.splitlines()
+                                             if line.startswith("    ")}, bench
 
 
 def test_no_code_edits_sys_path():

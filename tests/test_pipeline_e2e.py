@@ -18,7 +18,7 @@ import torch
 
 from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y, confusion_figure
 from cifarpipe.model.networks import build_model, count_parameters
-from cifarpipe.tools.cli import read_overrides, set_args
+from cifarpipe.tools.overrides import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
 from conftest import (
     NARROW,

@@ -1,7 +1,7 @@
-"""What the pipeline will use on this machine: `cifarpipe doctor`.
+"""What the pipeline will use on this machine: torch and its CUDA, the GPUs, params.yaml's choice, dvc.
 
-torch and its CUDA, the GPUs torch and the driver see, what params.yaml resolves to here, dvc and its remotes,
-and the packages that differ from the lock. A torch built for a newer CUDA than the driver is the usual fault.
+Also the GPUs the driver sees, dvc's remotes and the packages that differ from the lock: a torch built for a
+newer CUDA than the driver is the usual fault.
 """
 from __future__ import annotations
 
@@ -91,10 +91,14 @@ def report(params_path: str = "params.yaml", requirements: str = "requirements.t
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     import argparse
 
-    argparse.ArgumentParser(prog="cifarpipe doctor", description=__doc__).parse_args(argv)
+    return argparse.ArgumentParser(prog="cifarpipe doctor", description=__doc__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser().parse_args(argv)
     print("\n".join(report()))
 
 

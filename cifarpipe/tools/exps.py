@@ -1,9 +1,7 @@
-"""The experiments at a glance: `cifarpipe exps`, a thin view of `dvc exp show --json`.
+"""The experiments at a glance: accuracy, interval, verdict and the params they set differently.
 
-    cifarpipe exps            # this commit's experiments; `dvc exp show`'s selection flags pass (-A, -n 3)
-
-One row per experiment: the verdict's numbers (metrics/verdict.json), then only the params the experiments set
-differently, fit to the terminal; params that do not fit are named below it, never cut (docs/noise.md).
+A thin view of `dvc exp show --json` (its selection flags pass: -A, -n 3), fit to the terminal: params that do
+not fit are named below the table, never cut (docs/noise.md).
 """
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ import sys
 from tabulate import tabulate
 
 from ..core import paths
+from ..core.errors import ToolError
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
@@ -89,15 +88,20 @@ def table(rows: list[dict], width: int) -> str:
     return text
 
 
+def parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog="cifarpipe exps", description=__doc__, allow_abbrev=False,
+                                   usage="%(prog)s [-h] [DVC_EXP_SHOW_FLAG ...]",
+                                   epilog="DVC_EXP_SHOW_FLAG: the flags of `dvc exp show` that choose rows: "
+                                   "-A, -n N, --rev REV, ...",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="cifarpipe exps", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("selection", nargs=argparse.REMAINDER,
-                    help="dvc exp show flags that choose rows (-A, -n N, ...)")
-    args = ap.parse_args(argv)
-    proc = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", *args.selection],
+    argv = sys.argv[1:] if argv is None else argv
+    parser().parse_known_args(argv)  # its -h; the rest are dvc exp show's
+    proc = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", *argv],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit("dvc exp show failed: "
-                         f"{proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}")
+        said = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        raise ToolError(f"dvc exp show failed: {said}")
     print(table(rows_of(json.loads(proc.stdout)), shutil.get_terminal_size((120, 24)).columns))

@@ -1,5 +1,7 @@
-"""`cifarpipe predict IMAGE_OR_FOLDER... [--model PATH] [--top K] [--json | --csv]`: the exported model on
-your own images."""
+"""The exported model on your own image files and folders: each image's top classes and their probabilities.
+
+Exit status 1 where some input could not be read (each its line, the rest still classified): the command's
+own return code, so one bad file of many does not stop the others."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +11,6 @@ import sys
 from pathlib import Path
 
 from ..core import paths
-from ..core.errors import PipelineError
 from ..export import classify
 from ..export.images import BACKGROUND, RESIZE, Failure
 
@@ -68,13 +69,9 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        model = classify.load_model(args.model, args.meta)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+    model = classify.load_model(args.model, args.meta)  # a PipelineError: the CLI's one line and exit 1
     table = csv.writer(sys.stdout, lineterminator="\n") if args.csv else None
     if table:
         table.writerow(["path", "label", "score"] + [f"{key}_{k}" for k in range(2, args.top + 1)
@@ -98,4 +95,4 @@ def main(argv: list[str] | None = None) -> None:
     if failed:
         print(f"error: {failed} input{'s' * (failed > 1)} could not be read (above); {done} image"
               f"{'s' * (done != 1)} classified", file=sys.stderr)
-        raise SystemExit(1)
+    return 1 if failed else 0

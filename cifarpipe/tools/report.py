@@ -1,9 +1,7 @@
-"""A Markdown report for a pull request: did the change help, or is the difference seed noise?
+"""report.md for a pull request: this change against a base revision, over each side's seeds.
 
-    cifarpipe report --base main --out report.md
-
-Each side's seeds compared as groups (Welch's interval, Holm across a family), then both revisions' plots
-overlaid, `dvc metrics diff`, `dvc params diff` and the pictures (docs/noise.md).
+Did the change help, or is the difference seed noise? Each side's seeds compared as groups (Welch's interval,
+Holm across a family), then both revisions' plots overlaid, the metrics and params diffs (docs/noise.md).
 """
 from __future__ import annotations
 
@@ -21,6 +19,7 @@ import pandas as pd
 
 from ..aggregate.noise import MORE_SEEDS, compare, holm, summarize, verdict_note
 from ..core import paths
+from ..core.errors import ToolError
 from ..core.params import load_params
 from ..core.paths import per_seed
 from ..corrupt.names import BENCHMARK
@@ -45,7 +44,8 @@ TABLE_HEAD = ["| metric | base | change | change − base (CI, Holm) | adjusted 
 def dvc(*args: str) -> str:
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"dvc {' '.join(args)} failed:\n{proc.stderr}")
+        said = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        raise ToolError(f"dvc {' '.join(args)} failed: {said}")
     return proc.stdout
 
 
@@ -249,6 +249,10 @@ def reading(confidence: float, power: float) -> str:
 
 
 def build_report(base: str, out: Path) -> str:
+    missing = [p for p in ("params.yaml", paths.SEEDS_CSV, paths.AGGREGATE_JSON) if not Path(p).exists()]
+    if missing:
+        raise ToolError(f"{', '.join(missing)} not found here: run `cifarpipe report` in the project, after "
+                        "`dvc repro` (or `dvc pull`) has made this change's results")
     noise = load_params("params.yaml").noise
     change_seeds = pd.read_csv(paths.SEEDS_CSV)
     change_aggregate = json.loads(Path(paths.AGGREGATE_JSON).read_text())
@@ -290,12 +294,17 @@ def build_report(base: str, out: Path) -> str:
     return text
 
 
-def main(argv: list[str] | None = None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifarpipe report", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", default="main", help="git revision to compare against")
-    ap.add_argument("--out", type=Path, default=Path("report.md"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--base", default="main", help="git revision to compare against (default main)")
+    ap.add_argument("--out", type=Path, default=Path("report.md"),
+                    help="the report (default report.md), its pictures in a folder beside it")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     print(build_report(args.base, args.out))
 
 

@@ -1,7 +1,7 @@
-"""What reruns what: the code each stage runs (read off its imports), and which stages an edit of a folder
-reruns (docs/reruns.md).
+"""Which stages an edit of each folder reruns, from dvc.yaml's deps.
 
-    cifarpipe reruns
+The code each stage runs is read off its imports, so a dep dvc.yaml lacks shows as a test failure
+(docs/reruns.md).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.errors import ToolError
 from ..core.pipeline import read_pipeline
 
 PACKAGES = ("cifarpipe", "stages")
@@ -134,10 +135,18 @@ def reruns_table(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     import argparse
 
     ap = argparse.ArgumentParser(prog="cifarpipe reruns", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=Path("."), help="the project (default: here)")
-    print(reruns_table(ap.parse_args(argv).root).to_markdown(index=False))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    root = parser().parse_args(argv).root
+    if not (root / "dvc.yaml").exists():
+        raise ToolError(f"{root / 'dvc.yaml'} not found: run `cifarpipe reruns` in the project, or give "
+                        "--root")
+    print(reruns_table(root).to_markdown(index=False))

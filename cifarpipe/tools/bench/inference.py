@@ -1,6 +1,4 @@
-"""Inference speed of the exported classifier on the CPU, and `cifarpipe predict`'s peak memory on folders.
-
-    cifarpipe bench infer [--export models/export] [--batch-sizes 1 256] [--files 1000 10000]
+"""The exported model's inference speed on the CPU, and `cifarpipe predict`'s peak memory on folders.
 
 onnxruntime, PyTorch eager and the torch.export program take turns on the same uint8 images, so a burst of
 another process's load slows all alike (docs/use.md, "Speed", says how to read the lines)."""
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from ...core import paths
+from ...core.errors import ToolError
 from ...core.paths import per_seed
 from ...export.files import META, ONNX, PROGRAM
 from ...export.classify import load_model
@@ -67,13 +66,15 @@ def predict_peak(model: Path, folder: Path) -> dict:
     seconds = time.perf_counter() - started
     said = proc.stderr.strip().splitlines()
     if proc.returncode != 0 or not said or not said[-1].startswith("VmHWM"):
-        raise SystemExit(f"cifarpipe predict failed: {proc.stderr[-2000:]}")
+        why = [line for line in said if not line.startswith("VmHWM")]
+        raise ToolError(f"cifarpipe predict {folder} failed (exit {proc.returncode}): "
+                        f"{why[-1] if why else 'no message'}")
     files = sum(1 for _ in folder.iterdir())
     return {"peak_rss_mb": round(int(said[-1].split()[1]) / 1024, 1), "seconds": round(seconds, 2),
             "files_per_s": round(files / seconds, 1)}
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifarpipe bench infer", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--export", type=Path, default=Path(paths.EXPORT_DIR), help="the export stage's folder")
@@ -88,7 +89,11 @@ def main(argv=None):
                     help="folder sizes for predict's peak memory (none: skip it)")
     ap.add_argument("--npz", type=Path, default=Path(paths.DATASET), help="where the files' images come from")
     ap.add_argument("--file-size", type=int, nargs=2, default=[320, 240], metavar=("W", "H"))
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,6 +1,4 @@
-"""Where a training step's time goes, with the train stage's own run: `cifarpipe bench profile`.
-
-    cifarpipe bench profile --npz ~/c10/cifar10_uint8.npz [--set compute.compile=true]
+"""Where a training step's time goes, with the train stage's own run on an npz or archive.
 
 Times the parts the loop names under torch.profiler (device and host ms), a step back to back, and the FLOP/s
 against a matrix product's ceiling; docs/benchmarks.md explains how to read each number.
@@ -23,6 +21,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from ...core.errors import ToolError
 from ...data.dataset import channel_stats
 from ...data.loader import BATCH_PART, train_batches
 from ...train.loop import FORWARD_BACKWARD, OPTIMIZER_STEP, TEST_PASS, train
@@ -91,10 +90,12 @@ def step_flops(model, x, y, compute) -> tuple[float, float]:
     return train_flops, counter.get_total_flops() / len(y)
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifarpipe bench profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
+    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path,
+                    help="CIFAR-10 as an npz (x_train, y_train, x_test, y_test), or an archive in the "
+                    "official layout")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     ap.add_argument("--steps", type=int, default=40, help="steps timed (after the warm-up)")
     ap.add_argument("--warmup", type=int, default=15,
@@ -103,65 +104,84 @@ def main(argv=None):
                     "(default 8192 on a GPU, 1024 on the CPU)")
     ap.add_argument("--train-subset", type=int, default=None)
     ap.add_argument("--test-subset", type=int, default=None)
-    args = ap.parse_args(argv)
+    return ap
 
-    params = params_with(args.set)
-    data = load_arrays(args.data, args.train_subset, args.test_subset)
-    batch, images = params.train.batch_size, len(data["y_train"])
-    if max(args.steps, args.warmup) * batch > images:
-        raise SystemExit(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the "
-                         f"{images} "
-                         "training images here: lower --steps or --warmup, or give more data")
-    def first(steps: int) -> dict:  # the data of an epoch of exactly `steps` full batches
-        cut = steps * batch
+
+def profiled_steps(params, data: dict, steps: int, warmup: int) -> tuple:
+    """(compute, the run, {part: ms}, ms of a step back to back): `warmup` steps, then an epoch of `steps`
+    under the profiler, then the same epoch timed alone."""
+    batch = params.train.batch_size
+
+    def first(count: int) -> dict:  # the data of an epoch of exactly `count` full batches
+        cut = count * batch
         return {**data, "x_train": data["x_train"][:cut], "y_train": data["y_train"][:cut]}
 
-    compute, run = set_up(params, first(args.steps), params.optim.lr or 0.01, seed=0)  # any LR takes as long
-    cuda, model, timed = compute.device.type == "cuda", run.model, run.train_loader
-    warmup = train_batches(first(args.warmup), channel_stats(data["x_train"][:args.steps * batch]), compute,
-                           batch_size=batch, augment=params.augment, seed=0)
-    config, compile_s = replace(run.config, epochs=1), run.compile_s
+    compute, run = set_up(params, first(steps), params.optim.lr or 0.01, seed=0)  # any LR takes as long
+    cuda = compute.device.type == "cuda"
+    config = replace(run.config, epochs=1)
 
     def epoch(loader) -> dict:
-        return train(model, loader, run.test_loader, compute, config, step_model=run.step_model)[0]
+        return train(run.model, loader, run.test_loader, compute, config, step_model=run.step_model)[0]
 
-    epoch(warmup)
+    epoch(train_batches(first(warmup), channel_stats(data["x_train"][:steps * batch]), compute,
+                        batch_size=batch, augment=params.augment, seed=0))
     with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-        epoch(timed)
+        epoch(run.train_loader)
     parts = part_times(prof, cuda)
-    step_ms = (1000 * epoch(timed)["epoch_s"] - parts[TEST_PASS]["host_ms"]) / args.steps
+    step_ms = (1000 * epoch(run.train_loader)["epoch_s"] - parts[TEST_PASS]["host_ms"]) / steps
+    return compute, run, parts, step_ms
 
-    train_flops, test_flops = step_flops(model, *next(iter(timed)), compute)
-    ceiling = matmul_tflops(compute, args.matmul_size or (8192 if cuda else 1024))
+
+def summary(params, data: dict, compute, run, parts: dict, step_ms: float, matmul_size: int | None) -> dict:
+    """The profile's numbers: the parts, a step, the FLOPs and the estimates for an epoch and the run."""
+    batch, images, cuda = params.train.batch_size, len(data["y_train"]), compute.device.type == "cuda"
+    train_flops, test_flops = step_flops(run.model, *next(iter(run.train_loader)), compute)
+    ceiling = matmul_tflops(compute, matmul_size or (8192 if cuda else 1024))
     steps_per_epoch = math.ceil(images / batch)
-    test_ms = parts[TEST_PASS]["device_ms"]
-    epoch_s = (steps_per_epoch * step_ms + test_ms) / 1000
+    epoch_s = (steps_per_epoch * step_ms + parts[TEST_PASS]["device_ms"]) / 1000
     achieved = train_flops * batch / (parts[FORWARD_BACKWARD]["device_ms"] / 1000) / 1e12
-    result = {"device": compute.describe(), "torch": torch.__version__, "model": params.model.model_dump(),
-              "batch_size": batch, "compile": params.compute.compile and params.compute.compile_mode,
-              "compile_s": round(compile_s, 2), "parts": parts, "step_ms": round(step_ms, 3),
-              "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
-              "epoch_s_estimate": round(epoch_s, 3),
-              "run_s_estimate": round(epoch_s * params.schedule.epochs, 2),
-              "train_gflop_per_image": round(train_flops / 1e9, 4),
-              "test_gflop_per_image": round(test_flops / 1e9, 4), "fwd_bwd_tflops": round(achieved, 2),
-              "matmul_ceiling_tflops": round(ceiling, 2),
-              "run_floor_s": round((train_flops * images + test_flops * len(data["y_test"]))
-                                   * params.schedule.epochs / (ceiling * 1e12), 2)}
+    return {"device": compute.describe(), "torch": torch.__version__, "model": params.model.model_dump(),
+            "batch_size": batch, "compile": params.compute.compile and params.compute.compile_mode,
+            "compile_s": round(run.compile_s, 2), "parts": parts, "step_ms": round(step_ms, 3),
+            "images_per_s": round(batch / step_ms * 1000, 1), "steps_per_epoch": steps_per_epoch,
+            "epoch_s_estimate": round(epoch_s, 3),
+            "run_s_estimate": round(epoch_s * params.schedule.epochs, 2),
+            "train_gflop_per_image": round(train_flops / 1e9, 4),
+            "test_gflop_per_image": round(test_flops / 1e9, 4), "fwd_bwd_tflops": round(achieved, 2),
+            "matmul_ceiling_tflops": round(ceiling, 2),
+            "run_floor_s": round((train_flops * images + test_flops * len(data["y_test"]))
+                                 * params.schedule.epochs / (ceiling * 1e12), 2)}
 
+
+def show(params, result: dict) -> None:
+    """The profile as a table, then as one JSON line."""
+    parts = result["parts"]
     print(f"{result['device']}, torch {result['torch']}, {params.model.name} (width {params.model.width}), "
-          f"batch {batch}, compile {result['compile']}")
+          f"batch {result['batch_size']}, compile {result['compile']}")
     print(f"{'part':38s} {'device ms':>10s} {'host ms':>10s} {'share':>7s}")
     step_parts = sum(v["device_ms"] for k, v in parts.items() if k != TEST_PASS)
     for name, v in parts.items():
         share = f"{100 * v['device_ms'] / step_parts:.0f}%" if name != TEST_PASS else ""
         print(f"{name:38s} {v['device_ms']:10.3f} {v['host_ms']:10.3f} {share:>7s}")
-    print(f"{'step, back to back':38s} {step_ms:10.3f} {'':10s} {'':7s}  {result['images_per_s']:,.0f} "
-          "images/s")
-    print(f"epoch ~{epoch_s:.2f} s, {params.schedule.epochs} epochs ~{result['run_s_estimate']:.1f} s; "
-          f"fwd+bwd {achieved:.1f} TFLOP/s of a {ceiling:.1f} TFLOP/s matmul ceiling "
+    print(f"{'step, back to back':38s} {result['step_ms']:10.3f} {'':10s} {'':7s}  "
+          f"{result['images_per_s']:,.0f} images/s")
+    print(f"epoch ~{result['epoch_s_estimate']:.2f} s, {params.schedule.epochs} epochs "
+          f"~{result['run_s_estimate']:.1f} s; fwd+bwd {result['fwd_bwd_tflops']:.1f} TFLOP/s of a "
+          f"{result['matmul_ceiling_tflops']:.1f} TFLOP/s matmul ceiling "
           f"(floor for the run {result['run_floor_s']:.1f} s)")
     print(json.dumps(result), flush=True)
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    params = params_with(args.set)
+    data = load_arrays(args.data, args.train_subset, args.test_subset)
+    batch, images = params.train.batch_size, len(data["y_train"])
+    if max(args.steps, args.warmup) * batch > images:
+        raise ToolError(f"{max(args.steps, args.warmup)} steps of {batch} images need more than the {images} "
+                        "training images here: lower --steps or --warmup, or give more data")
+    compute, run, parts, step_ms = profiled_steps(params, data, args.steps, args.warmup)
+    show(params, summary(params, data, compute, run, parts, step_ms, args.matmul_size))
 
 
 if __name__ == "__main__":

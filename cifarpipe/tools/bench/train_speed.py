@@ -1,6 +1,4 @@
-"""Time the train stage's run (and a peer script beside it) on one machine, in one invocation.
-
-    cifarpipe bench speed --npz ~/c10/cifar10_uint8.npz --seeds 0 1 2 --peer ../shared/peers/seed_baseline.py
+"""Training time and accuracy of the train stage's run, and of a peer script beside it on the same machine.
 
 One JSON line per seed (images/s, seconds, test accuracy with the configured TTA), then a summary line with
 the speed-up over the peer; params.yaml with --set overrides, on an npz or an official-layout archive.
@@ -21,6 +19,7 @@ import torch
 import yaml
 
 from ...compute.device import Machine, configure_torch, resolve_compute
+from ...core.errors import ToolError
 from ...core.params import Params, load_params
 from ...data.dataset import channel_stats
 from ...download.archive import parse_archive
@@ -41,6 +40,8 @@ def params_with(sets: list[str]) -> Params:
 def load_arrays(path: Path, train_subset: int | None = None, test_subset: int | None = None) -> dict:
     """x_train, y_train, x_test, y_test from an npz or an official-layout archive, cut to the first N if
     asked."""
+    if not path.is_file():
+        raise ToolError(f"{path}: no such file: --npz names CIFAR-10 as an npz or an official-layout archive")
     if path.suffix == ".npz":
         with np.load(path) as z:
             data = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -108,14 +109,17 @@ def run_peer(script: Path, data: dict, epochs: int, lr: float, workers: int) -> 
                                "--max-lr", str(lr), "--workers", str(workers)], capture_output=True,
                                text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"peer failed:\n{proc.stderr[-3000:]}")
+        said = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no message"
+        raise ToolError(f"the peer script {script} failed (exit {proc.returncode}): {said}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None):
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cifarpipe bench speed", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path)
+    ap.add_argument("--npz", "--archive", dest="data", required=True, type=Path,
+                    help="CIFAR-10 as an npz (x_train, y_train, x_test, y_test), or an archive in the "
+                    "official layout")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--lr", type=float, default=None, help="LRMAX (default: optim.lr, else 0.01 as the peer)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
@@ -124,13 +128,17 @@ def main(argv=None):
     ap.add_argument("--peer", type=Path, default=None,
                     help="a peer script to run alongside (../shared/peers/seed_baseline.py)")
     ap.add_argument("--peer-workers", type=int, default=8)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
 
     params = params_with(args.set)
     if args.peer and params.model.model_dump() != PEER_NETWORK:
-        raise SystemExit("--peer trains the reference recipe's custom ResNet at width 64, these params train "
-                         f"{params.model.model_dump()}: a speed-up between two networks says nothing. Drop "
-                         "--peer, or --set model.name=custom_resnet --set model.width=64")
+        raise ToolError("--peer trains the reference recipe's custom ResNet at width 64, these params train "
+                        f"{params.model.model_dump()}: a speed-up between two networks says nothing. Drop "
+                        "--peer, or --set model.name=custom_resnet --set model.width=64")
     data = load_arrays(args.data, args.train_subset, args.test_subset)
 
     results = []
