@@ -147,23 +147,31 @@ def test_each_rows_interval_agrees_with_its_adjusted_verdict():
 
 
 def test_the_headline_metrics_are_one_family_and_the_classes_another():
-    def seeds(accuracy, classes):
-        return pd.DataFrame({"seed": range(5), "test_acc": accuracy, "test_loss": [1.0] * 5,
-                             "train_s": [10.0] * 5, **{f"per_class_acc.c{i}": values for i,
-                                                       values in enumerate(classes)}})
+    """Expectations derived here: scipy's Welch p for groups of other seeds, its paired p for the same seeds,
+    Holm's adjustment by hand (the smallest of m p-values times m)."""
+    def seeds(accuracy, classes, first_seed=0):
+        return pd.DataFrame({"seed": range(first_seed, first_seed + 5), "test_acc": accuracy,
+                             "test_loss": [1.0] * 5, "train_s": [10.0] * 5,
+                             **{f"per_class_acc.c{i}": values for i, values in enumerate(classes)}})
 
-    base = seeds(GROUP, [GROUP] + [UNCHANGED[0]] * 9)
-    change = seeds(SLIGHTLY_BETTER, [SLIGHTLY_BETTER] + [UNCHANGED[1]] * 9)
-    lines = comparison_table(base, change, 0.95, 0.8)
-    rows = table_rows(lines)
-    # p 0.019 alone is better; as the smallest of three headline p-values it needs 0.05 / 3
-    assert "**undecided**" in rows["test accuracy"] and "| 0.056 |" in rows["test accuracy"]
-    assert "**undecided**" in rows["c0 accuracy"]
-    assert lines[0] == ("headline metrics: none differs after Holm; the largest change, test accuracy, "
-                        "+1.90 points, adjusted p 0.0562")
-    assert ("classes: none differs after Holm; the largest change, c0 accuracy, +1.90 points, adjusted p "
-            "0.187") in lines
-    assert "<details><summary>classes, row by row (10)</summary>" in lines and "</details>" in lines
+    for first_seed, test in ((5, lambda a, b: stats.ttest_ind(b, a, equal_var=False)),  # other seeds: Welch
+                             (0, lambda a, b: stats.ttest_rel(b, a))):  # the same seeds: paired
+        base = seeds(GROUP, [GROUP] + [UNCHANGED[0]] * 9)
+        change = seeds(SLIGHTLY_BETTER, [SLIGHTLY_BETTER] + [UNCHANGED[1]] * 9, first_seed)
+        rows = table_rows(lines := comparison_table(base, change, 0.95, 0.8))
+        p = test(GROUP, SLIGHTLY_BETTER).pvalue
+        headline, classes = min(1.0, 3 * p), min(1.0, 10 * p)  # loss and seconds do not differ: p = 1
+        word = "better" if headline < 0.05 else "undecided"
+        assert f"**{word}**" in rows["test accuracy"] and f"| {headline:.3f} |" in rows["test accuracy"]
+        assert f"**{'better' if classes < 0.05 else 'undecided'}**" in rows["c0 accuracy"]
+        said = {"better": "test accuracy better (+1.90 points, adjusted p {:.3g})",
+                "undecided": "the largest change, test accuracy, +1.90 points, adjusted p {:.3g}"}
+        assert said[word].format(headline) in lines[0]
+        said_c0 = (f"c0 accuracy better (+1.90 points, adjusted p {classes:.3g})" if classes < 0.05 else
+                   f"the largest change, c0 accuracy, +1.90 points, adjusted p {classes:.3g}")
+        assert any(said_c0 in line for line in lines)
+        assert "<details><summary>classes, row by row (10)</summary>" in lines and "</details>" in lines
+    assert 0.05 / 3 < stats.ttest_ind(SLIGHTLY_BETTER, GROUP, equal_var=False).pvalue < 0.05  # Holm holds it
 
 
 def test_accuracies_and_their_intervals_stay_within_what_an_accuracy_can_take():
@@ -196,3 +204,46 @@ def test_robustness_is_compared_only_on_the_same_corrupted_sets():
     kept_apart = comparison_table(table, table, 0.95, 0.8, same_corrupted_sets=False)
     assert "corrupted-set accuracy" not in table_rows(kept_apart) and "accuracy under fog" not in table_rows(
         kept_apart)
+
+
+def test_the_same_seeds_are_compared_seed_by_seed_as_a_paired_t_test():
+    base, change = [0.50, 0.53, 0.47, 0.52, 0.49], [0.51, 0.545, 0.48, 0.525, 0.505]  # shifted, correlated
+    paired, welch = compare(base, change, 0.95, 0.8, paired=True), compare(base, change, 0.95, 0.8)
+    d = [b - a for a, b in zip(base, change, strict=True)]
+    half = T_975[4] * statistics.stdev(d) / math.sqrt(5)
+    assert paired["method"] == "paired"
+    assert paired["p_value"] == pytest.approx(stats.ttest_rel(change, base).pvalue)
+    assert (paired["ci_low"], paired["ci_high"]) == (pytest.approx(statistics.mean(d) - half),
+                                                     pytest.approx(statistics.mean(d) + half))
+    assert paired["correlation"] == pytest.approx(stats.pearsonr(base, change).statistic)
+    assert paired["verdict"] == "better" and welch["verdict"] == "undecided"  # what pairing buys here
+    assert welch["method"] == "Welch" and welch["correlation"] is None
+
+
+def test_a_difference_inside_the_margin_is_equivalent_by_two_one_sided_tests():
+    base = [0.900, 0.905, 0.910, 0.902, 0.907]
+    change = [b + e for b, e in zip(base, [0.0004, -0.0003, 0.0002, -0.0001, 0.0003], strict=True)]
+    got = compare(base, change, 0.95, 0.8, paired=True, margin=0.005)
+    d = [b - a for a, b in zip(base, change, strict=True)]
+    se = statistics.stdev(d) / math.sqrt(5)
+    by_hand = max(stats.t.sf((statistics.mean(d) + 0.005) / se, 4),
+                  stats.t.cdf((statistics.mean(d) - 0.005) / se, 4))
+    assert got["p_equivalence"] == pytest.approx(by_hand) and got["verdict"] == "equivalent"
+    # the (1 - 2 alpha) interval inside the margin is the same decision
+    assert abs(statistics.mean(d)) + stats.t.ppf(0.95, 4) * se < 0.005
+    wide = compare(base, [0.90, 0.91, 0.89, 0.92, 0.90], 0.95, 0.8, paired=True,
+                   margin=0.005)
+    assert wide["verdict"] == "undecided" and wide["p_equivalence"] > 0.05
+    assert compare(base, change, 0.95, 0.8, paired=True)["verdict"] == "undecided"  # no margin: none
+
+
+def test_holm_by_hand_agrees_with_statsmodels():
+    multipletests = pytest.importorskip("statsmodels.stats.multitest").multipletests
+    from cifarpipe.aggregate.noise import holm_adjust
+
+    for p in ([0.01, 0.04, 0.03, 0.005], [0.2, 0.001, 0.049, 0.5, 0.012], [0.5]):
+        reject, adjusted, _, _ = multipletests(p, alpha=0.05, method="holm")
+        mine, levels = holm_adjust(p, 0.05)
+        assert mine == pytest.approx(list(adjusted))
+        assert [a < 0.05 for a in mine] == list(reject)
+        assert all(q < lv for q, lv, r in zip(p, levels, reject, strict=True) if r)

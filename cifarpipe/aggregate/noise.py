@@ -1,5 +1,6 @@
 """Telling a real change from seed noise: a metric over seeds, the target verdict it supports, two groups
-compared, seed by seed where they ran the same seeds (docs/noise.md; scipy's distributions do the statistics)."""
+compared, seed by seed where they ran the same seeds (docs/noise.md; scipy's distributions do the
+statistics)."""
 from __future__ import annotations
 
 import math
@@ -113,8 +114,8 @@ def compare(base, change, confidence: float, power: float, higher_is_better: boo
     (docs/noise.md); `margin`: a difference inside +-margin can be called equivalent (two one-sided tests).
 
     Returns {"n_base", "n_change", "base_mean", "change_mean", "diff", "ci_low", "ci_high", "p_value",
-    "p_equivalence", "margin", "method", "correlation", "detectable", "verdict", ...}; with one value on a side
-    there is no interval and the verdict says so.
+    "p_equivalence", "margin", "method", "correlation", "detectable", "verdict", ...}; with one value on a
+    side there is no interval and the verdict says so.
     """
     a, b = np.asarray(base, dtype=float), np.asarray(change, dtype=float)
     paired = paired and len(a) == len(b)
@@ -164,8 +165,8 @@ def holm(results: list[dict], confidence: float, higher_is_better: bool | list[b
         r["p_equivalence_holm"] = p
     for (r, up), p, level in zip(tested, adjusted, levels, strict=True):
         r.update(p_holm=p, ci_level=1 - level)
-        r["verdict"] = verdict({**r, "p_value": p, "p_equivalence": r.get("p_equivalence_holm")}, alpha, alpha,
-                               up)
+        adjusted_row = {**r, "p_value": p, "p_equivalence": r.get("p_equivalence_holm")}
+        r["verdict"] = verdict(adjusted_row, alpha, alpha, up)
         if r["se"]:
             half = stats.t.ppf(1 - level / 2, r["df"]) * r["se"]
             r.update(ci_low=r["diff"] - half, ci_high=r["diff"] + half)

@@ -1,7 +1,7 @@
-"""Seeds in rounds: the group-sequential boundaries that keep a verdict's false-call rate at alpha across looks.
+"""Seeds in rounds: group-sequential boundaries that keep a verdict's false-call rate at alpha over its looks.
 
-Lan-DeMets alpha spending (O'Brien-Fleming-like by default, or Pocock-like) turned into a nominal p-value level
-per look, by the recursive integration of Armitage, McPherson and Rowe (docs/noise.md says why and how).
+Lan-DeMets alpha spending (Pocock-like or O'Brien-Fleming-like) turned into a p-value level per look by the
+recursive integration of Armitage, McPherson and Rowe, calibrated for t-tests (docs/noise.md: why, how).
 """
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ class Design:
     def describe(self) -> str:
         if len(self.looks) == 1:
             return f"fixed, {self.looks[0]} seeds a side"
-        return (f"in rounds of {', '.join(map(str, self.looks))} seeds a side, {self.spending.replace('_', '-')} "
-                "spending")
+        spending = self.spending.replace("_", "-")
+        return f"in rounds of {', '.join(map(str, self.looks))} seeds a side, {spending} spending"
 
 
 CALIBRATION_RUNS = 200_000  # simulated comparisons under no difference, one fixed stream
@@ -136,7 +136,7 @@ BETTER, WORSE, EQUIVALENT, UNDECIDED = 1, -1, 2, 0  # the calls, as the simulati
 
 def call(d: Difference, k: int, design: Design, margin: float | None) -> np.ndarray:
     """The call at look `k` (0-based) of `design`, for each comparison in `d`: BETTER or WORSE (the change's
-    mean higher or lower), EQUIVALENT, or UNDECIDED (go on to the next look, or stop undecided at the last)."""
+    mean higher or lower), EQUIVALENT, or UNDECIDED (on to the next look, or stop undecided at the last)."""
     two_sided, equivalence = design.levels()
     p = d.p_value()
     calls = np.where(p < two_sided[k], np.where(d.diff > 0, BETTER, WORSE), UNDECIDED)
@@ -164,3 +164,45 @@ def simulate(design: Design, *, effect: float, rho: float, margin: float | None,
         open_ &= ~decided
     return {"better": float((calls == BETTER).mean()), "worse": float((calls == WORSE).mean()),
             "equivalent": float((calls == EQUIVALENT).mean()), "seeds": float(used.mean()), "prs": prs}
+
+
+@dataclass(frozen=True)
+class Look:
+    """Where a pull request's rounds stand: its call on test accuracy at this look, and why."""
+
+    index: int  # 0-based, of design.looks
+    seeds: int
+    call: str  # better, worse, equivalent, undecided
+    decided: bool  # no further round: a call was made, or this is the last look
+    p_value: float
+    level: float  # the p this look had to beat
+    p_equivalence: float | None
+    equivalence_level: float
+    interval: tuple[float, float]  # the difference's, at this look's level
+
+    def line(self, design: Design) -> str:
+        what = f"look {self.index + 1} of {len(design.looks)} ({self.seeds} seeds a side)"
+        if self.call != "undecided":
+            return f"test accuracy **{self.call}** at {what}: stopped"
+        if self.decided:
+            return f"test accuracy **undecided** at {what}, the last: no more rounds (noise.max_seeds)"
+        return f"test accuracy undecided at {what}: the next round adds seeds"
+
+
+WORDS = {BETTER: "better", WORSE: "worse", EQUIVALENT: "equivalent", UNDECIDED: "undecided"}
+
+
+def look_at(base, change, design: Design, margin: float | None) -> Look | None:
+    """The call at the look that `len(base)` seeds a side make (the sides' seeds in the same order when the
+    design pairs them), or None when that many seeds is not one of the design's looks."""
+    k = design.look(len(base))
+    if k is None or len(change) != len(base):
+        return None
+    d = difference(base, change, paired=design.paired)
+    made = int(call(d, k, design, margin))
+    two_sided, equivalence = design.levels()
+    half = float(d.half_width(two_sided[k])) if d.se > 0 else 0.0
+    return Look(k, len(base), WORDS[made], made != UNDECIDED or k == len(design.looks) - 1,
+                float(d.p_value()), two_sided[k],
+                None if margin is None else float(d.equivalence_p(margin)), equivalence[k],
+                (float(d.diff) - half, float(d.diff) + half))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregate.noise import MORE_SEEDS, compare, holm, summarize, verdict_note
+from ..aggregate.noise import MORE_SEEDS, compare, correlation, holm, summarize, verdict_note
+from ..aggregate.sequential import Design, Look, look_at
 from ..core import paths
 from ..core.errors import ToolError
 from ..core.params import load_params
@@ -121,22 +122,41 @@ def family_line(label: str, rows: list[tuple[str, str, dict]]) -> str:
             f"{fmt(r['diff'], kind, difference=True, signed=True)}, adjusted p {r['p_holm']:.3g}")
 
 
+UNPAIRED = {"train_s"}  # seconds share no randomness with the seed: two groups (Welch) even on the same seeds
+
+
+def aligned(base: pd.DataFrame, change: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """(base, change, paired): both sorted by seed and paired when they ran the same seeds."""
+    if sorted(base["seed"]) != sorted(change["seed"]):
+        return base, change, False
+    def by_seed(side: pd.DataFrame) -> pd.DataFrame:
+        return side.sort_values("seed").reset_index(drop=True)
+
+    return by_seed(base), by_seed(change), True
+
+
 def compare_family(base: pd.DataFrame, change: pd.DataFrame, members: list[tuple[str, str, bool, str]],
-                   confidence: float, power: float) -> list[tuple[str, str, dict, str]]:
-    """[(row name, kind, result, column)] of one family, Holm-adjusted together."""
-    results = [compare(base[c], change[c], confidence, power, better) for c, _, better, _ in members]
+                   confidence: float, power: float,
+                   margins: dict | None = None) -> list[tuple[str, str, dict, str]]:
+    """[(row name, kind, result, column)] of one family, Holm-adjusted together; seed by seed where the sides
+    ran the same seeds, with an equivalence test where `margins` gives the column one."""
+    base, change, paired = aligned(base, change)
+    results = [compare(base[c], change[c], confidence, power, better, paired=paired and c not in UNPAIRED,
+                       margin=(margins or {}).get(c)) for c, _, better, _ in members]
     holm(results, confidence, [better for _, _, better, _ in members])
-    return [(name, kind, r, c) for (c, name, _, kind), r in zip(members, results)]
+    return [(name, kind, r, c) for (c, name, _, kind), r in zip(members, results, strict=True)]
 
 
 def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float, power: float, *,
-                     same_corrupted_sets: bool = True) -> list[str]:
+                     same_corrupted_sets: bool = True, margins: dict | None = None,
+                     primary: str | None = None) -> list[str]:
     """Markdown: the headline metrics as one Holm family with its line and table, then the classes and the
-    corruptions, each a family with its line and its rows folded."""
-    shared = [c for c in KEY_METRICS if c in base.columns and c in change.columns
+    corruptions, each a family with its line and its rows folded. `primary`: a metric decided apart (the
+    sequential design's test accuracy), left out of the headline family."""
+    shared = [c for c in KEY_METRICS if c in base.columns and c in change.columns and c != primary
               and (same_corrupted_sets or c not in CORRUPTED)]
     headline = compare_family(base, change, [(c, *KEY_METRICS[c][:2], KEY_METRICS[c][2]) for c in shared],
-                              confidence, power)
+                              confidence, power, margins)
     lines = [family_line("headline metrics", [(n, k, r) for n, k, r, _ in headline]), "", *TABLE_HEAD,
              *(row(n, k, base[c], change[c], r, confidence) for n, k, r, c in headline)]
     for prefix, (section, naming) in FAMILIES.items():
@@ -152,6 +172,39 @@ def comparison_table(base: pd.DataFrame, change: pd.DataFrame, confidence: float
                   *(row(n, k, base[c], change[c], r, confidence) for n, k, r, c in compared), "",
                   "</details>"]
     return lines
+
+
+def margins_of(noise) -> dict:
+    """{column: margin} in the column's own units: noise.margin is in points (hundredths) of each metric."""
+    return {name: points / 100 for name, points in noise.margin.model_dump().items()}
+
+
+def rounds_lines(base: pd.DataFrame, change: pd.DataFrame, design: Design,
+                 margin: float) -> tuple[list[str], Look]:
+    """The sequential design's call on test accuracy at this look, said in a few lines, and the look."""
+    base, change, _ = aligned(base, change)
+    look = look_at(base["test_acc"], change["test_acc"], design, margin)
+    if look is None:
+        raise ToolError(f"--sequential: the sides ran {len(base)} and {len(change)} seeds, not one of the "
+                        f"design's looks ({', '.join(map(str, design.looks))} a side, noise.first_seeds, "
+                        "noise.round_seeds, noise.max_seeds): run scripts/pr_report.sh, or report without "
+                        "--sequential")
+    diff = change["test_acc"].mean() - base["test_acc"].mean()
+    low, high = look.interval
+    r = correlation(base["test_acc"], change["test_acc"]) if design.paired else None
+    cost = base["train_s"].sum() + change["train_s"].sum()
+    eq = ("" if look.p_equivalence is None else
+          f"; equivalent within ±{100 * margin:.2f} points: p {look.p_equivalence:.3g} (this look needs "
+          f"{look.equivalence_level:.3g})")
+    lines = [f"**Seeds in rounds** ({design.describe()}): {look.line(design)}.", "",
+             f"- test accuracy, change − base: {100 * diff:+.2f} points "
+             f"[{100 * low:+.2f}, {100 * high:+.2f}] "
+             f"({'paired, seed by seed' if design.paired else 'Welch'}), p {look.p_value:.3g} (this look "
+             f"needs {look.level:.3g}){eq}",
+             f"- the sides' correlation seed by seed: {'n/a' if r is None else f'r = {r:.2f}'}",
+             f"- the verdict cost {len(base)} + {len(change)} trainings, {cost:.0f} training seconds in all",
+             ""]
+    return lines, look
 
 
 def relative_corruption_error(base: pd.DataFrame, change: pd.DataFrame, corruptions) -> float | None:
@@ -182,7 +235,8 @@ def verdicts(base: str, base_aggregate: dict | None, change_aggregate: dict) -> 
             lines.append(f"- **{side}**: no aggregate over seeds (metrics/aggregate.json) at that revision")
             continue
         acc = aggregate["test_acc"]
-        spread = (f", {aggregate['confidence']:.0%} CI {100 * acc['ci_low']:.2f}–{100 * acc['ci_high']:.2f}%"
+        low, high = (None, None) if acc["ci_low"] is None else (100 * acc["ci_low"], 100 * acc["ci_high"])
+        spread = (f", {aggregate['confidence']:.0%} CI {low:.2f}–{high:.2f}%"
                   if acc["ci_low"] is not None else "")
         note = verdict_note(aggregate["target_verdict"])
         lines.append(f"- **{side}**: test accuracy {100 * acc['mean']:.2f}% over {aggregate['n']} "
@@ -241,14 +295,38 @@ def reading(confidence: float, power: float) -> str:
     alpha = 1 - confidence
     return (f"Each family (the headline metrics, the classes, the corruptions) is Holm-adjusted: a row is "
             f"better or worse only when its adjusted p is below {alpha:.2g}, so the chance that any row of a "
-            f"family is called so by chance stays at {alpha:.0%}. Each interval is Welch's, drawn at the "
-            "level Holm tested its row at, so it excludes zero exactly when the row is called better or "
-            "worse; "
+            f"family is called so by chance stays at {alpha:.0%}; equivalent when its two one-sided tests "
+            "show the difference inside ±noise.margin (Holm-adjusted the same way). Each interval is "
+            "paired (seed by seed) when both sides ran the same seeds, else Welch's (training seconds "
+            "always), drawn at the level Holm tested its row at, so it excludes zero exactly when the row is "
+            "called better or worse; "
             f"{CLIPPED} marks one cut to what an accuracy can take. The last column is the difference these "
             f"groups would detect with probability {power:.0%}.")
 
 
-def build_report(base: str, out: Path) -> str:
+def seed_groups(base_seeds: pd.DataFrame, change_seeds: pd.DataFrame, noise, same_sets: bool, why: str,
+                sequential: bool) -> tuple[list[str], Look | None]:
+    """The report's comparison of the two seed groups: the rounds' call (with --sequential), the tables, the
+    robustness lines and how to read them; and the look, when there is one."""
+    lines, look, margins = [], None, margins_of(noise)
+    if min(len(base_seeds), len(change_seeds)) < 2:
+        lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
+                  "difference below is within seed noise (about 0.15 points of accuracy per run). To "
+                  f"measure it, {MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
+    elif sequential:
+        said, look = rounds_lines(base_seeds, change_seeds, Design.from_noise(noise), margins["test_acc"])
+        lines += said
+    lines += comparison_table(base_seeds, change_seeds, noise.confidence, noise.power,
+                              same_corrupted_sets=same_sets, margins=margins,
+                              primary="test_acc" if look else None)
+    cost = base_seeds["train_s"].sum() + change_seeds["train_s"].sum()
+    lines += ["", *robustness_lines(base_seeds, change_seeds, same_sets, why), "",
+              f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()} "
+              f"({cost:.0f} training seconds in all). " + reading(noise.confidence, noise.power), ""]
+    return lines, look
+
+
+def build_report(base: str, out: Path, *, sequential: bool = False) -> str:
     missing = [p for p in ("params.yaml", paths.SEEDS_CSV, paths.AGGREGATE_JSON) if not Path(p).exists()]
     if missing:
         raise ToolError(f"{', '.join(missing)} not found here: run `cifarpipe report` in the project, after "
@@ -264,21 +342,15 @@ def build_report(base: str, out: Path) -> str:
 
     lines = [f"# cifarpipe report: this change vs `{base}`", "", "## Verdicts", "",
              *verdicts(base, json.loads(base_json) if base_json else None, change_aggregate), ""]
+    look = None
     if base_csv is None:
         lines += [f"The base has no per-seed results (`{paths.SEEDS_CSV}`) in the DVC cache or remote: run "
                   "it with seeds and push (the pull-request workflow does), then report again.", ""]
     else:
-        base_seeds = pd.read_csv(io.StringIO(base_csv))
-        if min(len(base_seeds), len(change_seeds)) < 2:
-            lines += [f"One run on a side ({len(base_seeds)} base, {len(change_seeds)} change): any "
-                      "difference below is within seed noise (about 0.15 points of accuracy per run). To "
-                      f"measure it, {MORE_SEEDS} on both sides (the workflow's `seeds` input does).", ""]
         same_sets, why = same_corrupted_sets(base_json and json.loads(base_json), change_aggregate)
-        lines += comparison_table(base_seeds, change_seeds, noise.confidence, noise.power,
-                                  same_corrupted_sets=same_sets)
-        lines += ["", *robustness_lines(base_seeds, change_seeds, same_sets, why), "",
-                  f"Seeds: base {base_seeds['seed'].tolist()}, change {change_seeds['seed'].tolist()}. "
-                  + reading(noise.confidence, noise.power), ""]
+        said, look = seed_groups(pd.read_csv(io.StringIO(base_csv)), change_seeds, noise, same_sets, why,
+                                 sequential)
+        lines += said
     lines += ["## Base and change overlaid", "", *overlaid_plots(base, images), "",
               "## Metrics", "", dvc("metrics", "diff", base, "--md") or "No metric changed.", "",
               "## Params", "", dvc("params", "diff", base, "--md") or "No param changed.", "",
@@ -291,6 +363,10 @@ def build_report(base: str, out: Path) -> str:
             lines.append(f"![{Path(plot).stem}]({images.name}/{Path(plot).name})")
     text = "\n".join(lines) + "\n"
     out.write_text(text)
+    if sequential:  # what scripts/pr_report.sh reads to stop or run another round
+        state = {"decided": look is None or look.decided, "call": look.call if look else None,
+                 "seeds": look.seeds if look else None}
+        out.with_suffix(".json").write_text(json.dumps(state) + "\n")
     return text
 
 
@@ -300,12 +376,15 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--base", default="main", help="git revision to compare against (default main)")
     ap.add_argument("--out", type=Path, default=Path("report.md"),
                     help="the report (default report.md), its pictures in a folder beside it")
+    ap.add_argument("--sequential", action="store_true",
+                    help="decide test accuracy at this round of the noise params' design "
+                         "(scripts/pr_report.sh); writes the round's state beside the report, as JSON")
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    print(build_report(args.base, args.out))
+    print(build_report(args.base, args.out, sequential=args.sequential))
 
 
 if __name__ == "__main__":
