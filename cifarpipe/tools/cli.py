@@ -50,7 +50,7 @@ COMMANDS = {
     ("predict",): "predict",
     ("report",): "report",
     ("reruns",): "reruns",
-    ("slurm",): "slurm",
+    ("slurm",): ".slurm.commands",  # cifarpipe/slurm/commands.py
     ("bench", "speed"): "bench.train_speed",
     ("bench", "profile"): "bench.step_profile",
     ("bench", "infer"): "bench.inference",
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     for words, module in COMMANDS.items():
         if tuple(argv[:len(words)]) == words:
-            run = importlib.import_module(f"cifarpipe.tools.{module}").main
+            run = importlib.import_module(f".{module}", "cifarpipe.tools").main
             try:
                 return run(argv[len(words):])
             except PipelineError as err:  # the one catch: a failure the user can fix is one line
