@@ -180,7 +180,7 @@ def snapshot(repo: Path) -> dict:
 
 @needs_slurm
 def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_anything_is_submitted(
-        slurm_cluster, project, faults):  # the faults grid starts on its own meanwhile
+        slurm_cluster, project, faults_meanwhile):
     root, repo = project
     refused = {
         ("--partition", "gpu\nrm -rf ~"): "--partition 'gpu\\nrm -rf ~' holds the control character '\\n'",
@@ -367,6 +367,13 @@ def faults(slurm_cluster, project):
     yield driver
     driver.join(timeout=600)
 
+
+@pytest.fixture
+def faults_meanwhile(request):
+    """The faults grid started early, its minutes of waiting spent beside the fast tests', where a test that
+    reads it was selected; the fast tier (-m 'not slow') never starts it."""
+    if any("faults" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("faults")
 
 
 @needs_slurm
