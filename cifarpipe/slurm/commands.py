@@ -26,6 +26,7 @@ from .push import Remote, push_clone, push_experiment, push_run_cache
 from .state import Row, landed, pushed_shas, read_status, selected, table, view, write_status
 from .submit import SCRIPT, Wave, dvc_remote, launch, render, resources, with_time
 
+
 # -- submit -------------------------------------------------------------------------------------------------
 def planned(options, prefix: str) -> Submission:
     """The submission the options ask for, every input checked first."""
@@ -83,8 +84,8 @@ def submit(options) -> None:
         print(render(submission, folder, options.scratch, options.stop_before), end="")
         return
     if not shutil.which("sbatch"):
-        raise ToolError("no sbatch on this machine: submit from a SLURM login node (or print the script: "
-                        "--dry-run)")
+        raise ToolError("no sbatch on this machine: submit from a SLURM login node (or print what it would "
+                        "submit: --dry-run)")
     folder = new_folder(options.dir, prefix)
     jobs = submitted(folder, submission, options)
     print(f"submitted {len(submission.experiments)} experiment(s) as {len(submission.tasks)} array task(s) "
@@ -173,7 +174,7 @@ def gather(options) -> None:
                         f"cifarpipe slurm resubmit {folder}")
 
 
-def rerun(folder: Path, submission: Submission, rows: list[Row], chosen: list[Row]) -> Wave:
+def rerun(submission: Submission, rows: list[Row], chosen: list[Row]) -> Wave:
     """What a resubmit of the rows `chosen` launches: their tasks, prep if it failed, and the aggregate jobs
     of their experiments, which wait for those seeds still running too; stale aggregate jobs cancelled."""
     task_ids = sorted(r.key.index for r in chosen if r.key.role == TASK)
@@ -204,7 +205,7 @@ def resubmit(options) -> None:
         return
     if options.time is not None:
         submission.resources[TASK] = with_time(submission.resources[TASK], options.time)
-    wave = rerun(folder, submission, rows, chosen)
+    wave = rerun(submission, rows, chosen)
     jobs = launch(folder, submission, wave)
     write_json(folder / "submission.json", submission.to_json())
     again = [JobKey(PREP)] * wave.prep + [JobKey(TASK, i) for i in wave.tasks] \

@@ -15,8 +15,8 @@ import yaml
 from ..core.errors import ToolError
 from ..core.pipeline import Pipeline
 
-PREP, TASK, AGGREGATE = "prep", "task", "aggregate"
-ROLES = (PREP, TASK, AGGREGATE)
+PREP, TASK, AGGREGATE = "prep", "task", "aggregate"  # the roles of job.sh
+ARRAY = "array"  # what a launch calls the job array of its tasks
 
 
 @dataclass(frozen=True, order=True)
@@ -106,7 +106,7 @@ class Launch:
     def slurm_id(self, key: JobKey) -> str | None:
         """SLURM's id of the job `key` in this launch, None if it did not run it."""
         if key.role == TASK:
-            return array_task(self.jobs["array"], key.index) if key.index in self.tasks else None
+            return array_task(self.jobs[ARRAY], key.index) if key.index in self.tasks else None
         return self.jobs.get(str(key))
 
 
@@ -149,9 +149,8 @@ class Submission:
         return key.role == AGGREGATE or (key.role == TASK and self.tasks[key.index].seed is None)
 
     def to_json(self) -> dict:
-        data = {**vars(self), "experiments": [x.to_json() for x in self.experiments],
+        return {**vars(self), "experiments": [x.to_json() for x in self.experiments],
                 "tasks": [t.to_json() for t in self.tasks], "launches": [asdict(x) for x in self.launches]}
-        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Submission:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import ToolError
-from .plan import AGGREGATE, PREP, TASK, JobKey, Launch, Submission, array_task
+from .plan import AGGREGATE, ARRAY, PREP, TASK, JobKey, Launch, Submission, array_task
 
 SCRIPT = Path(__file__).with_name("job.sh")
 # DVC remote options that are credentials: they stay in the nodes' own DVC or cloud config
@@ -92,8 +92,8 @@ def planned_jobs(folder: Path, submission: Submission, wave: Wave,
     after_prep = [ids.get(PREP, "${PREP}")] if wave.prep else [prep_running] if prep_running else []
     if wave.tasks:
         spec = array_spec(wave.tasks, submission.max_parallel)
-        jobs.append(("array", sbatch_args(folder, submission, JobKey(TASK), after_prep, spec)))
-    array = ids.get("array", "${ARRAY}")
+        jobs.append((ARRAY, sbatch_args(folder, submission, JobKey(TASK), after_prep, spec)))
+    array = ids.get(ARRAY, "${ARRAY}")
     for e in wave.aggregates:
         mine = submission.tasks_of(e)
         after = [array_task(array, i) for i in mine if i in wave.tasks]  # its seeds that run now
@@ -111,7 +111,7 @@ def sbatch_lines(folder: Path, submission: Submission) -> list[str]:
     for job, args in planned_jobs(folder, submission, wave):
         line = "sbatch --parsable " + " ".join(a if a.startswith("--dependency=") else shlex.quote(a)
                                                for a in args)
-        lines.append(f"#   {job.upper()}=$({line})" if job in (PREP, "array") else f"#   {line}")
+        lines.append(f"#   {job.upper()}=$({line})" if job in (PREP, ARRAY) else f"#   {line}")
     return lines
 
 
