@@ -10,19 +10,16 @@ from cifarpipe.core.artifacts import write_npz
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.stage import run_stage
 from cifarpipe.download.archive import parse_archive
-from cifarpipe.download.fetch import download
+from cifarpipe.download.fetch import Limits, download
 
 
 def main():
     params = stage_params("download")
-    runtime = params.runtime
     folder = Path(paths.DATASET).parent
     folder.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:  # on the same disk as the output, gone on failure
         archive = Path(tmp) / "cifar-10-python.tar.gz"
-        download(params.data.url, params.data.md5, archive, timeout_s=runtime.download_timeout_s,
-                 retries=runtime.download_retries, max_bytes=int(runtime.download_max_mb * 2**20),
-                 deadline_s=runtime.download_deadline_s, backoff_s=runtime.download_backoff_s)
+        download(params.data.url, params.data.md5, archive, Limits.of(params.runtime))
         arrays = parse_archive(archive)
     write_npz(paths.DATASET, **arrays)
     print(f"wrote {paths.DATASET}: {len(arrays['x_train'])} train and {len(arrays['x_test'])} test images, "

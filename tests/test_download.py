@@ -17,7 +17,8 @@ import yaml
 
 from cifarpipe.core.errors import DataError
 from cifarpipe.download.archive import parse_archive
-from cifarpipe.download.fetch import download
+from cifarpipe.download.fetch import Limits, download
+from cifarpipe.download.retry import Backoff, GaveUp, StopTrying, retried
 from conftest import PARAMS_YAML, ROOT, bare_env
 from synthetic_cifar import archive_files, batch_bytes, write_archive, write_tar_gz
 
@@ -29,7 +30,7 @@ def md5(path):
 def test_download_over_http_verifies_and_parses(http_root, tmp_path):
     folder, base = http_root
     digest = write_archive(folder / "a.tar.gz", n_train=50, n_test=20)
-    download(f"{base}/a.tar.gz", digest, tmp_path / "got.tar.gz", timeout_s=5, retries=1)
+    download(f"{base}/a.tar.gz", digest, tmp_path / "got.tar.gz", Limits(timeout_s=5, tries=1))
     arrays = parse_archive(tmp_path / "got.tar.gz")
     assert arrays["x_train"].shape == (50, 32, 32, 3) and arrays["y_test"].shape == (20,)
     assert arrays["classes"][0] == "airplane"
@@ -46,13 +47,14 @@ def test_a_download_shows_bytes_rate_and_time_left_on_a_terminal_and_nothing_in_
     folder, base = http_root
     digest = write_archive(folder / "a.tar.gz", n_train=300, n_test=100)
     screen, log = Terminal(), io.StringIO()
-    download(f"{base}/a.tar.gz", digest, tmp_path / "got.tar.gz", timeout_s=5, retries=1, progress=screen)
+    once = Limits(timeout_s=5, tries=1)
+    download(f"{base}/a.tar.gz", digest, tmp_path / "got.tar.gz", once, progress=screen)
     last = screen.getvalue().split("\r")[-1]
     size = (folder / "a.tar.gz").stat().st_size
     assert last.startswith("download a.tar.gz: 100%") and "B/s]" in last, last  # done, at a rate
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", last), last  # elapsed < time left
     assert f"{size / 1024:.0f}k/{size / 1024:.0f}k" in last or f"{size / 2**20:.2f}M" in last, (last, size)
-    download(f"{base}/a.tar.gz", digest, tmp_path / "again.tar.gz", timeout_s=5, retries=1, progress=log)
+    download(f"{base}/a.tar.gz", digest, tmp_path / "again.tar.gz", once, progress=log)
     assert log.getvalue() == ""  # no bar in a log file or a CI log
     assert parse_archive(tmp_path / "got.tar.gz")["x_train"].shape == (300, 32, 32, 3)
 
@@ -70,7 +72,7 @@ def test_pixels_keep_the_official_plane_order(tmp_path):
 
 def test_file_url_works(tmp_path):
     digest = write_archive(tmp_path / "a.tar.gz", n_train=10, n_test=10)
-    download((tmp_path / "a.tar.gz").as_uri(), digest, tmp_path / "got.tar.gz", timeout_s=5, retries=1)
+    download((tmp_path / "a.tar.gz").as_uri(), digest, tmp_path / "got.tar.gz", Limits(timeout_s=5, tries=1))
     assert md5(tmp_path / "got.tar.gz") == digest
 
 
@@ -78,7 +80,7 @@ def test_checksum_mismatch_names_both_and_leaves_nothing(http_root, tmp_path):
     folder, base = http_root
     digest = write_archive(folder / "a.tar.gz", n_train=10, n_test=10)
     with pytest.raises(DataError, match=f"expected md5 {'0' * 32}, got {digest}"):
-        download(f"{base}/a.tar.gz", "0" * 32, tmp_path / "out" / "got.tar.gz", timeout_s=5, retries=1)
+        download(f"{base}/a.tar.gz", "0" * 32, tmp_path / "out" / "got.tar.gz", Limits(timeout_s=5, tries=1))
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -87,8 +89,8 @@ def test_no_network_says_how_to_use_a_local_copy(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(DataError, match=r"data\.url=file:///.*2 attempt"):
-        download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "got.tar.gz", timeout_s=2,
-                 retries=2, backoff_s=0.01)
+        download(f"http://127.0.0.1:{port}/x.tar.gz", "0" * 32, tmp_path / "got.tar.gz",
+                 Limits(timeout_s=2, tries=2, backoff_s=0.01))
     assert not (tmp_path / "got.tar.gz").exists()
 
 
@@ -113,7 +115,7 @@ def test_a_partial_download_is_retried_and_never_taken_for_complete(tmp_path):
     try:
         with pytest.raises(DataError, match="3 attempt"):
             download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got",
-                     timeout_s=2, retries=3, backoff_s=0.01)
+                     Limits(timeout_s=2, tries=3, backoff_s=0.01))
     finally:
         server.shutdown()
         server.server_close()
@@ -250,7 +252,7 @@ def test_a_download_stops_at_the_size_limit_and_leaves_nothing(tmp_path, handler
     try:
         with pytest.raises(DataError, match=f"{message}.*runtime.download_max_mb.*Check data.url"):
             download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "out" / "got",
-                     timeout_s=5, retries=3, max_bytes=2 * 2**20, backoff_s=0.01)
+                     Limits(timeout_s=5, tries=3, max_bytes=2 * 2**20, backoff_s=0.01))
     finally:
         server.shutdown()
         server.server_close()
@@ -259,8 +261,10 @@ def test_a_download_stops_at_the_size_limit_and_leaves_nothing(tmp_path, handler
 
 class _SlowHandler(http.server.BaseHTTPRequestHandler):
     """Trickles 1 KiB every 50 ms: never idle long enough for the socket timeout, never done."""
+    requests = 0
 
     def do_GET(self):
+        type(self).requests += 1
         self.send_response(200)
         self.send_header("Content-Length", str(2**20))
         self.end_headers()
@@ -277,14 +281,56 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_download_stops_at_its_overall_deadline(tmp_path):
+    """The deadline is for all tries together: the first try runs into it, and no second try starts (a
+    deadline per try would start all five, each stopped after its second)."""
     server = serve(_SlowHandler)
-    started = time.monotonic()
     try:
-        with pytest.raises(DataError, match="deadline"):
+        with pytest.raises(DataError, match=r"after 1 attempt\(s\): download of .* passed its deadline"):
             download(f"http://127.0.0.1:{server.server_address[1]}/a", "0" * 32, tmp_path / "got",
-                     timeout_s=5, retries=3, deadline_s=1.0, backoff_s=0.01)
+                     Limits(timeout_s=5, tries=5, deadline_s=1.0, backoff_s=0.01))
     finally:
         server.shutdown()
         server.server_close()
-    assert time.monotonic() - started < 5
+    assert _SlowHandler.requests == 1
     assert not (tmp_path / "got").exists()
+
+
+def test_the_retry_helper_tries_as_told_stops_when_told_and_says_each_retry():
+    """The one retry loop (the download's and the cluster pushes'), counted, not timed: no wait here."""
+    tried, said = [], []
+
+    def failing():
+        tried.append(1)
+        raise OSError(f"refused {len(tried)}")
+
+    with pytest.raises(GaveUp) as gave_up:
+        retried(failing, Backoff(tries=3, backoff_s=0), retry_on=(OSError,), what="the push", say=said.append)
+    assert (len(tried), gave_up.value.tries, str(gave_up.value.error), gave_up.value.final) == (
+        3, 3, "refused 3", False)
+    assert said == ["the push failed (try 1 of 3): refused 1; again in 0 s",
+                    "the push failed (try 2 of 3): refused 2; again in 0 s"]
+    assert [Backoff(4, 15).wait(n) for n in (1, 2, 3)] == [15, 30, 60]
+
+    def missing():
+        tried.append(1)
+        raise StopTrying("not there")
+
+    tried.clear()
+    with pytest.raises(GaveUp) as gave_up:
+        retried(missing, Backoff(tries=5, backoff_s=0))
+    assert len(tried) == 1 and gave_up.value.final and str(gave_up.value.error) == "not there"
+    with pytest.raises(KeyError):  # not one to retry: at once, as it is
+        retried(lambda: {}["x"], Backoff(tries=5, backoff_s=0), retry_on=(OSError,))
+    outcomes = iter([OSError("first"), "second"])
+
+    def flaky():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert retried(flaky, Backoff(tries=2, backoff_s=0), retry_on=(OSError,)) == "second"
+    tried.clear()
+    with pytest.raises(GaveUp) as gave_up:  # a deadline already passed: no second try
+        retried(failing, Backoff(tries=5, backoff_s=0), retry_on=(OSError,), deadline=time.monotonic() - 1)
+    assert len(tried) == 1 and gave_up.value.tries == 1

@@ -12,7 +12,8 @@ Two submissions run side by side, so that their waits overlap:
   job only; the refused push keeps its clone, gather names it and the one command that pushes it.
 Input the jobs would run as code, or that SLURM would refuse halfway, is refused before anything is submitted;
 a failing setup line and a failing stage are named with their logs.
-Skipped, saying why, where SLURM is not installed (`.ci/run` installs it); the first tests need no cluster.
+Skipped, saying why, where SLURM is not installed (`.ci/run` installs it); the first test needs no cluster,
+and tests/test_slurm_units.py tests the parts without one.
 """
 import json
 import math
@@ -23,13 +24,15 @@ import subprocess
 import sys
 import threading
 import time
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
 from cifarpipe.compute import gpus
-from cifarpipe.tools import slurm
+from cifarpipe.core.errors import ToolError
+from cifarpipe.slurm.state import ACTIVE, read_status
+from cifarpipe.slurm.submit import SCRIPT
+from cifarpipe.slurm.validate import checked_text
 from conftest import dvc, make_repo, run, serving, tiny_archive_in, tool_env
 from slurm_cluster import run_slurm
 
@@ -39,14 +42,6 @@ LIMIT, STOP_BEFORE = 2, 60  # the long task's short --time, in minutes, and when
 
 
 # -- without a cluster --------------------------------------------------------------------------------------
-def test_help_exits_0_and_a_bare_call_2():
-    for args, code in ((["--help"], 0), (["submit", "--help"], 0), ([], 2), (["nope"], 2)):
-        proc = subprocess.run([sys.executable, "-m", "cifarpipe.tools.cli", "slurm", *args],
-                              capture_output=True, text=True, env=tool_env())
-        assert proc.returncode == code, (args, proc.stderr)
-        assert "usage" in proc.stdout + proc.stderr
-
-
 def test_a_slurm_jobs_gpu_locks_are_its_own(tmp_path, monkeypatch):
     """Two jobs on one node each see their GPU as 0 (CUDA_VISIBLE_DEVICES): each claims it without waiting
     for the other; a second claim within one job still waits."""
@@ -63,81 +58,6 @@ def test_a_slurm_jobs_gpu_locks_are_its_own(tmp_path, monkeypatch):
         gpus.claim_gpus(1, 1, poll_s=0.1, timeout_s=0.5)  # the same job: GPU 0 is taken
     monkeypatch.delenv("SLURM_JOB_GPUS")  # a job SLURM gave no GPUs shares the node's locks
     assert gpus.lock_dir() == tmp_path / "locks"
-
-
-def test_states_are_slurms_word_where_it_knows_best_else_the_jobs_own():
-    running = slurm.SlurmJob("RUNNING", None, "node1", "00:01:00")
-    done = slurm.SlurmJob("FAILED", 124, "n", "")
-    mine = {"state": "TIMEOUT", "code": "124", "phase": "run", "signal": "USR1"}
-    assert slurm.merged(running, {"state": "RUNNING"}) == ("RUNNING", "")
-    assert slurm.merged(done, mine) == ("TIMEOUT", "124")  # stopped itself before the limit: exit 124
-    assert slurm.merged(slurm.SlurmJob("FAILED", 1, "n", ""), {"state": "FAILED", "code": "1",
-                                                                 "phase": "push"}) == ("FAILED (push)", "1")
-    # SIGKILLed (out of memory) after the job wrote it was running: SLURM's word
-    killed = slurm.SlurmJob("OUT_OF_MEMORY", 0, "n", "")
-    assert slurm.merged(killed, {"state": "RUNNING"})[0] == "OUT_OF_MEMORY"
-    assert slurm.merged(None, {"state": "RUNNING"}) == ("UNKNOWN", "")  # no record, and no end written
-    assert slurm.merged(None, mine) == ("TIMEOUT", "124")  # slurmctld forgot it: the job's own file
-    # sacct's view, where accounting runs (the test cluster has none): one line per job or array task
-    found = slurm.parse_sacct("41|COMPLETED|0:0|node1|00:00:12\n42_0|TIMEOUT|0:15|node1|00:01:02\n"
-                              "42_1|CANCELLED by 0|0:15|node2|00:00:03\n42_[2-3%2]|PENDING|0:0|None assigned|"
-                              "00:00:00\n43|PENDING|0:0|None assigned|00:00:00\n")
-    assert {k: (j.state, j.code, j.node) for k, j in found.items()} == {
-        "41": ("COMPLETED", 0, "node1"), "42_0": ("TIMEOUT", 0, "node1"), "42_1": ("CANCELLED", 0, "node2"),
-        "42_2": ("PENDING", None, ""), "42_3": ("PENDING", None, ""), "43": ("PENDING", None, "")}
-
-
-def test_the_remotes_options_travel_to_the_clones_and_its_secrets_stay(tmp_path, monkeypatch):
-    run(["git", "init", "-q"], tmp_path)
-    (tmp_path / ".dvc").mkdir()
-    (tmp_path / ".dvc" / "config").write_text(
-        "[core]\n    remote = lab\n['remote \"lab\"']\n    url = s3://bucket/cifar\n"
-        "    endpointurl = http://minio.lab:9000\n    profile = lab\n")
-    (tmp_path / ".dvc" / "config.local").write_text(
-        "['remote \"lab\"']\n    region = eu-west-1\n    access_key_id = AKIAEXAMPLE\n"
-        "    secret_access_key = s3cr3t-value\n    session_token = t0ken-value\n")
-    monkeypatch.chdir(tmp_path)
-    remote = slurm.dvc_remote()
-    assert remote == {"name": "lab", "url": "s3://bucket/cifar", "options": {
-        "endpointurl": "http://minio.lab:9000", "profile": "lab", "region": "eu-west-1"}}
-    record = {"commit": "0" * 40, "git_remote": "git@host:lab/cifar.git", "dvc_remote": remote,
-              "experiments": [{"name": "a", "seeds": [0], "sets": [], "prep": "stats corrupt"}],
-              "tasks": [[0]], "prep_runs": [0], "max_parallel": None, "push": {"tries": 4, "backoff": 15},
-              "resources": {"prep": [], "task": [], "aggregate": []}}
-    script = slurm.render(record, tmp_path / "sub", Namespace(scratch=None, stop_before=120))
-    assert "DVC_OPTIONS=(endpointurl http://minio.lab:9000 profile lab region eu-west-1)" in script
-    assert not re.search("AKIA|s3cr3t|t0ken", script)
-
-
-def test_a_push_that_would_replace_another_runs_experiment_fails_unless_it_is_this_jobs(tmp_path):
-    """DVC's "diverged" (an experiment of that name already on the remote, from another run) exits 0: it
-    counts as a failure, unless the experiment there is one an earlier run of the same job pushed."""
-    origin = tmp_path / "origin.git"
-    run(["git", "init", "-q", "--bare", str(origin)], tmp_path)
-    first = tmp_path / "first"
-    first.mkdir()
-    run(["git", "init", "-q", "-b", "main"], first)
-    (first / "params.yaml").write_text("x: 1\n")
-    (first / "dvc.yaml").write_text("stages:\n  make:\n    cmd: echo ${x} > out.txt\n    params: [x]\n"
-                                    "    outs: [out.txt]\n")
-    dvc("init", "-q", cwd=first)
-    dvc("remote", "add", "-d", "store", str(tmp_path / "store"), cwd=first)
-    run(["git", "add", "-A"], first)
-    run(["git", "commit", "-qm", "a pipeline"], first)
-    run(["git", "push", "-q", str(origin), "main"], first)
-    second = tmp_path / "second"
-    run(["git", "clone", "-q", "-b", "main", str(origin), str(second)], tmp_path)
-    baseline = run(["git", "rev-parse", "HEAD"], first).stdout.strip()
-    for clone, x in ((first, 2), (second, 3)):
-        dvc("exp", "run", "-q", "-n", "same", "-S", f"x={x}", cwd=clone)
-    push = {"git_remote": str(origin), "name": "same", "baseline": baseline, "tries": 2, "backoff": 0}
-    assert slurm.push_experiment(first, ours=[], **push) is None
-    there = slurm.remote_sha(str(origin), f"refs/exps/{baseline[:2]}/{baseline[2:]}/same")
-    why = slurm.push_experiment(second, ours=[], **push)
-    assert "already holds an experiment same from another run" in why and "diverged" in why
-    assert slurm.remote_sha(str(origin), f"refs/exps/{baseline[:2]}/{baseline[2:]}/same") == there
-    assert slurm.push_experiment(second, ours=[there], **push) is None  # an earlier run of this job's
-    assert slurm.remote_sha(str(origin), f"refs/exps/{baseline[:2]}/{baseline[2:]}/same") != there
 
 
 # -- on the cluster -----------------------------------------------------------------------------------------
@@ -225,7 +145,7 @@ def finished(cluster, repo, folder: Path) -> dict[str, list[str]]:
     """The status rows once no job of the submission is queued or running."""
     def settled():
         rows = states(cluster, repo, folder)
-        return rows if not any(r[3] in slurm.ACTIVE for r in rows.values()) else None
+        return rows if not any(r[3] in ACTIVE for r in rows.values()) else None
     return wait_until(f"the jobs of {folder.name} to end", settled)
 
 
@@ -245,7 +165,7 @@ def status_file(folder: Path, job: str, run: int = -1) -> dict:
     """The status file a job's run wrote (run -1: its latest)."""
     files = sorted((p for p in (folder / "status").glob(f"{job}.*") if p.suffix[1:].isdigit()),
                    key=lambda p: int(p.suffix[1:]))
-    return slurm.read_status(files[run])
+    return read_status(files[run])
 
 
 def trained_epochs(log: Path) -> list[int]:
@@ -260,7 +180,7 @@ def snapshot(repo: Path) -> dict:
 
 @needs_slurm
 def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_anything_is_submitted(
-        slurm_cluster, project, faults):  # the faults grid starts on its own meanwhile
+        slurm_cluster, project, faults_meanwhile):
     root, repo = project
     refused = {
         ("--partition", "gpu\nrm -rf ~"): "--partition 'gpu\\nrm -rf ~' holds the control character '\\n'",
@@ -272,8 +192,8 @@ def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_
         ("--time", "an hour"): "--time 'an hour': sbatch takes minutes, MM:SS",
         ("--sbatch=--comment=a\rb",): "--sbatch '--comment=a\\rb' holds the control character '\\r'",
     }
-    with pytest.raises(SystemExit, match="holds the control character '\\\\x00'"):
-        slurm.checked_text("--account", "lab\x00")  # no command line carries a NUL; elsewhere, one may
+    with pytest.raises(ToolError, match="holds the control character '\\\\x00'"):
+        checked_text("--account", "lab\x00")  # no command line carries a NUL; elsewhere, one may
     for args, message in refused.items():
         proc = cifarpipe(slurm_cluster, repo, "submit", *args, check=False)
         assert proc.returncode == 1 and message in proc.stderr, (args, proc.stderr)
@@ -297,14 +217,16 @@ def test_input_the_jobs_would_run_as_code_or_that_cannot_work_is_refused_before_
 
 
 @needs_slurm
-def test_the_dry_run_prints_the_script_and_its_sbatch_lines_which_sbatch_accepts(slurm_cluster, project):
+def test_the_dry_run_prints_the_values_and_the_sbatch_lines_which_sbatch_accepts(slurm_cluster, project):
+    """The dry run prints job.env: the sbatch lines that would submit the static job.sh, then the values it
+    runs with, which bash reads back exactly and runs none of."""
     root, repo = project
     name, url = "dry$(touch${IFS}pwned)", "http://x/$(touch pwned)\"`touch pwned`"
     proc = cifarpipe(slurm_cluster, repo, "submit", "-n", name, "-S", "optim.lr=0.01,0.02",
                      "-S", "train.seeds=[0,1]", "-S", f"data.url='{url}'", "--time", "00:20:00",
                      "--max-parallel", "2", "--sbatch=--comment=cifarpipe", "--dry-run")
-    script = proc.stdout
-    lines = re.findall(r"^#   (?:(\w+)=\$\()?(sbatch --parsable .*?)\)?$", script, re.M)
+    values = proc.stdout
+    lines = re.findall(r"^#   (?:(\w+)=\$\()?(sbatch --parsable .*?)\)?$", values, re.M)
     assert [job for job, _ in lines] == ["PREP", "ARRAY", "", ""]  # prep, the array, two aggregate jobs
     prep, array, aggregate0, aggregate1 = (line for _, line in lines)
     assert "--gres" not in prep and "--time=00:30:00" in prep  # optim.lr is set: no range test, no GPU
@@ -314,22 +236,23 @@ def test_the_dry_run_prints_the_script_and_its_sbatch_lines_which_sbatch_accepts
     assert "--dependency=afterok:${ARRAY}_2:${ARRAY}_3 " in aggregate1 and "--gres" not in aggregate1
     assert all("--signal=B:USR1@120" in line and "--comment=cifarpipe" in line for _, line in lines)
     assert re.search(r"'--job-name=cifarpipe-\d{8}-\d{6}-dry.*-task' ", array)  # the submission's name
-    assert re.findall(r"^#SBATCH.*", script, re.M) == ["#SBATCH --job-name=cifarpipe"]  # values: arguments
-    assert "\nPREP_RUNS=(0)" in script  # the two points' prep stages see the same params: prep runs them once
+    assert not re.findall(r"^#SBATCH.*", values, re.M)  # resources are arguments, never script lines
+    assert "\nPREP_RUNS=(0)\n" in values  # the two points' prep stages see the same params: run once
     # every value is data: bash reads back exactly what was given, and runs none of it
-    job = root / "job.sh"
-    job.write_text(script)
-    values = run(["bash", "-c", 'eval "$(sed -n "/^NAMES=/,/^TASK_SEED=/p" "$0")"; printf "%s\\n" '
-                  '"${NAMES[1]}" "${SETS_1[@]}" "${TASK_SEED[@]}"', str(job)], root).stdout
-    assert values.splitlines() == [f"{name}-2", "-S", "optim.lr=0.02", "-S", f"data.url='{url}'",
-                                   "0", "1", "0", "1"]
+    job, env = root / "job.sh", root / "job.env"
+    shutil.copyfile(SCRIPT, job)
+    env.write_text(values)
+    printed = run(["bash", "-c", 'source "$0"; printf "%s\\n" "${NAMES[1]}" "${SETS_1[@]}" "${TASK_SEED[@]}"',
+                   str(env)], root).stdout
+    assert printed.splitlines() == [f"{name}-2", "-S", "optim.lr=0.02", "-S", f"data.url='{url}'",
+                                    "0", "1", "0", "1"]
     assert not list(root.glob("pwned")) and not list(repo.glob("pwned"))
-    assert run_slurm(slurm_cluster, "bash", "-n", job).returncode == 0
+    assert run_slurm(slurm_cluster, "bash", "-n", env).returncode == 0
     roles = (["prep"], ["task"], ["aggregate", "0"], ["aggregate", "1"])
     for (_, line), role in zip(lines, roles, strict=True):
-        args = [a for a in shlex.split(line)[2:-2 - (role[0] == "aggregate")]
+        args = [a for a in shlex.split(line)[2:-3 - (role[0] == "aggregate")]
                 if not a.startswith(("--dependency", "--kill-on"))]
-        accepted = run_slurm(slurm_cluster, "sbatch", "--test-only", *args, job, *role, cwd=root)
+        accepted = run_slurm(slurm_cluster, "sbatch", "--test-only", *args, job, env, *role, cwd=root)
         assert accepted.returncode == 0 and "to start at" in accepted.stderr, (line, accepted.stderr)
     assert not [p.name for p in (root / "submissions").glob("*") if "-faults" not in p.name]
     assert not others_queued(slurm_cluster)
@@ -340,18 +263,19 @@ def test_an_aggregate_job_whose_seeds_did_not_complete_refuses_to_run(slurm_clus
     """SLURM drops a dependency on a pending array task that was cancelled: the aggregate job checks itself.
     Run by hand, as plain bash; the range test (optim.lr unset) makes prep ask for the tasks' GPU."""
     root, repo = project
-    script = cifarpipe(slurm_cluster, repo, "submit", "-n", "guard", "-S", "train.seeds=[0,1]",
+    values = cifarpipe(slurm_cluster, repo, "submit", "-n", "guard", "-S", "train.seeds=[0,1]",
                        "--dir", root / "by-hand", "--dry-run").stdout
-    assert re.search(r"^#   PREP=\$\(sbatch .*--gres=gpu:1 .*job.sh prep\)$", script, re.M)
-    folder = Path(re.search(r"^SUBMISSION=(\S+)$", script, re.M).group(1))
+    assert re.search(r"^#   PREP=\$\(sbatch .*--gres=gpu:1 .*job.sh \S+/job.env prep\)$", values, re.M)
+    folder = Path(re.search(r"^SUBMISSION=(\S+)$", values, re.M).group(1))
     (folder / "status").mkdir(parents=True)
-    (folder / "job.sh").write_text(script)
+    shutil.copyfile(SCRIPT, folder / "job.sh")
+    (folder / "job.env").write_text(values)
     env = {k: v for k, v in slurm_cluster.environ(tool_env()).items() if not k.startswith("SLURM_ARRAY")}
-    proc = subprocess.run(["bash", folder / "job.sh", "aggregate", "0"], env={**env, "SLURM_JOB_ID": "999"},
-                          capture_output=True, text=True, cwd=root)
+    proc = subprocess.run(["bash", folder / "job.sh", folder / "job.env", "aggregate", "0"],
+                          env={**env, "SLURM_JOB_ID": "999"}, capture_output=True, text=True, cwd=root)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "the tasks of task-0 (seed 0) task-1 (seed 1) did not complete: nothing to" in proc.stdout
-    assert slurm.read_status(folder / "status" / "aggregate-0.999")["state"] == "FAILED"
+    assert read_status(folder / "status" / "aggregate-0.999")["state"] == "FAILED"
 
 
 @needs_slurm
@@ -425,7 +349,7 @@ class Faults(threading.Thread):
         started(folder, "task-2")
         seen["cancel"] = cifarpipe(cluster, repo, "cancel", folder, "--job", "task-2").stdout
         seen["first"] = wait_until("task-0 to time out", lambda: (rows := states(cluster, repo, folder))[
-            "task-0"][3] not in slurm.ACTIVE and rows)
+            "task-0"][3] not in ACTIVE and rows)
         seen["after"] = snapshot(repo)
         seen["checkpoints"] = sorted(p.name for p in (folder / "checkpoints" / "task-0").iterdir())
         seen["gather"] = cifarpipe(cluster, repo, "gather", folder, check=False)
@@ -442,6 +366,14 @@ def faults(slurm_cluster, project):
     driver.start()
     yield driver
     driver.join(timeout=600)
+
+
+@pytest.fixture
+def faults_meanwhile(request):
+    """The faults grid started early, its minutes of waiting spent beside the fast tests', where a test that
+    reads it was selected; the fast tier (-m 'not slow') never starts it."""
+    if any("faults" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("faults")
 
 
 @needs_slurm
@@ -465,7 +397,7 @@ def test_a_cancelled_seed_leaves_no_aggregate_pending_and_a_refused_push_keeps_i
 
     # SLURM's defaults, and the aggregate job is not left pending for ever
     rows = wait_until("the aggregate job to end", lambda: (rows := states(slurm_cluster, repo, folder))[
-        "aggregate-0"][3] not in slurm.ACTIVE and rows)
+        "aggregate-0"][3] not in ACTIVE and rows)
     assert [rows[job][3] for job in ("prep", "task-1", "aggregate-0")] == [
         "COMPLETED", "CANCELLED", "CANCELLED"], rows
     assert "DependencyNeverSatisfied" in rows["aggregate-0"][-1] and rows["aggregate-0"][4] == "-"
@@ -530,7 +462,7 @@ def test_a_timed_out_task_resumes_a_cancelled_one_is_cancelled_and_two_run_at_on
     assert first["task-2"][-1] == f"stopped by TERM in its {status_file(folder, 'task-2')['phase']} phase"
 
     # tasks that ran at the same time on node1 had a GPU each: 0 and 1
-    runs = [slurm.read_status(p) for p in (folder / "status").iterdir() if p.suffix[1:].isdigit()]
+    runs = [read_status(p) for p in (folder / "status").iterdir() if p.suffix[1:].isdigit()]
     runs = [r for r in runs if r.get("gpus") and r.get("end")]
     pairs = [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]
              if int(a["start"]) < int(b["end"]) and int(b["start"]) < int(a["end"])]

@@ -12,6 +12,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zlib
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..core.params import IMAGE_SIZE
 from ..download.archive import check_member
-from ..download.fetch import Expected, download, file_md5, mismatch
+from ..download.fetch import Expected, Limits, download, file_md5, mismatch
 
 FOLDER = "CIFAR-10-C"
 LABELS = "labels.npy"
@@ -48,10 +49,9 @@ def _local_archive(url: str, md5: str, runtime, folder: Path):
     with tempfile.TemporaryDirectory(dir=folder) as tmp:  # on the output's disk, gone on failure
         path = Path(tmp) / PUBLISHED.file
         # the published archive is larger than the CIFAR-10 guard: it may be as large as itself, never larger
-        limit = max(int(runtime.download_max_mb * 2**20), ARCHIVE_BYTES)
-        download(url, md5, path, timeout_s=runtime.download_timeout_s, retries=runtime.download_retries,
-                 max_bytes=limit, deadline_s=runtime.download_deadline_s,
-                 backoff_s=runtime.download_backoff_s, expected=PUBLISHED)
+        limits = Limits.of(runtime)
+        download(url, md5, path, replace(limits, max_bytes=max(limits.max_bytes, ARCHIVE_BYTES)),
+                 expected=PUBLISHED)
         yield path
 
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ..core.artifacts import atomic_path
 from ..core.errors import DataError
+from .retry import Backoff, GaveUp, StopTrying, retried
 
 CHUNK = 1 << 20  # bytes read per call: how often the size limit and the deadline are checked
 
@@ -53,15 +54,35 @@ def mismatch(source: str, md5: str, actual: str, expected: Expected = CIFAR10) -
 
 
 class _TooBig(DataError):
-    pass
+    """Larger than the limit: not tried again."""
 
 
-def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline: float, progress,
-                expected: Expected) -> str:
+class _Incomplete(DataError):
+    """Stopped short (the connection broke, the deadline passed): tried again while time is left."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How a download is tried: per request, the timeout; all tries together, the deadline; each, the size.
+    `Limits.of(runtime)` reads them from params.yaml's runtime group."""
+    timeout_s: float = 60
+    tries: int = 3
+    backoff_s: float = 1.0  # the wait before the second try, doubled before each next one
+    max_bytes: int = 2**30
+    deadline_s: float = 3600
+
+    @classmethod
+    def of(cls, runtime) -> Limits:
+        return cls(timeout_s=runtime.download_timeout_s, tries=runtime.download_retries,
+                   backoff_s=runtime.download_backoff_s, max_bytes=int(runtime.download_max_mb * 2**20),
+                   deadline_s=runtime.download_deadline_s)
+
+
+def _fetch_once(url: str, dest: Path, limits: Limits, deadline: float, progress, expected: Expected) -> str:
     """Stream `url` into `dest`, drawing a progress bar on `progress` when it is a terminal; return the md5.
     Raises DataError on a short read, an oversized file or a deadline."""
-    md5, size = hashlib.md5(), 0
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(dest, "wb") as out, \
+    md5, size, max_bytes = hashlib.md5(), 0, limits.max_bytes
+    with urllib.request.urlopen(url, timeout=limits.timeout_s) as resp, open(dest, "wb") as out, \
             tqdm(total=int(resp.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
                  unit_divisor=1024, desc=f"download {Path(urllib.parse.urlsplit(url).path).name}",
                  # bytes, rate and time left; none in a log file
@@ -80,41 +101,36 @@ def _fetch_once(url: str, dest: Path, timeout_s: float, max_bytes: int, deadline
                 raise _TooBig(f"{url} sent more than runtime.download_max_mb ({max_bytes / 2**20:.0f} MiB) "
                               f"and was stopped: it is not {expected.what}. Check {expected.group}.url")
             if time.monotonic() > deadline:
-                raise DataError(f"download of {url} passed its deadline (runtime.download_deadline_s) after "
-                                f"{size / 2**20:.1f} MiB")
+                raise _Incomplete(f"download of {url} passed its deadline (runtime.download_deadline_s) "
+                                  f"after {size / 2**20:.1f} MiB")
     if length is not None and size != int(length):
-        raise DataError(f"download of {url} stopped after {size} of {length} bytes")
+        raise _Incomplete(f"download of {url} stopped after {size} of {length} bytes")
     return md5.hexdigest()
 
 
-def download(url: str, md5: str, dest: Path, timeout_s: float, retries: int, max_bytes: int = 2**30,
-             deadline_s: float = 3600, backoff_s: float = 1.0, progress=None,
+def download(url: str, md5: str, dest: Path, limits: Limits, progress=None,
              expected: Expected = CIFAR10) -> None:
     """Download `url` to `dest` (atomically), retrying with exponential backoff, then verify its md5.
 
-    No attempt may exceed `max_bytes`, and all attempts together stop at `deadline_s`: a wrong URL or a
-    misbehaving server can neither fill the disk nor hang the stage.
+    No try may exceed `limits.max_bytes`, and all tries together stop at `limits.deadline_s`: a wrong URL
+    or a misbehaving server can neither fill the disk nor hang the stage.
     """
-    actual, last_error = None, None
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + limits.deadline_s
+
+    def once(tmp: Path) -> str:
+        try:
+            return _fetch_once(url, tmp, limits, deadline, progress or sys.stderr, expected)
+        except urllib.error.HTTPError as err:
+            if err.code == 404:  # not there: no retry finds it
+                raise StopTrying() from err
+            raise
+
     with atomic_path(dest) as tmp:
-        for attempt in range(retries):
-            if attempt:
-                time.sleep(min(backoff_s * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic())))
-            if time.monotonic() > deadline:
-                break
-            try:
-                actual = _fetch_once(url, tmp, timeout_s, max_bytes, deadline, progress or sys.stderr,
-                                     expected)
-                break
-            except _TooBig:
-                raise
-            except (urllib.error.URLError, OSError, DataError) as err:  # timeouts are OSErrors
-                last_error = err
-                if isinstance(err, urllib.error.HTTPError) and err.code == 404:
-                    break
-        if actual is None:
-            raise DataError(f"{_local_hint(url, expected)} Last error after {attempt + 1} attempt(s): "
-                            f"{last_error}")
+        try:  # timeouts are OSErrors
+            actual = retried(lambda: once(tmp), Backoff(limits.tries, limits.backoff_s), deadline=deadline,
+                             retry_on=(urllib.error.URLError, OSError, _Incomplete))
+        except GaveUp as gave_up:
+            raise DataError(f"{_local_hint(url, expected)} Last error after {gave_up.tries} attempt(s): "
+                            f"{gave_up.error}") from None
         if actual != md5.lower():
             raise mismatch(url, md5, actual, expected)
