@@ -99,6 +99,16 @@ def difference(base, change, *, paired: bool) -> Difference:
     return Difference(b.mean(-1) - a.mean(-1), np.sqrt(var_a + var_b), df, "Welch")
 
 
+def welch_from_summaries(base: tuple, change: tuple) -> Difference:
+    """Welch's difference from each side's (mean, sd, n) alone: what `cifarpipe exps` has of an experiment."""
+    (mean_a, sd_a, n_a), (mean_b, sd_b, n_b) = base, change
+    var_a, var_b = sd_a ** 2 / n_a, sd_b ** 2 / n_b
+    df = ((var_a + var_b) ** 2 / (var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1)) if var_a + var_b > 0
+          else n_a + n_b - 2.0)
+    return Difference(np.asarray(mean_b - mean_a), np.asarray(math.sqrt(var_a + var_b)), np.asarray(df),
+                      "Welch")
+
+
 def correlation(base, change) -> float | None:
     """Pearson's r between the two sides' values seed by seed (None when a side is constant)."""
     a, b = np.asarray(base, dtype=float), np.asarray(change, dtype=float)

@@ -43,6 +43,7 @@ class SeedVerdict:
         """metrics/verdict.json, what `dvc exp show` and `dvc metrics diff` show: what a reader decides on."""
         mean = {name: s["mean"] for name, s in self.summary.items()}
         return {"test_acc": mean["test_acc"], "test_acc_ci": self.half_width("test_acc"),
+                "test_acc_std": self.summary["test_acc"]["std"],
                 "seeds": len(self.seeds), "verdict": self.verdict, "seeds_met": self.seeds_met,
                 "test_loss": mean["test_loss"], "train_s": mean["train_s"], "lr_max": lr["lr_max"],
                 "lr_rule": lr_rule(lr), "lr_min": lr["lr_min"], "corrupt_acc": mean["corrupt_acc"],
