@@ -18,15 +18,15 @@ test-fast:
 quick-look:
 	dvc exp run -n quick-look $$(cifarpipe overrides quick-look.yaml) $(ARGS)
 
-# The custom-ResNet recipe: Adam, 24 epochs, peak at 5, cutout 8x8, LRMAX from the LR finder (90% target)
+# The reference recipes, whatever the workspace holds (after a quick look, say): every key of the committed
+# params.yaml that defines a recipe is set (cifarpipe overrides --shipped), then the recipe's own file.
+# The custom-ResNet recipe, params.yaml as shipped: Adam, 24 epochs, peak at 5, cutout 8x8, LRMAX from the LR finder
 reference-custom-resnet:
-	dvc exp run -n reference-custom-resnet -S model.name=custom_resnet -S optim.name=adam -S optim.lr=null \
-	    -S schedule.epochs=24 -S schedule.peak_epoch=5 -S augment.cutout=8 $(ARGS)
+	dvc exp run -n reference-custom-resnet $$(cifarpipe overrides --shipped) $(ARGS)
 
-# The ResNet18 recipe: 20 epochs, RandomCrop(32, padding=4) and cutout 16x16
+# The ResNet18 recipe (resnet18.yaml): 20 epochs, RandomCrop(32, padding=4) and cutout 16x16
 reference-resnet18:
-	dvc exp run -n reference-resnet18 -S model.name=resnet18 -S schedule.epochs=20 -S schedule.peak_epoch=5 \
-	    -S augment.cutout=16 $(ARGS)
+	dvc exp run -n reference-resnet18 $$(cifarpipe overrides --shipped resnet18.yaml) $(ARGS)
 
 # A grid of LRMAX values, queued then run one after another
 lr-grid:

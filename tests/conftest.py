@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["OMP_NUM_THREADS"] = "1"
 # What a fresh clone holds of the project (the pipeline's code, params and DVC setup), copied into each repo
 PROJECT_FILES = ["cifarpipe", "stages", "scripts", "Makefile", "params.yaml", "quick-look.yaml", "smoke.yaml",
-                 "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
+                 "resnet18.yaml", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore"]
 
 # The README's smoke run (the quick look on a narrow network), on the tests' tiny archives (256 training
 # images): batches of 16, so that two epochs hold enough steps for BatchNorm's running statistics (a second

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from cifarpipe.evaluate.figures import CONFUSION_X, CONFUSION_Y, confusion_figure
 from cifarpipe.model.networks import build_model, count_parameters
@@ -368,11 +369,16 @@ def test_a_queued_grid_runs_side_by_side_and_the_readme_table_shows_its_verdicts
 
 
 def test_a_named_reference_recipe_runs_as_an_experiment_of_that_name(changed):
-    # the Makefile's ResNet18 recipe, shortened to one epoch for the test
+    """The Makefile's ResNet18 recipe (shortened to one epoch for the test) after a quick look left its params
+    in the workspace, as `dvc exp run` does: the recipe runs on the committed batch, data and range test."""
+    committed = yaml.safe_load(run(["git", "show", "HEAD:params.yaml"], changed).stdout)
+    set_params(changed, {"train.batch_size": 8, "data.train_subset": 128, "lr_find.iterations": 13})
     run(["make", "reference-resnet18", "ARGS=-S schedule.epochs=1 -S schedule.peak_epoch=0.5"], changed)
     recipe = experiments(changed)["reference-resnet18"]
     params = recipe["params"]["params.yaml"]["data"]
     assert params["model"]["name"] == "resnet18" and params["augment"]["cutout"] == 16
+    for group, key in [("train", "batch_size"), ("data", "train_subset"), ("lr_find", "iterations")]:
+        assert params[group][key] == committed[group][key] != {"train": 8, "data": 128, "lr_find": 13}[group]
     assert "test_acc" in recipe["metrics"]["metrics/verdict.json"]["data"]
     resnet18 = count_parameters(build_model(NARROW.model_copy(update={"name": "resnet18"})))
     assert (changed / "models/summary.txt").read_text().startswith("ResNet18")
