@@ -9,7 +9,7 @@ tarball against the registry's integrity hash); their licences go to .dvc/plots/
     python scripts/build_plots_template.py          # needs npm; rewrites the two files
 
 The page also fills a hidden `#cifarpipe-render-report` element once it has drawn (charts drawn, images
-loaded, script errors), which tests/test_plots_offline.py reads through headless Chromium.
+loaded, script errors), which tests/test_review.py reads through headless Chromium.
 """
 from __future__ import annotations
 

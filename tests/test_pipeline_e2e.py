@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from cifarpipe.tools.overrides import read_overrides, set_args
 from cifarpipe.tools.reruns import reruns_table
 from conftest import (
     NARROW,
+    PARAMS_YAML,
     ROOT,
     TINY_PARAMS,
     copy_repo,
@@ -231,22 +233,39 @@ def changed_stages(repo) -> list[str]:
     return sorted(name.split(":")[-1] for name in status)
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
-      "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
-    ({"evaluate.tta_flip": False}, ["evaluate@0", "export", "robustness@0"]),
-    ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading of the curve; the range test stays cached
-    ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads the LRs lr_pick writes, not optim.lr itself
-    ({"data.test_subset": 50}, ["corrupt", "evaluate@0", "export", "gradcam", "train@0"]),
-    ({"export.min_agreement": 0.99}, ["export"]),
-    ({"corrupt.images": 50}, ["corrupt"]),  # then every robustness@N (tests/test_seeds.py), no training
-    ({"evaluate.ece_bins": 10}, ["evaluate@0", "robustness@0"]),
-    ({"compute.compile": True}, ["train@0"]),
-    ({"preview.samples": 8}, ["preview"]),
-    ({"gradcam.deepest": 1}, ["gradcam"]),
-    ({"noise.confidence": 0.9}, ["aggregate"]),
-])
-def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, overrides, expected):
+# {a change: the stages dvc status then says are out of date}; docs/reruns.md's table says the same
+PARAM_RERUNS = {
+    "runtime.*": ({"runtime.eval_batch_size": 7, "runtime.progress_updates": 1, "runtime.checkpoint": False,
+                   "runtime.download_timeout_s": 5, "runtime.download_retries": 1}, []),
+    "evaluate.tta_flip": ({"evaluate.tta_flip": False}, ["evaluate@0", "export", "robustness@0"]),
+    "lr_pick.min_div": ({"lr_pick.min_div": 3}, ["lr_pick"]),  # another reading; the range test stays cached
+    "optim.lr": ({"optim.lr": 0.01}, ["lr_find", "lr_pick"]),  # train reads lr_pick's LRs, not optim.lr itself
+    "data.test_subset": ({"data.test_subset": 50}, ["corrupt", "evaluate@0", "export", "gradcam", "train@0"]),
+    "export.min_agreement": ({"export.min_agreement": 0.99}, ["export"]),
+    "corrupt.images": ({"corrupt.images": 50}, ["corrupt"]),  # then every robustness@N (test_seeds.py)
+    "evaluate.ece_bins": ({"evaluate.ece_bins": 10}, ["evaluate@0", "robustness@0"]),
+    "compute.compile": ({"compute.compile": True}, ["train@0"]),
+    "preview.samples": ({"preview.samples": 8}, ["preview"]),
+    "gradcam.deepest": ({"gradcam.deepest": 1}, ["gradcam"]),
+    "noise.confidence": ({"noise.confidence": 0.9}, ["aggregate"]),
+}
+
+
+def test_the_docs_table_of_param_reruns_is_what_dvc_status_says():
+    """Each row of docs/reruns.md's table names, in order, the stages the real `dvc status` reports (the test
+    below), the per-seed stages as `@N`."""
+    text = (ROOT / "docs/reruns.md").read_text()
+    table = text[text.index("<!-- param reruns -->"):text.index("<!-- end -->", text.index("<!-- param reruns"))]
+    rows = re.findall(r"^\| `([^`]+)` \| (.*) \|$", table, re.M)
+    assert [param for param, _ in rows] == list(PARAM_RERUNS)
+    for param, said in rows:
+        named = [s.replace("@N", "@0") for s in re.findall(r"`([\w@]+)`", said.split(" (")[0].split(", then")[0])]
+        assert named == PARAM_RERUNS[param][1] or (named, said.startswith("nothing")) == ([], True), (param, said)
+
+
+@pytest.mark.parametrize("change", list(PARAM_RERUNS))
+def test_a_param_invalidates_exactly_the_stages_that_declare_it(changed, change):
+    overrides, expected = PARAM_RERUNS[change]
     set_params(changed, overrides)
     assert changed_stages(changed) == expected
 
@@ -561,3 +580,44 @@ def test_the_corrupted_sets_are_made_once_from_the_data_and_scored_per_seed(buil
     assert read_json(repo,
                      "metrics/verdict.json")["corrupt_acc"] == pytest.approx(result["corrupt_acc"])
 
+
+
+# names the docs write in backticks that are neither an output's key nor the project's own: torch's, DVC's
+# remote options, the device tool's
+OTHERS_NAMES = {"fp32_precision", "record_function", "connection_string", "account_key", "access_key_id",
+                "timeout_s", "avx512_bf16", "amx_bf16", "avx512_vnni", "amx_tile", "avx512f"}
+
+
+def keys_of(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_of(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_of(v)}
+    return set()
+
+
+def test_every_key_the_docs_name_is_in_an_output_that_holds_it(built):
+    """A snake_case name in backticks in README.md or docs/ is a key of one of the pipeline's JSON outputs, a
+    params key or value, a stage, a corruption, or a name the package defines; `test_acc_low` once named a key
+    the verdict no longer had."""
+    import ast
+
+    from cifarpipe.corrupt.corruptions import CORRUPTIONS
+
+    repo, _ = built
+    outputs = [p for pattern in ("metrics/**/*.json", "dvclive/**/metrics.json", "models/**/*.json")
+               for p in repo.glob(pattern)]
+    keys = {k for p in outputs for k in keys_of(json.loads(p.read_text()))}
+    params = yaml.safe_load(PARAMS_YAML.read_text())
+    names = keys | set(params) | {k for group in params.values() for k in group}
+    names |= {str(v) for group in params.values() for v in group.values() if isinstance(v, str)}
+    names |= set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]) | set(CORRUPTIONS) | OTHERS_NAMES
+    for path in (ROOT / "cifarpipe").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        names |= {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                  if isinstance(t, ast.Name)}
+    said = {(doc.name, m) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+            for m in re.findall(r"`([a-z][a-z0-9]*_[a-z0-9_]*)`", doc.read_text())}
+    assert sorted(m for m in said if m[1] not in names) == []
+    assert {"test_acc_ci", "test_acc_std", "lr_rule", "corrupt_acc"} <= keys and "test_acc_low" not in names

@@ -11,6 +11,9 @@ from conftest import ROOT
 PROSE_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".sh", ".toml", ".ipynb", ".in", ".cfg", ""}
 A_PATH = re.compile(r"(?<![\w/.~-])cifarpipe/[\w./-]*")  # not .../OWNER/cifarpipe/blob/, not ~/cifarpipe-x/
 A_MODULE = re.compile(r"(?<![\w/.@-])cifarpipe(?:\.\w+)+")  # not tests@cifarpipe.invalid
+# a file of the project's other folders, and the test function of it a pytest id names (a `::test_` suffix)
+A_FILE = re.compile(r"(?<![\w/.~-])((?:tests|scripts|benchmarks|docs|stages|notebooks)/[\w/.-]*\.\w+)"
+                    r"(?:::(test_\w+))?")
 
 
 def project_files() -> list:
@@ -56,7 +59,16 @@ def unresolved(files) -> list[str]:
         found += [f"{name}: {m.group(0)}" for m in A_PATH.finditer(text)
                   if not (ROOT / m.group(0).rstrip(".-")).exists()]
         found += [f"{name}: {m.group(0)}" for m in A_MODULE.finditer(text) if not names_something(m.group(0))]
+        found += [f"{name}: {m.group(0)}" for m in A_FILE.finditer(text) if not names_a_file(m)]
     return found
+
+
+def names_a_file(found) -> bool:
+    """The file exists (relative to the project), and so does the test it names, if it names one."""
+    path = ROOT / found.group(1).rstrip(".")
+    if not path.is_file():
+        return False
+    return found.group(2) is None or re.search(rf"^def {found.group(2)}\(", path.read_text(), re.M) is not None
 
 
 THE_SEEDS = "the seeds" + "'"  # spelt apart, so this file does not say it
@@ -109,5 +121,8 @@ def test_every_file_and_module_the_prose_names_exists(tmp_path):
     assert unresolved(project_files()) == []
     stale = tmp_path / "stale.md"
     stale.write_text("see cifarpipe/lr_rules.py and `cifarpipe.lr_finder`; cifarpipe/core/ and "
-                     "cifarpipe.core.params.stage_params are real\n")
-    assert unresolved([stale]) == ["stale.md: cifarpipe/lr_rules.py", "stale.md: cifarpipe.lr_finder"]
+                     "cifarpipe.core.params.stage_params are real; tests/test_plots_offline.py and "
+                     "tests/test_noise.py::test_gone are not, tests/test_noise.py::test_holm_by_hand_agrees_with_"
+                     "statsmodels is\n")
+    assert unresolved([stale]) == ["stale.md: cifarpipe/lr_rules.py", "stale.md: cifarpipe.lr_finder",
+                                   "stale.md: tests/test_plots_offline.py", "stale.md: tests/test_noise.py::test_gone"]
