@@ -242,6 +242,40 @@ def repo(tmp_path, tiny_archive):
     return make_repo(tmp_path / "repo", *tiny_archive)
 
 
+def shared_build(tmp_path_factory, name: str, build) -> Path:
+    """A repo that `build(dest)` makes once per suite run, whichever xdist worker asks first: the others wait
+    on a file lock in the folder all workers share, then read it (copy it before changing it)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    done = root / f"shared-{name}"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not done.exists():
+            partial = root / f"shared-{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(done)
+    return done
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory) -> tuple[Path, str]:
+    """(repo, what `dvc repro` printed): the project reproduced once from scratch per suite run, its archive
+    fetched over HTTP, committed as "baseline run". Read it, or copy it (copy_repo) to change it."""
+    def build(dest: Path) -> None:
+        dest.mkdir(parents=True)
+        with serving(dest / "www") as (folder, base):
+            repo = make_repo(dest / "repo", f"{base}/cifar-10-python.tar.gz", tiny_archive_in(folder))
+            output = dvc("repro", cwd=repo).stdout
+        run(["git", "add", "-A"], repo)
+        run(["git", "commit", "-qm", "baseline run"], repo)
+        (dest / "repro.txt").write_text(output)
+
+    shared = shared_build(tmp_path_factory, "baseline", build)
+    return shared / "repo", (shared / "repro.txt").read_text()
+
+
 def copy_repo(built: Path, dest: Path) -> Path:
     """A copy of a reproduced repo (git history, DVC cache and outputs included), for a test that changes
     it."""

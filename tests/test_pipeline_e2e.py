@@ -31,15 +31,12 @@ from conftest import (
     dvc,
     experiments,
     live_history,
-    make_repo,
     odd_images,
     ran,
     readme_exp_show,
     run,
     run_queue,
-    serving,
     set_params,
-    tiny_archive_in,
 )
 
 STAGES = ["download", "stats", "preview", "lr_find", "lr_pick", "train@0", "evaluate@0", "gradcam", "corrupt",
@@ -49,16 +46,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(baseline, tmp_path_factory):
     """(repo, what `dvc repro` printed): the project reproduced once from scratch, its archive fetched over
-    HTTP."""
-    root = tmp_path_factory.mktemp("e2e")
-    with serving(root / "www") as (folder, base):
-        repo = make_repo(root / "repo", f"{base}/cifar-10-python.tar.gz", tiny_archive_in(folder))
-        output = dvc("repro", cwd=repo).stdout
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline run"], repo)
-    return repo, output
+    HTTP (conftest's `baseline`, built once per suite run), copied for this module."""
+    repo, output = baseline
+    return copy_repo(repo, tmp_path_factory.mktemp("e2e") / "repo"), output
 
 
 @pytest.fixture
@@ -208,9 +200,9 @@ def test_metrics_and_plots_reach_dvcs_own_commands(built, tmp_path):
     verdict = read_json(repo, "metrics/verdict.json")
     # the one metrics file: the verdict, a dozen numbers
     assert list(shown["metrics"]) == ["metrics/verdict.json"]
-    assert set(verdict) == {"test_acc", "test_acc_ci", "seeds", "verdict", "seeds_met", "test_loss",
-                            "train_s", "lr_max", "lr_min", "corrupt_acc", "corrupt_acc_ci", "corrupt_gap",
-                            "ece", "ece_ci"}
+    assert set(verdict) == {"test_acc", "test_acc_ci", "test_acc_std", "seeds", "verdict", "seeds_met",
+                            "test_loss", "train_s", "lr_max", "lr_rule", "lr_min", "corrupt_acc", "corrupt_acc_ci",
+                            "corrupt_gap", "ece", "ece_ci"}
     assert verdict["corrupt_gap"] == pytest.approx(verdict["test_acc"] - verdict["corrupt_acc"])
     aggregate, picked = read_json(repo, "metrics/aggregate.json"), read_json(repo, "metrics/lr_pick.json")
     assert verdict["test_acc"] == aggregate["test_acc"]["mean"]
@@ -374,7 +366,7 @@ def test_a_queued_grid_runs_side_by_side_and_the_readme_table_shows_its_verdicts
     table = run(readme_exp_show(), changed, env_extra={"COLUMNS": "120"}).stdout
     header = next(line for line in table.splitlines() if line.startswith("Experiment"))
     assert "…" not in table and max(map(len, table.splitlines())) <= 120, table
-    assert ["Experiment", "test acc", "95% CI", "seeds",
+    assert ["Experiment", "test acc", "± 95%", "seeds",
             "verdict"] == [c for c in header.split("  ") if c][:5]
     assert header.split()[-1] == "optim.lr", table  # the one param the grid varies, and no other
     for data in grid.values():

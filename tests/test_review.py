@@ -11,8 +11,7 @@ import matplotlib.image
 import pytest
 from dvc_render.html import PAGE_HTML
 
-from conftest import dvc, make_repo, run, set_params
-from synthetic_cifar import write_archive
+from conftest import copy_repo, dvc, run, set_params
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None,
@@ -24,16 +23,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def two_commits(tmp_path_factory):
-    """A repo whose HEAD~1 is a baseline run and HEAD a change (another LRMAX), both reproduced."""
-    root = tmp_path_factory.mktemp("review")
-    archive = root / "www" / "cifar-10-python.tar.gz"
-    repo = make_repo(root / "repo", archive.as_uri(), write_archive(archive, n_train=256, n_test=100))
-    for message, overrides in [("baseline run", {}), ("LRMAX 0.005", {"optim.lr": 0.005})]:
-        set_params(repo, overrides)
-        dvc("repro", cwd=repo)
-        run(["git", "add", "-A"], repo)
-        run(["git", "commit", "-qm", message], repo)
+def two_commits(baseline, tmp_path_factory):
+    """A repo whose HEAD~1 is the baseline run (conftest's, built once per suite) and HEAD a change (another
+    LRMAX), both reproduced."""
+    repo = copy_repo(baseline[0], tmp_path_factory.mktemp("review") / "repo")
+    set_params(repo, {"optim.lr": 0.005})
+    dvc("repro", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "LRMAX 0.005"], repo)
     return repo
 
 

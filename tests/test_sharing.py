@@ -109,7 +109,7 @@ def test_push_then_a_fresh_clone_pulls_every_output_and_reruns_nothing(origin, p
     # the base's numbers come from the base commit's outputs, which this clone read from the DVC remote
     assert f"- **base (`{base}`)**: test accuracy" in report and "no aggregate" not in report, report
     accuracy = next(line for line in report.splitlines() if line.startswith("| test accuracy |"))
-    assert "(n=2)" in accuracy.split("|")[2] and "(n=2)" in accuracy.split("|")[3]
+    assert "(1 seed)" in accuracy.split("|")[2] and "(1 seed)" in accuracy.split("|")[3]
 
     # the model registry's view: a version registered (a GTO git tag), then the weights by artifact name,
     # fetched through the DVC remote
