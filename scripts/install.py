@@ -29,7 +29,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # torch and what only torch's wheels pull in, the packages --keep-torch leaves as the Python has them (not
 # nvidia-ml-py, dvclive's): tests/test_environment.py checks it against the lock
 TORCH_STACK = r"torch|torchvision|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+"
-PROBE = "import torch; print(torch.__version__, torch.cuda.is_available())"
+# The torch installed (its version, or exit 1) and whether it sees a GPU: a torch installed without its
+# dependencies (benchmarks/colab_torch.sh) does not import yet, and counts as installed
+PROBE = """from importlib.metadata import PackageNotFoundError, version
+try:
+    installed = version("torch")
+except PackageNotFoundError:
+    raise SystemExit(1)
+try:
+    import torch
+    sees = torch.cuda.is_available()
+except Exception:
+    sees = False
+print(installed, sees)
+"""
 
 
 def pip(python: str, *args: str, quiet: bool) -> None:
