@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # torch and what only torch's wheels pull in, the packages --keep-torch leaves as the Python has them (not
 # nvidia-ml-py, dvclive's): tests/test_environment.py checks it against the lock
 TORCH_STACK = r"torch|torchvision|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+"
-# The torch installed (its version, or exit 1) and whether it sees a GPU: a torch installed without its
-# dependencies (benchmarks/colab_torch.sh) does not import yet, and counts as installed
+# The torch and torchvision installed (exit 1 without the pair) and whether torch sees a GPU: a pair installed
+# without its dependencies (benchmarks/colab_torch.sh) does not import yet, and counts as installed
 PROBE = """from importlib.metadata import PackageNotFoundError, version
 try:
-    installed = version("torch")
+    pair = [version("torch"), version("torchvision")]
 except PackageNotFoundError:
     raise SystemExit(1)
 try:
@@ -41,7 +41,7 @@ try:
     sees = torch.cuda.is_available()
 except Exception:
     sees = False
-print(installed, sees)
+print(*pair, sees)
 """
 
 
@@ -73,25 +73,47 @@ def kernel_packages() -> dict[str, str]:
     return kernel
 
 
-def keeps_torch(python: str, asked: bool, here: bool) -> bool:
-    """Whether to leave `python`'s torch stack as it is, saying which torch in one line."""
+def kept_torch(python: str, asked: bool, here: bool) -> dict[str, str]:
+    """{"torch": version, "torchvision": version} of `python`'s pair if it stays (said in a line), else {}."""
     if not (asked or here):
-        return False
+        return {}
     probe = subprocess.run([python, "-c", PROBE], capture_output=True, text=True)
     if probe.returncode:
         if asked:
-            raise SystemExit(f"error: --keep-torch, but {python} has no torch to keep: install the torch and "
-                             "torchvision pair first, or leave --keep-torch out for the pinned pair")
-        return False
-    version, sees_gpu = probe.stdout.split()[-2], probe.stdout.split()[-1] == "True"
+            raise SystemExit(f"error: --keep-torch, but {python} has no torch and torchvision to keep: "
+                             "install the pair first, or leave --keep-torch out for the pinned pair")
+        return {}
+    torch_version, vision_version, sees_gpu = probe.stdout.split()[-3:]
     driver_gpu = shutil.which("nvidia-smi") is not None and subprocess.run(
         ["nvidia-smi", "-L"], capture_output=True).returncode == 0
-    if driver_gpu and not sees_gpu and not asked:
-        print(f"this Python's torch {version} does not see the GPU the driver shows: installing the pinned "
-              "torch")
-        return False
-    print(f"keeping this Python's torch {version}" + (" (it sees the GPU)" if sees_gpu else ""))
-    return True
+    if driver_gpu and sees_gpu != "True" and not asked:
+        print(f"this Python's torch {torch_version} does not see the GPU the driver shows: installing the "
+              "pinned torch")
+        return {}
+    print(f"keeping this Python's torch {torch_version} and torchvision {vision_version}"
+          + (" (torch sees the GPU)" if sees_gpu == "True" else ""))
+    return {"torch": torch_version, "torchvision": vision_version}
+
+
+def install_less(python: str, lock: Path, kernel: dict, kept: dict, no_deps: bool, quiet: bool) -> None:
+    """The lock less the kernel's packages and the kept torch stack, those held at their versions (held.txt).
+
+    pip resolves, holding them, and stops rather than replace one; with `no_deps` (--keep-torch) it installs
+    the lock pin by pin, resolving nothing (the lock holds every dependency but torch's), so that a torch
+    installed without its own dependencies (its CUDA libraries) stays."""
+    folder = Path(tempfile.mkdtemp(prefix="cifarpipe-install-"))
+    left_out = re.compile("|".join([*map(re.escape, kernel)] + ([TORCH_STACK] if kept else [])))
+    lines = [line for line in lock.read_text().splitlines()
+             if not ("==" in line and left_out.fullmatch(normalized(line.split("==")[0].strip())))]
+    (folder / lock.name).write_text("\n".join(lines) + "\n")
+    held = {**kernel, **kept}
+    (folder / "held.txt").write_text("".join(f"{name}=={held[name]}\n" for name in sorted(held)))
+    if kernel:
+        print(f"the kernel's {len(kernel)} packages stay as they are: {', '.join(sorted(kernel))}")
+    pins = sum("==" in line and not line.lstrip().startswith("#") for line in lines)
+    print(f"installing {pins} of the {lock.name} pins ({folder / lock.name})")
+    pip(python, *(["--no-deps"] if no_deps else []), "-r", str(folder / lock.name), "-c",
+        str(folder / "held.txt"), quiet=quiet)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -104,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--here", action="store_true", help="into this Python instead of a venv (Colab)")
     where.add_argument("--target", type=Path, help="into this folder, with --wheels (put it on PYTHONPATH)")
     ap.add_argument("--keep-torch", action="store_true",
-                    help="leave the torch, torchvision, triton and CUDA packages the Python has")
+                    help="leave the torch, torchvision, triton and CUDA packages the Python has, and install "
+                         "the rest of the lock pin by pin, resolving nothing (a torch under test)")
     ap.add_argument("--wheels", type=Path, help="install every wheel in this folder, offline, without "
                     "dependencies: a kit for a machine whose own torch stays (benchmarks/gpu_prep.sh)")
     ap.add_argument("--quiet", "-q", action="store_true", help="pip's -q")
@@ -146,20 +169,10 @@ def main(argv=None) -> int:
                 return 1
         python = venv_python(folder)
     lock = ROOT / ("requirements-dev.txt" if args.dev else "requirements.txt")
-    held = kernel_packages() if args.here else {}
-    stays = [*held] + ([TORCH_STACK] if keeps_torch(python, args.keep_torch, args.here) else [])
-    if stays:  # the lock less what stays, the kernel's packages held at their versions
-        folder = Path(tempfile.mkdtemp(prefix="cifarpipe-install-"))
-        left_out = re.compile("|".join(stays))
-        lines = [line for line in lock.read_text().splitlines()
-                 if not ("==" in line and left_out.fullmatch(normalized(line.split("==")[0].strip())))]
-        (folder / lock.name).write_text("\n".join(lines) + "\n")
-        (folder / "kernel.txt").write_text("".join(f"{name}=={held[name]}\n" for name in sorted(held)))
-        if held:
-            print(f"the kernel's {len(held)} packages stay as they are: {', '.join(sorted(held))}")
-        pins = sum("==" in line and not line.lstrip().startswith("#") for line in lines)
-        print(f"installing {pins} of the {lock.name} pins ({folder / lock.name})")
-        pip(python, "-r", str(folder / lock.name), "-c", str(folder / "kernel.txt"), quiet=args.quiet)
+    kernel = kernel_packages() if args.here else {}
+    kept = kept_torch(python, args.keep_torch, args.here)
+    if kernel or kept:
+        install_less(python, lock, kernel, kept, no_deps=args.keep_torch, quiet=args.quiet)
     else:
         pip(python, "-r", lock.name, quiet=args.quiet)
     pip(python, "--no-deps", "-r", "requirements-frost.txt", "-e", ".", quiet=args.quiet)

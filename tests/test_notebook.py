@@ -208,7 +208,7 @@ def test_run_all_on_a_fresh_runtime_without_a_git_identity_shows_the_verdict_the
     # the install cell's non-GPU branch: the runtime lock less the kernel's packages and the torch stack, with
     # pip's resolution checked against what is installed here (a dry run)
     assert "keeping this Python's torch" in text_of(cell_with(restored, "scripts/install.py --here"))
-    held = dict(line.split("==") for line in (colab["after"]["install"] / "kernel.txt").read_text().split())
+    held = dict(line.split("==") for line in (colab["after"]["install"] / "held.txt").read_text().split())
     assert {"ipykernel", "ipython", "jupyter-client", "tornado", "pyzmq", "traitlets"} <= held.keys()
     installs = (colab["after"]["install"] / "requirements.txt").read_text().splitlines()
     pins = {line.split("==")[0] for line in installs if "==" in line and not line.startswith(" ")}

@@ -14,7 +14,6 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.version import Version
 
