@@ -3,15 +3,16 @@
 #
 # The smoke run under the oldest torch pair cifarpipe states it runs with, Colab's (pyproject.toml's floors:
 # torch 2.11, torchvision 0.26; TORCH=X.Y and VISION=X.Y pick another pair), on this machine's CPU:
-#   1. a venv of its own (VENV), that pair from PyPI without its dependencies (the CUDA libraries, gigabytes the
-#      CPU does not need: torch imports and runs without them), then the one install keeping that torch
-#      (python3 scripts/install.py --keep-torch: the rest of the runtime lock, the frost photographs, cifarpipe);
+#   1. a venv of its own (VENV) with the one install (python3 scripts/install.py --venv VENV: the runtime lock,
+#      the frost photographs, cifarpipe), then that pair from PyPI in place of the pinned one, without its
+#      dependencies: it is a CUDA 13 build, like the pinned pair, and the lock's CUDA 13 libraries serve it
+#      (without them it does not import: libcudnn.so.9); pulling in its own would add gigabytes;
 #   2. the README's smoke run, `dvc exp run -n smoke $(cifarpipe overrides quick-look.yaml smoke.yaml)`, in a fresh
 #      clone of this checkout's HEAD, on DATA: by default the proxy archive (~/cifar10-proxy, which
 #      ../shared/cifar10-proxy/make_archive.py writes), else a synthetic one (tests/synthetic_cifar.py);
 #   3. its verdict line, printed last and written to $OUT/colab_torch.txt with the versions it ran
 #      (docs/dependencies.md keeps it).
-# About 1 GB to download once (torch's wheel), then the smoke run: a few minutes on 2 cores.
+# About 1 GB to download once (torch's wheel) beside the one install, then the smoke run: minutes on 2 cores.
 set -euo pipefail
 for arg in "$@"; do  # -h, --help: the header above, before anything runs
   case $arg in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
@@ -26,8 +27,8 @@ vision_version=${VISION:-$(floor torchvision)}
 mkdir -p "$out"
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+python3 "$root/scripts/install.py" --venv "$venv" --quiet
 "$venv/bin/python" -m pip install -q --no-deps "torch==$torch_version" "torchvision==$vision_version"
-python3 "$root/scripts/install.py" --venv "$venv" --keep-torch --quiet
 
 work=$(mktemp -d)
 git clone -q "$root" "$work/repo"

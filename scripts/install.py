@@ -5,7 +5,6 @@
     python3 scripts/install.py --venv DIR  # another venv folder
     python3 scripts/install.py --here      # into this Python (Colab): its Jupyter kernel's packages stay, and
                                            # its torch too, unless the driver shows a GPU torch cannot use
-    python3 scripts/install.py --keep-torch               # the lock less the torch the Python has already
     python3 scripts/install.py --wheels DIR --target SITE  # a kit's wheels, offline (gpu_session.sh)
 
 Three pip steps: the lock (requirements.txt, or requirements-dev.txt with --dev), then the frost photographs'
@@ -26,11 +25,11 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# torch and what only torch's wheels pull in, the packages --keep-torch leaves as the Python has them (not
-# nvidia-ml-py, dvclive's): tests/test_environment.py checks it against the lock
+# torch and what only torch's wheels pull in, the packages --here leaves as the Python has them when it keeps
+# its torch (not nvidia-ml-py, dvclive's): tests/test_environment.py checks it against the lock
 TORCH_STACK = r"torch|torchvision|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+"
-# The torch and torchvision installed (exit 1 without the pair) and whether torch sees a GPU: a pair installed
-# without its dependencies (benchmarks/colab_torch.sh) does not import yet, and counts as installed
+# The torch and torchvision installed (exit 1 without the pair) and whether torch sees a GPU (not when it
+# cannot be imported)
 PROBE = """from importlib.metadata import PackageNotFoundError, version
 try:
     pair = [version("torch"), version("torchvision")]
@@ -73,20 +72,15 @@ def kernel_packages() -> dict[str, str]:
     return kernel
 
 
-def kept_torch(python: str, asked: bool, here: bool) -> dict[str, str]:
+def kept_torch(python: str) -> dict[str, str]:
     """{"torch": version, "torchvision": version} of `python`'s pair if it stays (said in a line), else {}."""
-    if not (asked or here):
-        return {}
     probe = subprocess.run([python, "-c", PROBE], capture_output=True, text=True)
     if probe.returncode:
-        if asked:
-            raise SystemExit(f"error: --keep-torch, but {python} has no torch and torchvision to keep: "
-                             "install the pair first, or leave --keep-torch out for the pinned pair")
         return {}
     torch_version, vision_version, sees_gpu = probe.stdout.split()[-3:]
     driver_gpu = shutil.which("nvidia-smi") is not None and subprocess.run(
         ["nvidia-smi", "-L"], capture_output=True).returncode == 0
-    if driver_gpu and sees_gpu != "True" and not asked:
+    if driver_gpu and sees_gpu != "True":
         print(f"this Python's torch {torch_version} does not see the GPU the driver shows: installing the "
               "pinned torch")
         return {}
@@ -95,12 +89,9 @@ def kept_torch(python: str, asked: bool, here: bool) -> dict[str, str]:
     return {"torch": torch_version, "torchvision": vision_version}
 
 
-def install_less(python: str, lock: Path, kernel: dict, kept: dict, no_deps: bool, quiet: bool) -> None:
-    """The lock less the kernel's packages and the kept torch stack, those held at their versions (held.txt).
-
-    pip resolves, holding them, and stops rather than replace one; with `no_deps` (--keep-torch) it installs
-    the lock pin by pin, resolving nothing (the lock holds every dependency but torch's), so that a torch
-    installed without its own dependencies (its CUDA libraries) stays."""
+def install_less(python: str, lock: Path, kernel: dict, kept: dict, quiet: bool) -> None:
+    """The lock less the kernel's packages and the kept torch stack, those held at their versions (held.txt):
+    pip stops rather than replace one."""
     folder = Path(tempfile.mkdtemp(prefix="cifarpipe-install-"))
     left_out = re.compile("|".join([*map(re.escape, kernel)] + ([TORCH_STACK] if kept else [])))
     lines = [line for line in lock.read_text().splitlines()
@@ -112,8 +103,7 @@ def install_less(python: str, lock: Path, kernel: dict, kept: dict, no_deps: boo
         print(f"the kernel's {len(kernel)} packages stay as they are: {', '.join(sorted(kernel))}")
     pins = sum("==" in line and not line.lstrip().startswith("#") for line in lines)
     print(f"installing {pins} of the {lock.name} pins ({folder / lock.name})")
-    pip(python, *(["--no-deps"] if no_deps else []), "-r", str(folder / lock.name), "-c",
-        str(folder / "held.txt"), quiet=quiet)
+    pip(python, "-r", str(folder / lock.name), "-c", str(folder / "held.txt"), quiet=quiet)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,9 +115,6 @@ def parser() -> argparse.ArgumentParser:
                        help="the venv to create or update (.venv)")
     where.add_argument("--here", action="store_true", help="into this Python instead of a venv (Colab)")
     where.add_argument("--target", type=Path, help="into this folder, with --wheels (put it on PYTHONPATH)")
-    ap.add_argument("--keep-torch", action="store_true",
-                    help="leave the torch, torchvision, triton and CUDA packages the Python has, and install "
-                         "the rest of the lock pin by pin, resolving nothing (a torch under test)")
     ap.add_argument("--wheels", type=Path, help="install every wheel in this folder, offline, without "
                     "dependencies: a kit for a machine whose own torch stays (benchmarks/gpu_prep.sh)")
     ap.add_argument("--quiet", "-q", action="store_true", help="pip's -q")
@@ -170,9 +157,9 @@ def main(argv=None) -> int:
         python = venv_python(folder)
     lock = ROOT / ("requirements-dev.txt" if args.dev else "requirements.txt")
     kernel = kernel_packages() if args.here else {}
-    kept = kept_torch(python, args.keep_torch, args.here)
+    kept = kept_torch(python) if args.here else {}
     if kernel or kept:
-        install_less(python, lock, kernel, kept, no_deps=args.keep_torch, quiet=args.quiet)
+        install_less(python, lock, kernel, kept, quiet=args.quiet)
     else:
         pip(python, "-r", lock.name, quiet=args.quiet)
     pip(python, "--no-deps", "-r", "requirements-frost.txt", "-e", ".", quiet=args.quiet)

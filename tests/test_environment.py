@@ -32,10 +32,9 @@ install_script = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(install_script)
 
 # Each lock, and the command that made it (docs/dependencies.md shows each)
-COMPILE = {"requirements.txt": "uv pip compile --universal --python-version 3.11 pyproject.toml requirements.in "
-                               "-o requirements.txt",
-           "requirements-dev.txt": "uv pip compile --universal --python-version 3.11 pyproject.toml "
-                                   "requirements-dev.in -o requirements-dev.txt"}
+UNIVERSAL = "uv pip compile --universal --python-version 3.11 pyproject.toml"
+COMPILE = {"requirements.txt": f"{UNIVERSAL} requirements.in -o requirements.txt",
+           "requirements-dev.txt": f"{UNIVERSAL} requirements-dev.in -o requirements-dev.txt"}
 PACKAGE = "cifarpipe (pyproject.toml)"  # how uv's notes name the package's dependencies
 RUNTIME_ROOTS = {PACKAGE, "-r requirements.in"}
 # What cifarpipe needs without importing it by name: a test checks that each is still not imported
@@ -66,7 +65,7 @@ def lock_pins(text: str) -> dict[str, set[str]]:
 
 
 def requirement_lines(name: str) -> list[tuple[str, Requirement]]:
-    """(the file, a requirement) of a .in file and the files its -r lines read (not -c: that only constrains)."""
+    """(the file, a requirement) of a .in file and of the files its -r lines read (-c only constrains)."""
     found = []
     for line in (ROOT / name).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -83,7 +82,7 @@ def package_dependencies() -> list[Requirement]:
 
 
 def lock_graph(text: str) -> dict[str, set[str]]:
-    """{package: what uv's "# via" notes say pulls it in (packages, the package's dependencies, -r/-c FILE)}."""
+    """{package: what uv's "# via" notes say pulls it in (packages, PACKAGE's dependencies, -r/-c FILE)}."""
     graph = {}
     for block in re.split(r"\n(?=\S)", text):
         if "==" in block.splitlines()[0] and not block.startswith("#"):
@@ -106,7 +105,7 @@ def test_each_lock_is_uv_compiled_for_every_platform_from_its_sources(lock_name)
     assert f"\n    {COMPILE[lock_name]}\n" in (ROOT / "docs/dependencies.md").read_text()
     assert "--index-url" not in text and "--find-links" not in text  # no machine's mirrors
     pins, why = lock_pins(text), lock_graph(text)
-    assert "sys_platform == 'linux'" in text  # the CUDA libraries for Linux only: the lock is for every platform
+    assert "sys_platform == 'linux'" in text  # CUDA's libraries on Linux only: the lock is for all platforms
     wanted = [(PACKAGE, r) for r in package_dependencies()] + [
         (f"-r {name}", r) for name, r in requirement_lines(COMPILE[lock_name].split()[-3])]
     for origin, requirement in wanted:
@@ -123,9 +122,10 @@ def test_the_dev_lock_holds_the_runtime_lock_at_its_pins_and_the_runtime_lock_no
     dev_text = (ROOT / "requirements-dev.txt").read_text()
     runtime, dev = lock_pins((ROOT / "requirements.txt").read_text()), lock_pins(dev_text)
     assert {name: dev.get(name) for name in runtime} == runtime  # the shared pins agree
-    # what the runtime needs, read off the dev lock: the package's dependencies, requirements.in's, all they pull in
+    # what the runtime needs, read off the dev lock: the package's and requirements.in's, what they pull in
     graph, needed = lock_graph(dev_text), set()
-    while grown := {name for name, why in graph.items() if name not in needed and why & (RUNTIME_ROOTS | needed)}:
+    while grown := {name for name, why in graph.items()
+                    if name not in needed and why & (RUNTIME_ROOTS | needed)}:
         needed |= grown
     only_tests = sorted(set(runtime) - needed)
     assert not only_tests, f"only the tests use these, yet requirements.txt pins them: {only_tests}"
@@ -151,21 +151,21 @@ def imported_by(*folders: str) -> dict[str, set[str]]:
                 for top in {name.split(".")[0] for name in names} - set(sys.stdlib_module_names):
                     if top in {"cifarpipe", "stages"}:
                         continue
-                    assert top in providers, f"{path.relative_to(ROOT)} imports {top}, which nothing installed has"
+                    assert top in providers, f"{path.relative_to(ROOT)} imports {top}: nothing here has it"
                     for dist in providers[top]:
                         found.setdefault(dist, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
 def test_the_runtime_locks_direct_dependencies_are_what_cifarpipe_and_stages_import():
-    """A package only the tests import (torchmetrics, by tests/test_robustness.py) belongs in the dev lock: as a
-    direct dependency of requirements.txt, it fails here."""
+    """A package only the tests import (torchmetrics, by tests/test_robustness.py) belongs in the dev lock: as
+    a direct dependency of requirements.txt, it fails here."""
     imported = imported_by("cifarpipe", "stages")
     declared = direct(lock_graph((ROOT / "requirements.txt").read_text()))
-    assert declared == {normalized(r.name) for r in package_dependencies()}  # requirements.in only narrows them
+    assert declared == {normalized(r.name) for r in package_dependencies()}  # requirements.in only narrows
     unused = sorted(declared - set(imported) - set(NOT_IMPORTED))
-    assert not unused, f"requirements.txt has these for the runtime, yet cifarpipe/ and stages/ import none: " \
-                       f"{unused} (a test-only package goes to requirements-dev.in)"
+    assert not unused, ("requirements.txt has these for the runtime, yet cifarpipe/ and stages/ import none: "
+                        f"{unused} (a test-only package goes to requirements-dev.in)")
     undeclared = {name: sorted(files) for name, files in imported.items() if name not in declared}
     assert not undeclared, f"imported, yet not among pyproject.toml's dependencies: {undeclared}"
     stale = {name: sorted(imported[name]) for name in NOT_IMPORTED if name in imported}
@@ -173,7 +173,7 @@ def test_the_runtime_locks_direct_dependencies_are_what_cifarpipe_and_stages_imp
 
 
 def test_the_package_states_ranges_from_colabs_torch_and_the_lock_pins_the_pair_it_tests():
-    """So that `pip install -e .` keeps the torch Colab has (tests/test_locks.py resolves it on Python 3.13)."""
+    """So that installing the package keeps Colab's torch (tests/test_locks.py resolves it on Python 3.13)."""
     declared = {normalized(r.name): r for r in package_dependencies()}
     floors = doctor.floors()
     for name, colab, older in (("torch", "2.11.0", "2.10.0"), ("torchvision", "0.26.0", "0.25.0")):
@@ -187,7 +187,8 @@ def test_the_package_states_ranges_from_colabs_torch_and_the_lock_pins_the_pair_
 
 def test_the_doctor_warns_below_the_torch_floor_and_names_the_one_install():
     said = doctor.below_floor("torch", "2.9.1")
-    assert said.startswith("WARNING     torch 2.9.1 is older than cifarpipe's floor torch>=2.11 (pyproject.toml)")
+    assert said.startswith("WARNING     torch 2.9.1 is older than cifarpipe's floor torch>=2.11 "
+                           "(pyproject.toml)")
     assert INSTALL in said
     assert doctor.below_floor("torch", "2.11.0+cu128") is None  # Colab's, a local version
     assert doctor.below_floor("torchvision", "0.25.0") and doctor.below_floor("torchvision", "0.26.0") is None
@@ -218,8 +219,8 @@ def test_on_apples_gpu_the_doctor_says_the_pipeline_runs_on_the_cpu(monkeypatch)
     monkeypatch.setattr(doctor, "apple_gpu", lambda: True)
     monkeypatch.chdir(PARAMS_YAML.parent)
     lines = doctor.report(params_path=PARAMS_YAML.name, requirements=str(ROOT / "requirements.txt"))
-    assert "gpu         Apple's GPU (mps), which cifarpipe does not use (untested): the pipeline runs on the " \
-           "CPU" in lines
+    assert ("gpu         Apple's GPU (mps), which cifarpipe does not use (untested): the pipeline runs on "
+            "the CPU") in lines
     assert any(line.startswith("pipeline    compute.device auto -> cpu;") for line in lines), lines
 
 
@@ -229,8 +230,8 @@ HIDE_MAGICK = "import ctypes.util; ctypes.util.find_library = lambda name: None;
 def doctor_check(folder: Path, hide_magick: bool) -> subprocess.CompletedProcess:
     code = ((HIDE_MAGICK if hide_magick else "") + "import sys; from cifarpipe.tools.cli import main; "
             "sys.exit(main(['doctor', '--check']))")
-    return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "MAGICK_HOME": ""})
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "MAGICK_HOME": ""})
 
 
 def test_doctor_check_fails_with_one_line_naming_the_package_when_a_corruption_needs_imagemagick(tmp_path):
@@ -238,8 +239,9 @@ def test_doctor_check_fails_with_one_line_naming_the_package_when_a_corruption_n
     assert {"motion_blur", "snow"} <= set(yaml.safe_load(PARAMS_YAML.read_text())["corrupt"]["corruptions"])
     proc = doctor_check(tmp_path, hide_magick=True)
     assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
-    assert proc.stderr.startswith("error: corruptions motion_blur and snow need ImageMagick's MagickWand library")
-    assert f"apt-get install {magick.DEBIAN_PACKAGE}" in proc.stderr and "brew install imagemagick" in proc.stderr
+    said = proc.stderr
+    assert said.startswith("error: corruptions motion_blur and snow need ImageMagick's MagickWand library")
+    assert f"apt-get install {magick.DEBIAN_PACKAGE}" in said and "brew install imagemagick" in said
     params = yaml.safe_load(PARAMS_YAML.read_text())
     params["corrupt"]["corruptions"] = ["gaussian_noise", "fog"]  # those need nothing beyond Python
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -307,7 +309,8 @@ def test_every_place_that_installs_calls_the_one_install():
     own = [line for line in calls["benchmarks/colab_torch.sh"] if not line.startswith("#")]
     assert own and all(re.search(r"pip install -q --no-deps \S+ \S+$", line) for line in own), own
     workflow = yaml.safe_load((ROOT / ".github/workflows/train-and-report.yaml").read_text())
-    (setup,) = [step for job in workflow["jobs"].values() for step in job["steps"] if step.get("name") == "Set up"]
+    (setup,) = [step for job in workflow["jobs"].values() for step in job["steps"]
+                if step.get("name") == "Set up"]
     assert setup["run"].strip().startswith(f"{INSTALL}") and " --dev" not in setup["run"]
     notebook = yaml.safe_load((ROOT / "notebooks/colab.ipynb").read_text())  # JSON is YAML
     cells = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
@@ -323,14 +326,14 @@ def test_the_error_texts_that_ask_for_a_package_name_the_one_install(monkeypatch
     monkeypatch.setitem(sys.modules, "wand", None)  # no Wand
     for module in [m for m in sys.modules if m.startswith("wand.")]:
         monkeypatch.delitem(sys.modules, module)
-    with pytest.raises(PipelineError, match=f"^corruption snow needs ImageMagick's Python binding Wand, which is "
-                                            f"not installed: {re.escape(INSTALL)} "):
+    with pytest.raises(PipelineError, match="^corruption snow needs ImageMagick's Python binding Wand, which "
+                                            f"is not installed: {re.escape(INSTALL)} "):
         magick.require("snow")
 
 
 def test_the_torch_stack_the_install_can_keep_is_what_only_torch_pulls_in():
-    """--keep-torch (Colab) leaves out what its pattern names: nothing else may need one of those, and every
-    platform-specific library torch pulls in (the CUDA ones) must be among them."""
+    """--here (Colab), keeping its torch, leaves out what TORCH_STACK names: nothing else may need one of
+    those, and every platform-specific library torch pulls in (the CUDA ones) must be among them."""
     text = (ROOT / "requirements.txt").read_text()
     graph, stack = lock_graph(text), {"torch", "torchvision"}
     while grown := {name for name, why in graph.items() if name not in stack and why and why <= stack}:
@@ -343,16 +346,15 @@ def test_the_torch_stack_the_install_can_keep_is_what_only_torch_pulls_in():
     assert marked & stack <= left_out, sorted(marked & stack - left_out)
 
 
-@pytest.mark.parametrize("keep_torch", [False, True], ids=["here", "here-keep-torch"])
-def test_install_here_keeps_torch_installs_the_rest_of_the_lock_and_holds_the_kernel(tmp_path, keep_torch):
-    """The Colab path (no GPU here, so the torch here stays), a dry run against what this environment has (no
-    index): the lock less the torch stack and the kernel's packages, which pip holds at their versions, then the
-    frost photographs and cifarpipe without dependencies; --keep-torch installs the lock resolving nothing."""
+def test_install_here_keeps_torch_installs_the_rest_of_the_lock_and_holds_the_kernel(tmp_path):
+    """The Colab path (no GPU here, so the torch here stays), a dry run against what this environment has
+    (no index): the lock less the torch stack and the kernel's packages, which pip holds at their versions,
+    then the frost photographs and cifarpipe without dependencies."""
     env = {**os.environ, "TMPDIR": str(tmp_path), "PIP_DRY_RUN": "1", "PIP_NO_INDEX": "1",
-           "PIP_CONFIG_FILE": os.devnull, "PIP_NO_BUILD_ISOLATION": "0"}  # pip reads "0" as --no-build-isolation
-    proc = subprocess.run([sys.executable, "scripts/install.py", "--here", "--quiet",
-                           *(["--keep-torch"] if keep_torch else [])], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+           "PIP_CONFIG_FILE": os.devnull,
+           "PIP_NO_BUILD_ISOLATION": "0"}  # pip reads "0" as --no-build-isolation: setuptools as installed
+    proc = subprocess.run([sys.executable, "scripts/install.py", "--here", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pair = {"torch": metadata.version("torch"), "torchvision": metadata.version("torchvision")}
     assert f"keeping this Python's torch {pair['torch']} and torchvision {pair['torchvision']}" in proc.stdout
@@ -364,8 +366,7 @@ def test_install_here_keeps_torch_installs_the_rest_of_the_lock_and_holds_the_ke
     assert {"dvc", "nvidia-ml-py", "grad-cam"} <= installs.keys()
     assert not installs.keys() & (held.keys() | {"torch", "torchvision", "triton", "nvidia-cublas"})
     steps = [line for line in proc.stdout.splitlines() if line.startswith("+ ")]
-    no_deps = " --no-deps" if keep_torch else ""
-    assert steps == [f"+ {sys.executable} -m pip install -q{no_deps} -r {folder}/requirements.txt -c "
+    assert steps == [f"+ {sys.executable} -m pip install -q -r {folder}/requirements.txt -c "
                      f"{folder}/held.txt",
                      f"+ {sys.executable} -m pip install -q --no-deps -r requirements-frost.txt -e ."]
 
@@ -375,7 +376,8 @@ def test_install_puts_a_kits_wheels_into_a_folder_offline(tmp_path):
     kit.mkdir()
     with zipfile.ZipFile(kit / "kitdemo-1.0-py3-none-any.whl", "w") as wheel:
         wheel.writestr("kitdemo/__init__.py", "ANSWER = 42\n")
-        wheel.writestr("kitdemo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: kitdemo\nVersion: 1.0\n")
+        wheel.writestr("kitdemo-1.0.dist-info/METADATA",
+                       "Metadata-Version: 2.1\nName: kitdemo\nVersion: 1.0\n")
         wheel.writestr("kitdemo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: "
                                                       "true\nTag: py3-none-any\n")
         wheel.writestr("kitdemo-1.0.dist-info/RECORD", "")

@@ -1,5 +1,5 @@
-"""Holm's step-down adjustment, done by hand (holm_adjust), against statsmodels' multipletests: the pipeline no
-longer imports statsmodels, and the dev lock keeps it for this cross-check."""
+"""Holm's step-down adjustment, done by hand (holm_adjust), against statsmodels' multipletests: the pipeline
+no longer imports statsmodels, and the dev lock keeps it for this cross-check."""
 import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests

@@ -1,7 +1,7 @@
-"""The locks resolve where cifarpipe runs, by uv (pinned in the dev lock) against PyPI, as dry runs: each lock is
-what uv compiles from its sources; every pin of requirements.txt has a wheel for Colab's Pythons (3.12, 3.13;
-torch's stack left to Colab) and for Linux, macOS on Apple silicon and Windows (Python 3.11, the pins whose
-markers hold there); the package's dependencies take Colab's torch. All of them at once: each is network-bound.
+"""The locks resolve where cifarpipe runs, by uv (pinned in the dev lock) against PyPI, as dry runs: each lock
+is what uv compiles from its sources; every pin of requirements.txt has a wheel for Colab's Pythons (3.12,
+3.13; torch's stack left to Colab) and for Linux, macOS on Apple silicon and Windows (Python 3.11, the pins
+whose markers hold there); the package's dependencies take Colab's torch. All at once: each is network-bound.
 Skipped, saying so, only when the index cannot be reached."""
 import os
 import re
@@ -21,23 +21,24 @@ from test_environment import COMPILE, install_script, normalized
 
 UV = shutil.which("uv", path=str(Path(sys.executable).parent))
 INDEX = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or "https://pypi.org/simple"
-# Pure-Python pins published as source distributions only: pip builds each on any platform, so the wheel checks
-# leave them out (a test checks that the lock still pins each, so that this list cannot go stale)
+# Pure-Python pins published as source distributions only: pip builds each on any platform, so the wheel
+# checks leave them out (a test checks that the lock still pins each, so that this list cannot go stale)
 SDIST_ONLY = {"antlr4-python3-runtime": "4.9.3", "grad-cam": "1.5.7"}
 COLAB = {"python": "3.13", "torch": "2.11.0", "torchvision": "0.26.0"}  # Colab's runtime today
 LINUX = "x86_64-manylinux_2_28"
 # uv's name for each platform, and the environment that sets its macOS version (torch's wheels need 14)
-PLATFORMS = {"linux": (LINUX, {}), "macos-arm64": ("aarch64-apple-darwin", {"MACOSX_DEPLOYMENT_TARGET": "14.0"}),
+PLATFORMS = {"linux": (LINUX, {}),
+             "macos-arm64": ("aarch64-apple-darwin", {"MACOSX_DEPLOYMENT_TARGET": "14.0"}),
              "windows": ("x86_64-pc-windows-msvc", {})}
 
 
 def uv(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """uv with no configuration of this machine's, no Python downloads (the targets are named, not run)."""
-    return subprocess.run([UV, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1", **(env or {})})
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1", **(env or {})}
+    return subprocess.run([UV, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
-def wheels_for(pins: Path, python: str, platform: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def wheels_for(pins: Path, python: str, platform: str, env: dict | None = None):
     """A dry run: every requirement of `pins` whose markers hold for (`python`, `platform`), each with a wheel
     for it, as it stands (no dependencies resolved: the lock holds them)."""
     return uv("pip", "compile", "--no-deps", "--only-binary", ":all:", "--python-version", python,
@@ -79,7 +80,8 @@ def resolved(tmp_path_factory):
     colab_pins = lock_less(tmp / "colab", "colab.txt", f"{install_script.TORCH_STACK}|{sdists}")
     platform_pins = lock_less(tmp / "platforms", "platforms.txt", sdists)
     (tmp / "colab/no-wheel.txt").write_text("numpy==1.26.4\n")  # cp312 wheels at most: must fail for 3.13
-    (tmp / "package/colab-torch.txt").write_text(f"torch=={COLAB['torch']}\ntorchvision=={COLAB['torchvision']}\n")
+    (tmp / "package/colab-torch.txt").write_text(
+        f"torch=={COLAB['torch']}\ntorchvision=={COLAB['torchvision']}\n")
     shutil.copy2(ROOT / "pyproject.toml", tmp / "package/pyproject.toml")
     calls = {f"python {v}": partial(wheels_for, colab_pins, v, LINUX) for v in ("3.12", COLAB["python"])}
     calls |= {name: partial(wheels_for, platform_pins, "3.11", target, env)
