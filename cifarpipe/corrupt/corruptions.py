@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..core.errors import PipelineError
 from . import frost as frost_photographs
 from . import magick
 from .names import BENCHMARK, EXTRAS
@@ -337,7 +338,7 @@ def saturate(x, severity, rng):
 
 CORRUPTIONS = {name: globals()[name] for name in BENCHMARK + EXTRAS}  # corrupt.corruptions
 NEEDS = {"motion_blur": magick.require, "snow": magick.require,  # what a corruption needs beyond the lock
-         "frost": lambda name: frost_photographs.photos()}
+         "frost": lambda *names: frost_photographs.photos()}
 
 
 def require(names) -> None:
@@ -345,6 +346,22 @@ def require(names) -> None:
     for name in names:
         if name in NEEDS:
             NEEDS[name](name)
+
+
+def missing(names) -> list[str]:
+    """One line for each need of the corruptions `names` this machine lacks, naming what to install (all the
+    corruptions that share a need on one line: cifarpipe doctor --check)."""
+    sharing: dict = {}
+    for name in names:
+        if name in NEEDS:
+            sharing.setdefault(NEEDS[name], []).append(name)
+    lines = []
+    for need, needing in sharing.items():
+        try:
+            need(*needing)
+        except PipelineError as err:
+            lines.append(str(err))
+    return lines
 
 
 def corrupt(x: np.ndarray, name: str, severity: int, rng: np.random.Generator) -> np.ndarray:

@@ -9,24 +9,27 @@ import numpy as np
 from PIL import Image
 
 from ..core.errors import PipelineError
+from ..messages import INSTALL
 
 # The Debian package of the MagickWand library that Wand loads at run time (Debian 12; no -dev package needed)
 DEBIAN_PACKAGE = "libmagickwand-6.q16-6"
 
 
-def require(name: str) -> None:
-    """Raise the one-line error naming what to install if corruption `name` cannot reach ImageMagick."""
+def require(*names: str) -> None:
+    """Raise the one-line error naming what to install if corruptions `names` cannot reach ImageMagick."""
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    needs, them = ((f"corruption {which} needs", which) if len(names) == 1
+                   else (f"corruptions {which} need", "them"))
     try:
         import wand.image  # noqa: F401 (Wand loads the MagickWand library when imported)
     except ImportError as err:
         if isinstance(err, ModuleNotFoundError):  # Wand itself; a missing library is a plain ImportError
-            raise PipelineError(f"corruption {name} needs ImageMagick's Python binding Wand, which is not "
-                                "installed: pip install -r requirements.txt (or take it out of "
-                                "corrupt.corruptions)") from None
-        raise PipelineError(f"corruption {name} needs ImageMagick's MagickWand library, which Wand cannot "
-                            f"find: apt-get install {DEBIAN_PACKAGE} (Debian 12; apt-get install imagemagick "
-                            "on other Debian and Ubuntu releases, brew install imagemagick on macOS), or "
-                            f"take {name} out of corrupt.corruptions") from None
+            raise PipelineError(f"{needs} ImageMagick's Python binding Wand, which is not installed: "
+                                f"{INSTALL} (or take {them} out of corrupt.corruptions)") from None
+        raise PipelineError(f"{needs} ImageMagick's MagickWand library, which Wand cannot find: apt-get "
+                            f"install {DEBIAN_PACKAGE} (Debian 12; apt-get install imagemagick on other "
+                            "Debian and Ubuntu releases, brew install imagemagick on macOS), or take "
+                            f"{them} out of corrupt.corruptions") from None
 
 
 def _blurred(image: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
