@@ -161,6 +161,7 @@ def test_infer_times_every_back_end_and_predicts_peak_memory_on_a_folder(tmp_pat
     from cifarpipe.export.classifier import Classifier, torch_outputs
     from cifarpipe.export.files import (
         agreement,
+        capture,
         describe,
         export_onnx,
         export_program,
@@ -176,8 +177,9 @@ def test_infer_times_every_back_end_and_predicts_peak_memory_on_a_folder(tmp_pat
     meta = describe(NARROW, 0, list("abcdefghij"), {"mean": [0.5] * 3, "std": [0.25] * 3}, tta_flip=True,
                     temperature=1.5)
     example = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
-    meta = export_onnx(model, example, tmp_path / "model.onnx", meta)
-    export_program(model, example, tmp_path / "model.pt2", meta)
+    program = capture(model, example)  # one capture, both files
+    meta = export_onnx(program, tmp_path / "model.onnx", meta)
+    export_program(program, tmp_path / "model.pt2", meta)
     torch.save(network.state_dict(), tmp_path / "model.pt")
     (tmp_path / "model.json").write_text(json.dumps(meta))
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
