@@ -1,5 +1,6 @@
-"""The export stage's check: on how many test images each file is compared with PyTorch, and that the agreement
-it measures there resolves export.min_agreement (one image in a thousand may differ at 99.9%, two may not)."""
+"""The export stage's check: on how many test images each file is compared with PyTorch, and that the
+agreement measured there resolves export.min_agreement (one image in 1,000 may differ at 99.9%, two may
+not)."""
 import numpy as np
 import pytest
 
