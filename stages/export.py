@@ -54,7 +54,7 @@ def main():
         reference = torch_outputs(fastest(model), checked, batch)
         program, _ = load_program(folder / PROGRAM)
         checks = {"onnx": agreement(reference, onnx_outputs(open_onnx(folder / ONNX), checked, batch)),
-                  "pt2": agreement(reference, torch_outputs(program, checked[:batch], batch))}
+                  "pt2": agreement(reference, torch_outputs(fastest(program), checked[:batch], batch))}
         refuse_if_different(checks, cfg)
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n")  # the folder itself is atomic
     write_json(paths.EXPORT_JSON, {"images": len(images), **checks})
