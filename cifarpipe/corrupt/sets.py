@@ -28,6 +28,20 @@ def _keep(clean: np.ndarray, seed: int) -> None:
     _CLEAN.update(clean=clean, seed=seed)
 
 
+def _one_thread_each(clean: np.ndarray, seed: int) -> None:
+    """A worker's start: its clean images, and OpenCV and ImageMagick on one thread each, since the pool
+    already takes every core (their threads would only wait on each other; no pixel depends on them)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        from wand.resource import limits
+        limits["thread"] = 1
+    except ImportError:  # no ImageMagick: no corruption that needs it was asked for (require() said so)
+        pass
+    _keep(clean, seed)
+
+
 def _one_set(name: str, severity: int) -> np.ndarray:
     clean, seed = _CLEAN["clean"], _CLEAN["seed"]
     return corrupt(clean, name, severity, stream(seed, name, severity))
@@ -47,8 +61,8 @@ def make_sets(clean: np.ndarray, names: list[str], severities: list[int], seed: 
         pool = contextlib.nullcontext(None)
     else:  # forked where the OS can: the workers inherit the imports and the checks already done
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_keep,
-                                   initargs=(clean, seed))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_one_thread_each, initargs=(clean, seed))
     with pool as running:
         made = (running.map if running else map)(_one_set, *zip(*jobs))
         for k, result in enumerate(made):
