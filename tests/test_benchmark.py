@@ -121,7 +121,8 @@ def test_the_peak_is_measured_where_a_compiler_is_at_hand_and_else_says_what_it_
         measured = peak.cpu_peak("fp32", flags, 2, run_ghz=clock)
         assert measured.measured and measured.assumed == "nothing" and "measured" in measured.instruction
         per_cycle = measured.gflops / 2 / max(clock, float(measured.formula.split(" GHz")[0].split()[-1]))
-        assert 0 < per_cycle <= 2 * {"fma512": 32, "fma256": 16}[mode[0]]  # at most two FMA pipes' worth
+        # at most two FMA pipes' worth, and 10% for a clock measured around the rate rather than during it
+        assert 0 < per_cycle <= 2.2 * {"fma512": 32, "fma256": 16}[mode[0]]
         higher = peak.cpu_peak("fp32", flags, 2, run_ghz=2 * clock)  # a faster clock over the run counts
         assert higher.gflops > measured.gflops
     monkeypatch.setattr(peak, "dot_rate_binary", lambda: None)
