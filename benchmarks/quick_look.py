@@ -9,8 +9,8 @@ Each line dvc prints is stamped as it arrives: a stage's seconds run from its "R
 one (or the end), so they hold the stage's process (its startup and imports included) and what dvc does
 around it (hashing, caching its outputs). Beside them, the CPU seconds that dvc and the stage's process
 spent over the same span (the cores' work, which other jobs on the machine inflate far less than the wall
-time). Then each stage's startup alone: a fresh `python -c "import stages.<stage>"`, the best of three. Prints
-a Markdown table, then one JSON line.
+time). Then each stage's startup alone: a fresh `python -c "import stages.<stage>"`, the best of three, in
+wall and CPU seconds. Prints a Markdown table (with each stage's share of the whole), then one JSON line.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,16 +87,23 @@ def timed_run(repo: Path, args: list[str], env: dict) -> tuple[list[tuple[str, f
     return stages, ended - started, last_cpu, "".join(output)
 
 
-def startup_s(repo: Path, stage: str, env: dict) -> float:
-    """A fresh interpreter importing the stage's script (nothing run): the best of three."""
+def children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def startup_s(repo: Path, stage: str, env: dict) -> tuple[float, float]:
+    """(wall s, CPU s) of a fresh interpreter importing the stage's script (nothing run): the best of three
+    each."""
     module = "stages." + stage.split("@")[0]
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu_s()
         subprocess.run([sys.executable, "-c", f"import {module}"], cwd=repo,
                        env={**env, "PYTHONPATH": str(repo)}, check=True)
         best = min(best, time.perf_counter() - started)
-    return best
+        best_cpu = min(best_cpu, children_cpu_s() - cpu)
+    return best, best_cpu
 
 
 def main(argv=None):
@@ -132,20 +140,30 @@ def main(argv=None):
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, env=env).stdout.strip()
 
-    print(f"\nquick look at {commit}, -S {' -S '.join(args.sets) or '(none)'}: {total:.1f} s in all")
-    print("| stage | wall s | CPU s | startup s |\n| --- | --- | --- | --- |")
-    for name, seconds, cpu in stages:
-        print(f"| {name} | {seconds:.1f} | {cpu:.1f} | {startup.get(name, float('nan')):.1f} |")
-    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | {total_cpu:.1f} | "
-          f"{sum(startup.values()):.1f} |")
+    show(commit, args.sets, stages, total, total_cpu, startup)
     found = re.findall(r"test accuracy (\d\.\d+)", output)
     print(json.dumps({"commit": commit, "sets": args.sets, "total_s": round(total, 1),
                       "total_cpu_s": round(total_cpu, 1),
                       "stages": {n: round(s, 1) for n, s, _ in stages},
                       "cpu_s": {n: round(c, 1) for n, _, c in stages},
-                      "startup_s": {n: round(s, 2) for n, s in startup.items()},
+                      "share": {n: round(s / total, 3) for n, s, _ in stages},
+                      "startup_s": {n: round(s[0], 2) for n, s in startup.items()},
+                      "startup_cpu_s": {n: round(s[1], 2) for n, s in startup.items()},
                       "test_acc": [float(a) for a in found], "cpu": cpu_line(),
                       "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1)}))
+
+
+def show(commit: str, sets: list[str], stages: list, total: float, total_cpu: float, startup: dict) -> None:
+    """The Markdown table: each stage's wall and CPU seconds, its share of the whole, its startup."""
+    print(f"\nquick look at {commit}, -S {' -S '.join(sets) or '(none)'}: {total:.1f} s in all")
+    print("| stage | wall s | share | CPU s | CPU share | startup s | startup CPU s |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    nan = (float("nan"), float("nan"))
+    for name, seconds, cpu in stages:
+        print(f"| {name} | {seconds:.1f} | {seconds / total:.0%} | {cpu:.1f} | {cpu / total_cpu:.0%} | "
+              f"{startup.get(name, nan)[0]:.1f} | {startup.get(name, nan)[1]:.1f} |")
+    print(f"| all ({len(stages)} stages and dvc) | {total:.1f} | 100% | {total_cpu:.1f} | 100% | "
+          f"{sum(s[0] for s in startup.values()):.1f} | {sum(s[1] for s in startup.values()):.1f} |")
 
 
 def cpu_line() -> str:

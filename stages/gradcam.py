@@ -39,8 +39,7 @@ def main():
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
     classes = data["classes"]
     targets = {"predicted": preds, "true": labels}  # explain both: why this answer, and where the truth was
-    heat = {(layer, method, which): explain(model, images, targets[which][idx], layer, method)
-            for layer in layers for method in methods for which in targets}
+    heat = explain(model, images, {which: targets[which][idx] for which in targets}, layers, methods)
 
     with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
         for n, ((kind, i), image) in enumerate(zip(chosen, shown)):

@@ -6,38 +6,31 @@ logits), so the clean and the corrupted figures compare like with like.
 
     python -m stages.robustness --seed 0
 """
-import numpy as np
-
 from cifarpipe.compute.device import configure_torch, resolve_compute
 from cifarpipe.core import paths
 from cifarpipe.core.artifacts import read_json, write_csv, write_json
 from cifarpipe.core.params import stage_params
 from cifarpipe.core.paths import per_seed
 from cifarpipe.core.stage import run_stage, seed_argument
-from cifarpipe.data.loader import DeviceLoader
 from cifarpipe.figures.common import save_figure
 from cifarpipe.model.networks import load_trained
 from cifarpipe.robustness.figures import headline, heatmap_figure
-from cifarpipe.robustness.scores import Layout, by_severity, robustness
-from cifarpipe.evaluate.scoring import predict_logits
+from cifarpipe.robustness.scores import by_severity, robustness
+from cifarpipe.robustness.sets import image_batches, read_layout
+from cifarpipe.evaluate.scoring import predict_images
 
 
 def main():
     params, seed = stage_params("robustness"), seed_argument("robustness")
     compute = configure_torch(resolve_compute(params.compute))
     model = load_trained(params.model, per_seed(paths.MODEL, seed), compute)
-    with np.load(paths.CORRUPTED) as z:
-        sets, labels, fingerprint = z["x"], z["y"], str(z["fingerprint"])
-        names = {k: [str(c) for c in z[k]] for k in ("corruptions", "benchmark", "extras")}
-        layout = Layout(**names, severities=[int(s) for s in z["severities"]],
-                        scale=[int(s) for s in z["scale"]])
+    layout, labels, fingerprint = read_layout(paths.CORRUPTED)
     stats = read_json(paths.STATS)
     calibrated = read_json(per_seed(paths.CALIBRATION, seed))
-    flat = sets.reshape(-1, *sets.shape[3:])  # every set, one after another
-    copies = len(layout.corruptions) * len(layout.severities)
-    loader = DeviceLoader(flat, np.tile(labels, copies), stats, compute, params.runtime.eval_batch_size)
-    logits, _ = predict_logits(model, loader, compute, tta_flip=params.evaluate.tta_flip)
-    logits = logits.cpu().numpy().reshape(len(layout.corruptions), len(layout.severities), len(labels), -1)
+    # every set once, one batch at a time from the file, the mirror inside the same pass
+    batches = image_batches(paths.CORRUPTED, params.runtime.eval_batch_size)
+    logits = predict_images(model, batches, stats, compute, tta_flip=params.evaluate.tta_flip)
+    logits = logits.reshape(len(layout.corruptions), len(layout.severities), len(labels), -1)
 
     clean = read_json(per_seed(paths.EVALUATE_JSON, seed))
     result = robustness(logits, labels, layout, list(clean["per_class_acc"]), calibrated["temperature"],

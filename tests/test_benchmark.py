@@ -49,6 +49,8 @@ def test_train_speed_prints_one_json_line_per_seed_and_a_summary_of_them(tmp_pat
         assert r["achieved_gflops"] == pytest.approx(work / r["train_s"], rel=0.05)
         if "peak_gflops" in r:  # a CPU whose instructions the table knows
             assert r["peak_fraction"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"], rel=0.02)
+        if r.get("peak_measured"):  # the rate and the clock measured here: no run beats them
+            assert 0 < r["peak_fraction"] <= 1 and r["peak_assumed"] == "nothing"
     summary = lines[-1]
     accs = [r["test_acc"] for r in ours]
     assert summary["summary"] == "cifarpipe" and "speedup" not in summary
@@ -103,6 +105,30 @@ def test_the_peak_reads_the_clock_lscpu_or_cpuinfo_gives():
     assert cpu_identity(cpuinfo) == (AMD, 26, 2)
     assert clock_ghz(cpuinfo, "")[0] == pytest.approx(2.596122)
     assert clock_ghz(cpuinfo, "CPU max MHz:                         3700.0000\n")[0] == pytest.approx(3.7)
+
+
+def test_the_peak_is_measured_where_a_compiler_is_at_hand_and_else_says_what_it_assumes(monkeypatch):
+    """dot_rate.c's instruction rate and clock make the peak where it compiles and the CPU has the
+    instruction; without a compiler the stated clock and the vendors' rate stand in, and the peak says so."""
+    from cifarpipe.compute.device import Machine
+    from cifarpipe.tools.bench import peak
+
+    flags = Machine.probe().cpu_flags
+    mode = peak.instruction_mode("fp32", flags)
+    if peak.dot_rate_binary() is not None and mode is not None:
+        clock = peak.measured_clock()
+        assert 0.5 < clock < 7  # GHz
+        measured = peak.cpu_peak("fp32", flags, 2, run_ghz=clock)
+        assert measured.measured and measured.assumed == "nothing" and "measured" in measured.instruction
+        per_cycle = measured.gflops / 2 / max(clock, float(measured.formula.split(" GHz")[0].split()[-1]))
+        # at most two FMA pipes' worth, and 10% for a clock measured around the rate rather than during it
+        assert 0 < per_cycle <= 2.2 * {"fma512": 32, "fma256": 16}[mode[0]]
+        higher = peak.cpu_peak("fp32", flags, 2, run_ghz=2 * clock)  # a faster clock over the run counts
+        assert higher.gflops > measured.gflops
+    monkeypatch.setattr(peak, "dot_rate_binary", lambda: None)
+    stated = peak.cpu_peak("fp32", frozenset({"avx2", "fma3"}), 2)
+    if stated is not None:  # a clock lscpu or /proc/cpuinfo states
+        assert not stated.measured and "stated clock" in stated.assumed
 
 
 def test_step_profile_times_each_part_of_the_real_step_and_counts_the_networks_flops(tmp_path):
@@ -161,6 +187,7 @@ def test_infer_times_every_back_end_and_predicts_peak_memory_on_a_folder(tmp_pat
     from cifarpipe.export.classifier import Classifier, torch_outputs
     from cifarpipe.export.files import (
         agreement,
+        capture,
         describe,
         export_onnx,
         export_program,
@@ -176,8 +203,9 @@ def test_infer_times_every_back_end_and_predicts_peak_memory_on_a_folder(tmp_pat
     meta = describe(NARROW, 0, list("abcdefghij"), {"mean": [0.5] * 3, "std": [0.25] * 3}, tta_flip=True,
                     temperature=1.5)
     example = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
-    meta = export_onnx(model, example, tmp_path / "model.onnx", meta)
-    export_program(model, example, tmp_path / "model.pt2", meta)
+    program = capture(model, example)  # one capture, both files
+    meta = export_onnx(program, tmp_path / "model.onnx", meta)
+    export_program(program, tmp_path / "model.pt2", meta)
     torch.save(network.state_dict(), tmp_path / "model.pt")
     (tmp_path / "model.json").write_text(json.dumps(meta))
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)

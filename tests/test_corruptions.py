@@ -89,6 +89,21 @@ def test_a_corruptions_sets_do_not_depend_on_its_place_in_the_list_and_the_finge
         first["fingerprint"])
 
 
+def test_the_sets_made_over_a_pool_of_processes_are_the_same_bytes_as_made_in_one():
+    """runtime.workers cannot change a result: every corruption at two severities, on 1 process and on 3 (more
+    than the 2 cores, so that sets land on each worker in turn), equal byte for byte and by fingerprint."""
+    names = [n for n in CORRUPTIONS if HAVE_MAGICK or n not in ("motion_blur", "snow")]
+    y = np.arange(len(IMAGES)) % 10
+    alone = make_sets(IMAGES, names, [1, 5], seed=0, workers=1)
+    pooled = make_sets(IMAGES, names, [1, 5], seed=0, workers=3)
+    assert alone.shape == (len(names), 2, *IMAGES.shape) and alone.dtype == np.uint8
+    assert np.array_equal(alone, pooled)
+    for k, name in enumerate(names):  # each set where the names and severities put it
+        assert np.array_equal(alone[k, 1], ours(name, 5))
+    assert str(fingerprints(alone, y, names, [1, 5])["fingerprint"]) == str(
+        fingerprints(pooled, y, names, [1, 5])["fingerprint"])
+
+
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_every_corruption_keeps_shape_and_dtype_and_repeats_bit_for_bit(name):
     if name in ("motion_blur", "snow") and not HAVE_MAGICK:

@@ -83,3 +83,42 @@ def test_gradcam_refuses_a_layer_smaller_than_min_size_or_one_the_model_lacks():
     with pytest.raises(ParamsError,
                        match="'prep_layer', which ResNet18 lacks; its blocks are layer1, layer2"):
         choose_layers(build_model(RESNET18), ["prep_layer"], 8, 2)
+
+
+@pytest.mark.parametrize("name, channels_last", [("custom_resnet", False), ("custom_resnet", True),
+                                                 ("resnet18", False)])
+def test_our_cams_from_one_pass_are_the_grad_cam_librarys_one_at_a_time(name, channels_last):
+    """Every layer, method and target class from one forward and backward pass over the batch, against the
+    library called as the stage called it before, one (layer, method, class) at a time; and the overlay."""
+    import numpy as np
+    from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from cifarpipe.gradcam.cams import explain, overlay
+
+    torch.manual_seed(0)
+    model = build_model(Model(name=name, width=8)).eval()
+    for module in model.modules():  # BatchNorm statistics off their defaults, as after training
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5), module.running_var.uniform_(0.5, 2)
+    images = torch.randn(5, 3, 32, 32)
+    if channels_last:
+        model, images = model.to(memory_format=torch.channels_last), images.contiguous(
+            memory_format=torch.channels_last)
+    targets = {"predicted": model(images).argmax(1).numpy(), "true": np.array([3, 1, 4, 1, 5])}
+    layers = choose_layers(model, "auto", 8, 2)
+    heat = explain(model, images, targets, layers, ["gradcam", "gradcam++"])
+    assert len(heat) == len(layers) * 2 * 2
+    library = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus}
+    for (layer, method, which), ours in heat.items():
+        with library[method](model=model, target_layers=[getattr(model, layer)]) as cam:
+            theirs = cam(input_tensor=images,
+                         targets=[ClassifierOutputTarget(int(c)) for c in targets[which]])
+        assert ours.shape == theirs.shape == (5, 32, 32) and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+        assert ours.max() == pytest.approx(1, abs=1e-3) and ours.min() >= 0
+    image = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32)
+    some = next(iter(heat.values()))[0]
+    assert np.array_equal(overlay(image, some), show_cam_on_image(image, some, use_rgb=True))
+    assert not np.allclose(heat[(layers[0], "gradcam", "predicted")], heat[(layers[0], "gradcam", "true")])

@@ -98,3 +98,47 @@ def test_a_corruption_accuracy_short_of_the_benchmark_says_what_it_lacks():
     assert set(result["missing"]) == set(BENCHMARK + EXTRAS)
     only_extras = scores({"spatter": [0.5, 0.7]}, [1, 5])
     assert only_extras["corrupt_acc"] is None and only_extras["extras_acc"] == pytest.approx(0.6)
+
+
+def test_the_sets_stream_from_the_file_a_batch_at_a_time_in_order(tmp_path):
+    from cifarpipe.core.artifacts import write_npz
+    from cifarpipe.robustness.sets import image_batches, read_layout
+
+    x = np.random.default_rng(0).integers(0, 256, (2, 3, 5, 32, 32, 3), dtype=np.uint8)
+    write_npz(tmp_path / "c.npz", x=x, y=np.arange(5), corruptions=np.array(["fog", "snow"]),
+              severities=np.array([1, 3, 5]), benchmark=np.array(BENCHMARK), extras=np.array(EXTRAS),
+              scale=np.array(SEVERITIES), fingerprint=np.array("abc"))
+    for batch in (7, 30, 1000):
+        got = list(image_batches(tmp_path / "c.npz", batch))
+        assert [len(b) for b in got][:-1] == [batch] * (len(got) - 1) and sum(map(len, got)) == 30
+        assert np.array_equal(np.concatenate(got), x.reshape(30, 32, 32, 3))
+    layout, labels, fingerprint = read_layout(tmp_path / "c.npz")
+    assert layout.corruptions == ["fog", "snow"] and layout.severities == [1, 3, 5] and fingerprint == "abc"
+    assert list(labels) == list(range(5)) and layout.benchmark == list(BENCHMARK)
+
+
+@pytest.mark.parametrize("tta_flip", [True, False])
+def test_streamed_batches_score_as_the_loader_does_and_the_mirror_in_the_batch_as_a_second_pass(tta_flip):
+    """fp32 on the CPU: the robustness stage's stream, the evaluate stage's loader and the two passes the
+    mirror average took before give the same logits but for float rounding."""
+    from cifarpipe.compute.device import resolve_compute
+    from cifarpipe.data.loader import DeviceLoader
+    from cifarpipe.evaluate.scoring import predict_images, predict_logits
+    from cifarpipe.model.networks import build_model
+    from conftest import CPU_COMPUTE, NARROW
+
+    compute = resolve_compute(CPU_COMPUTE)
+    model = build_model(NARROW, compute, seed=0).eval()
+    x = np.random.default_rng(1).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    stats = {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
+    loader = DeviceLoader(x, np.zeros(50), stats, compute, 16)
+    expected, _ = predict_logits(model, loader, compute, tta_flip=tta_flip)
+    streamed = predict_images(model, (x[i:i + 16] for i in range(0, 50, 16)), stats, compute,
+                              tta_flip=tta_flip)
+    assert streamed.shape == (50, 10)
+    np.testing.assert_allclose(streamed, expected.numpy(), atol=1e-5)
+    with torch.no_grad():  # the mirror as its own pass, as before
+        batch = torch.cat([b for b, _ in loader])
+        two_passes = (model(batch) + model(batch.flip(3))) / 2 if tta_flip else model(batch)
+    np.testing.assert_allclose(expected.numpy(), two_passes.numpy(), atol=1e-5)
+    assert not np.allclose(two_passes.numpy(), model(batch.flip(3)).detach().numpy(), atol=1e-3)

@@ -222,6 +222,7 @@ class Runtime(Group):
     eval_batch_size: Count
     progress_updates: Count
     checkpoint: bool
+    workers: Count | None
 
 
 class Params(Group):

@@ -36,6 +36,16 @@ def classifier(network: torch.nn.Module, meta: dict) -> Classifier:
                       temperature=meta["temperature"]).eval()
 
 
+def fastest(module: torch.nn.Module) -> torch.nn.Module:
+    """`module` (a Classifier, or a loaded program's module) with its 4-d weights channels-last where oneDNN
+    runs the convolutions: the same outputs but for float rounding, at the forward pass's speed for batches
+    (1.4 times NCHW's in fp32 at batch 256 on a 2-core Xeon). For the export stage's check, after the
+    capture."""
+    if torch.backends.mkldnn.is_available():
+        module.to(memory_format=torch.channels_last)
+    return module
+
+
 @torch.inference_mode()
 def torch_outputs(model, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, logits) of uint8 NHWC `images` by a Classifier or a loaded program's, `batch_size` at a

@@ -5,6 +5,7 @@ file with onnxruntime must not pay for it (650 MB of memory for torch's CUDA bui
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -55,26 +56,42 @@ def dynamic_batch() -> dict:
     return {INPUT: {0: torch.export.Dim("batch", min=1)}}
 
 
-def export_onnx(model, example, path, meta: dict) -> dict:
-    """The eval-mode Classifier as one ONNX file with a dynamic batch dimension and `meta`, plus its opset,
-    in its metadata_props; returns that metadata."""
+def capture(model, example):
+    """The eval-mode Classifier captured once by torch.export, with a dynamic batch dimension: the program
+    that both files are made from."""
     import torch
 
-    program = torch.onnx.export(model.eval(), (example,), dynamo=True, dynamic_shapes=dynamic_batch(),
-                                input_names=[INPUT], output_names=OUTPUTS, verbose=False)
-    meta = {**meta, "opset": program.model.opset_imports[""]}
-    program.model.metadata_props.update(as_metadata_props(meta))
-    program.save(str(path), external_data=False)
+    return torch.export.export(model.eval(), (example,), dynamic_shapes=dynamic_batch())
+
+
+def export_onnx(program, path, meta: dict) -> dict:
+    """The captured program as one ONNX file (its batch dimension dynamic) with `meta`, plus its opset, in
+    its metadata_props; returns that metadata."""
+    import torch
+
+    onnx_program = torch.onnx.export(program, dynamo=True, input_names=[INPUT], output_names=OUTPUTS,
+                                     verbose=False)
+    meta = {**meta, "opset": onnx_program.model.opset_imports[""]}
+    onnx_program.model.metadata_props.update(as_metadata_props(meta))
+    onnx_program.save(str(path), external_data=False)
     return meta
 
 
-def export_program(model, example, path, meta: dict) -> None:
-    """The eval-mode Classifier as a torch.export program with a dynamic batch dimension, `meta` inside as
-    the extra file model.json."""
+def export_program(program, path, meta: dict) -> None:
+    """The captured program as a torch.export file, `meta` inside as the extra file model.json."""
     import torch
 
-    program = torch.export.export(model.eval(), (example,), dynamic_shapes=dynamic_batch())
     torch.export.save(program, str(path), extra_files={META: json.dumps(meta)})
+
+
+def images_to_check(available: int, min_agreement: float) -> int:
+    """How many test images a file is checked on: the fewest on which its class agreement can show
+    export.min_agreement (1,000 for 99.9%, where one image in a thousand may differ and two may not), at most
+    those there are. An error of the export itself (the weights, the normalisation, the mirror, the
+    temperature) shows on every image; a tie that rounding tips shows once in so many."""
+    if min_agreement >= 1:
+        return available
+    return min(available, math.ceil(round(1 / (1 - min_agreement), 6)))
 
 
 def open_onnx(path, threads: int | None = None):
@@ -114,10 +131,13 @@ def onnx_outputs(session, images: np.ndarray, batch_size: int) -> tuple[np.ndarr
 def agreement(reference: tuple[np.ndarray, np.ndarray], outputs: tuple[np.ndarray, np.ndarray]) -> dict:
     """How far (probabilities, logits) `outputs` are from `reference`: the largest absolute difference of the
     probabilities and of the logits, the latter relative to the largest reference logit too (at least 1:
-    float32 rounding grows with the logits' size), and the share of equal classes."""
-    (ref_probs, ref_logits), (probs, logits) = reference, outputs
+    float32 rounding grows with the logits' size), and the share of equal classes, on the first
+    len(outputs) images of `reference`."""
+    (probs, logits) = outputs
+    ref_probs, ref_logits = (part[:len(probs)] for part in reference)
     diff = float(np.abs(ref_logits - logits).max())
-    return {"max_abs_prob_diff": float(np.abs(ref_probs - probs).max()), "max_abs_logit_diff": diff,
+    return {"images": len(probs), "max_abs_prob_diff": float(np.abs(ref_probs - probs).max()),
+            "max_abs_logit_diff": diff,
             "max_rel_logit_diff": diff / max(1.0, float(np.abs(ref_logits).max())),
             "argmax_agreement": float((ref_probs.argmax(1) == probs.argmax(1)).mean())}
 

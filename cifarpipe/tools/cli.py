@@ -28,13 +28,15 @@ COMMANDS = [
     ("slurm", "cifarpipe.slurm.commands",
      "a grid and its seeds as a SLURM job array: submit, status, cancel, gather, resubmit, push"),
     ("bench", None,
-     "benchmarks: training speed, where a step's time goes, inference speed"),
+     "benchmarks: training speed, where a step's time goes, inference speed, the forward pass's limit"),
     ("bench speed", "cifarpipe.tools.bench.train_speed",
      "training time and accuracy beside the reference recipe's plain script"),
     ("bench profile", "cifarpipe.tools.bench.step_profile",
      "where a training step's time goes"),
     ("bench infer", "cifarpipe.tools.bench.inference",
      "the exported model's speed (onnxruntime, PyTorch, .pt2), predict's memory"),
+    ("bench forward", "cifarpipe.tools.bench.forward",
+     "the forward pass's best throughput per precision, and each inference stage's share of it"),
 ]
 EPILOG = "`{prog} COMMAND --help` tells more about each; docs/use.md tells all."
 
