@@ -39,7 +39,8 @@ def main():
     shown = denormalize(images.cpu().numpy(), stats["mean"], stats["std"])
     classes = data["classes"]
     targets = {"predicted": preds, "true": labels}  # explain both: why this answer, and where the truth was
-    heat = explain(model, images, {which: targets[which][idx] for which in targets}, layers, methods)
+    heat = {(layer, method, which): explain(model, images, targets[which][idx], layer, method)
+            for layer in layers for method in methods for which in targets}
 
     with atomic_dir(paths.GRADCAM_DIR) as tmp:  # the folder appears whole or not at all
         for n, ((kind, i), image) in enumerate(zip(chosen, shown)):
