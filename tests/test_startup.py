@@ -1,5 +1,5 @@
-"""A stage starts with the imports it uses and no other: each stage script imported in a fresh interpreter holds
-only the heavy modules on its allow-list (torch alone costs about 2 s; the CAM library took 4.5 s)."""
+"""A stage starts with the imports it uses and no other: each stage script imported in a fresh interpreter
+holds only the heavy modules on its allow-list (torch alone costs about 2 s; the CAM library, gradcam's, 4.5)."""
 import json
 import subprocess
 import sys
@@ -13,12 +13,14 @@ from conftest import ROOT
 HEAVY = ["torch", "torchvision", "matplotlib", "pandas", "scipy", "sklearn", "sympy", "cv2", "onnx",
          "onnxruntime", "onnxscript", "pytorch_grad_cam", "dvclive", "torchmetrics", "wand"]
 DVCLIVE = {"dvclive", "pandas"}  # dvclive imports pandas
-# what each stage uses: a figure is matplotlib; dvclive logs; scipy's softmax and statistics; cv2 the corruptions
-# and GradCAM's colours. The export stage imports onnx, onnxruntime and onnxscript inside its functions.
+# what each stage uses: a figure is matplotlib; dvclive logs; scipy's softmax and statistics; cv2 the
+# corruptions and GradCAM's colours; the CAM library (grad-cam: it brings torchvision, scikit-learn, pandas and
+# sympy) the gradcam stage. The export stage imports onnx, onnxruntime and onnxscript inside its functions.
+CAM = {"pytorch_grad_cam", "torchvision", "sklearn", "pandas", "scipy", "sympy"}
 ALLOWED = {
     "download": set(), "stats": set(), "lr_find": set(), "lr_pick": {"matplotlib"},
     "preview": {"torch", "matplotlib"}, "train": {"torch"} | DVCLIVE,
-    "evaluate": {"torch", "matplotlib", "scipy"} | DVCLIVE, "gradcam": {"torch", "matplotlib", "cv2"},
+    "evaluate": {"torch", "matplotlib", "scipy"} | DVCLIVE, "gradcam": {"torch", "matplotlib", "cv2"} | CAM,
     "corrupt": {"scipy", "cv2"}, "robustness": {"torch", "matplotlib", "scipy"}, "export": {"torch"},
     "aggregate": {"matplotlib", "pandas", "scipy"},
 }

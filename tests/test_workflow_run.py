@@ -115,7 +115,8 @@ def run_workflow(workflow: Path, origin: Path, head: str, home: Path) -> tuple[P
     """Every step of the workflow's one job, in order; returns (the workspace, the steps' output)."""
     spec = yaml.safe_load(workflow.read_text())
     (job,) = spec["jobs"].values()
-    context = {"github.token": "test-token", "github.event.pull_request.number": PR_NUMBER,
+    context = {"github.token": "test-token", "secrets.GITHUB_TOKEN": "test-token",
+               "github.event.pull_request.number": PR_NUMBER,
                "github.event_name": "pull_request", "inputs.seeds": ""}
     stubs = home / "stubs"
     stubs.mkdir(parents=True)
