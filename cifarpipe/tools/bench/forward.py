@@ -113,16 +113,23 @@ def export_checks(params, images: np.ndarray, folder: Path) -> list[Measured]:
 
 
 def gradcam_pass(params, compute) -> Measured:
-    """GradCAM's one forward and backward pass: the stage's images once per target class, fp32."""
-    from ...gradcam.cams import choose_layers, maps_and_gradients
+    """GradCAM as the stage runs it (the grad-cam library): each layer and method on the stage's images, for
+    the predicted and the true class, fp32; each call a forward and a backward pass of the batch."""
+    from ...gradcam.cams import choose_layers, explain
 
     model = build_model(params.model, compute).eval()
     layers = choose_layers(model, params.gradcam.layers, params.gradcam.min_size, params.gradcam.deepest)
-    n = 2 * (params.gradcam.images + params.gradcam.correct_images)  # predicted and true class
+    n = params.gradcam.images + params.gradcam.correct_images
     x = torch.randn(n, 3, 32, 32, device=compute.device).contiguous(memory_format=compute.memory_format)
-    classes = np.arange(n) % 10
-    return Measured(f"gradcam (forward and backward, batch {n})", "fp32", n,
-                    lambda: maps_and_gradients(model, x, classes, layers))
+    calls = [(layer, method, target) for layer in layers for method in params.gradcam.methods
+             for target in (np.arange(n) % 10, (np.arange(n) + 1) % 10)]
+
+    def every_call():
+        for layer, method, target in calls:
+            explain(model, x, list(target), layer, method)
+
+    return Measured(f"gradcam ({len(calls)} forward and backward passes of {n} images)", "fp32",
+                    n * len(calls), every_call)
 
 
 def measured_items(params, args, folder: Path) -> list[Measured]:
