@@ -65,11 +65,12 @@ def test_two_ranks_resume_after_a_kill_write_one_set_of_outputs_close_to_one_pro
     assert list((repo / "models").rglob("*.pt")) == [repo / "models/seed0/model.pt"]
     assert not checkpoint.exists()
     # the same global batches, split in two: the recipe is unchanged. The ranks normalize their own half of a
-    # batch on the CPU (SyncBatchNorm is CUDA-only), so the numbers are close, not equal. Tolerance: 25% of
-    # the final train loss, 0.2 of test accuracy (100 test images)
-    assert abs(two["train_loss"] - single["train_loss"]) <= 0.25 * single["train_loss"], (two, single)
-    assert abs(two["test_acc"] - single["test_acc"]) <= 0.2
-    assert two["test_acc"] > 0.25
+    # batch on the CPU (SyncBatchNorm is CUDA-only), so the numbers are close, not equal. The losses are compared
+    # (25% of the single process's): accuracy on 100 test images after 4 short epochs still jumps by 0.2 between
+    # neighbouring epochs, so it is only asked to be well above chance (0.1) on both
+    for key in ("train_loss", "test_loss"):
+        assert abs(two[key] - single[key]) <= 0.25 * single[key], (key, two, single)
+    assert two["test_acc"] > 0.25 and single["test_acc"] > 0.25, (two, single)
     after_resume = history(repo)
 
     dvc("repro", "-f", "train@0", cwd=repo)  # the same two ranks, never interrupted
