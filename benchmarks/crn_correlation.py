@@ -7,7 +7,10 @@ seed, and the seeds the verdict's designs need to decide (docs/noise.md).
 Trains, in this process, the smoke network 16 wide on the first 3,000 training images for 2 epochs (the quick
 look's schedule), scored on the first 1,000 test images without the mirror, for seeds 0..N-1 of the base and of
 each change: optim.lr x 1.5, augment.cutout 8 -> 0, model.width 16 -> 24. `--code DIR` takes the package from
-another checkout (a revision before common random numbers, to compare), with its own params.yaml.
+another checkout (a revision before common random numbers, to compare), with its own params.yaml. For each change
+it then replays the verdict's designs on those seeds in order (the rounds of params.yaml's noise group, paired; a
+fixed five a side, Welch's): the call, and the seeds a side it took. `--replay JSON` does that alone, on the
+accuracies a run wrote with `--json`.
 """
 from __future__ import annotations
 
@@ -56,6 +59,25 @@ def accuracies(code: Path, archive: Path, seeds: int, overrides: dict) -> tuple[
     return result, seconds
 
 
+def replay(base: list[float], change: list[float]) -> str:
+    """What the rounds (paired) and a fixed five a side (Welch) call on these seeds, taken in order."""
+    from cifarpipe.aggregate.sequential import Design, look_at
+    from cifarpipe.core.params import load_params
+
+    noise = load_params(ROOT / "params.yaml", {}).noise
+    rounds, margin = Design.from_noise(noise), noise.margin.test_acc / 100
+    said = []
+    for seeds in rounds.looks:
+        look = look_at(base[:seeds], change[:seeds], rounds, margin)
+        if look.decided:
+            said.append(f"rounds ({rounds.describe()}): {look.call} at {seeds} seeds a side, p {look.p_value:.3g}")
+            break
+    fixed = Design((5,), rounds.alpha, paired=False)
+    look = look_at(base[:5], change[:5], fixed, margin)
+    said.append(f"fixed 5, Welch: {look.call}, p {look.p_value:.3g}")
+    return "; ".join(said)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python benchmarks/crn_correlation.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,7 +85,13 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose cifarpipe package trains")
     ap.add_argument("--json", type=Path, default=None, help="also write every accuracy here")
+    ap.add_argument("--replay", type=Path, default=None, help="only replay the designs on this run's --json")
     args = ap.parse_args(argv)
+    if args.replay:
+        saved = json.loads(args.replay.read_text())
+        for name, change in saved["changes"].items():
+            print(f"{name}: r = {change['correlation']:.2f}; {replay(saved['base'], change['accuracy'])}")
+        return
     code = args.code.resolve()
     if code != ROOT and os.environ.get("PYTHONPATH") != str(code):  # the other checkout's package, first
         env = {**os.environ, "PYTHONPATH": str(code)}
@@ -79,7 +107,7 @@ def main(argv=None) -> None:
         r = float(np.corrcoef(base, acc)[0, 1])
         out["changes"][name] = {"accuracy": acc, "correlation": r}
         print(f"{name}: {np.round(acc, 4).tolist()} ({seconds:.0f} s); r = {r:.2f}; mean difference "
-              f"{100 * (np.mean(acc) - np.mean(base)):+.2f} points", flush=True)
+              f"{100 * (np.mean(acc) - np.mean(base)):+.2f} points; {replay(base, acc)}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
