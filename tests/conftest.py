@@ -78,8 +78,8 @@ CPU_COMPUTE = defaults("compute", device="cpu", precision="fp32", channels_last=
 # The longest test files first, as the CI log's --durations measures them. pytest-xdist (--dist loadfile)
 # hands whole files to the two workers in collection order: with a long file left for last, one core sat idle
 # for four minutes. Longest first, the short files even out the end. A file not named here runs after these.
-LONGEST_FIRST = ["test_sharing.py", "test_pipeline_e2e.py", "test_seeds.py", "test_slurm.py",
-                 "test_notebook.py", "test_review.py", "test_resume.py", "test_ddp.py", "test_benchmark.py"]
+LONGEST_FIRST = ["test_workflow_run.py", "test_notebook.py", "test_sharing.py", "test_pipeline_e2e.py",
+                 "test_seeds.py", "test_slurm.py", "test_review.py", "test_resume.py", "test_ddp.py", "test_benchmark.py"]
 
 
 def pytest_collection_modifyitems(items):

@@ -290,6 +290,9 @@ def test_ci_runs_exactly_the_readmes_test_command_and_both_commands_start_with_t
     # the system's needs are checked before any work
     assert setup.endswith("&& cifarpipe doctor --check && dvc repro")
     assert (ROOT / ".ci/run").read_text().strip().splitlines()[-1] == tests
+    # both on the README's first screen: a terminal of 40 lines
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:40]
+    assert f"    {setup}" in first_screen and f"    {tests}" in first_screen
 
 
 def tracked_text_files() -> list[str]:
