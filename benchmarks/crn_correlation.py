@@ -60,7 +60,8 @@ def accuracies(code: Path, archive: Path, seeds: int, overrides: dict) -> tuple[
 
 
 def replay(base: list[float], change: list[float]) -> str:
-    """What the rounds (paired) and a fixed five a side (Welch) call on these seeds, taken in order."""
+    """What the rounds (paired) and a fixed five a side (Welch) call on these seeds, taken in order (this
+    checkout's designs: another checkout's package may have none)."""
     from cifarpipe.aggregate.sequential import Design, look_at
     from cifarpipe.core.params import load_params
 
@@ -107,7 +108,8 @@ def main(argv=None) -> None:
         r = float(np.corrcoef(base, acc)[0, 1])
         out["changes"][name] = {"accuracy": acc, "correlation": r}
         print(f"{name}: {np.round(acc, 4).tolist()} ({seconds:.0f} s); r = {r:.2f}; mean difference "
-              f"{100 * (np.mean(acc) - np.mean(base)):+.2f} points; {replay(base, acc)}", flush=True)
+              f"{100 * (np.mean(acc) - np.mean(base)):+.2f} points; "
+              f"{replay(base, acc) if code == ROOT else 'the designs: --replay this run --json'}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
