@@ -82,7 +82,7 @@ def replay(base: list[float], change: list[float]) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python benchmarks/crn_correlation.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archive", type=Path, required=True, help="an archive in the official layout")
+    ap.add_argument("--archive", type=Path, help="an archive in the official layout (not with --replay)")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose cifarpipe package trains")
     ap.add_argument("--json", type=Path, default=None, help="also write every accuracy here")
@@ -93,6 +93,8 @@ def main(argv=None) -> None:
         for name, change in saved["changes"].items():
             print(f"{name}: r = {change['correlation']:.2f}; {replay(saved['base'], change['accuracy'])}")
         return
+    if args.archive is None:
+        ap.error("--archive is required, unless --replay")
     code = args.code.resolve()
     if code != ROOT and os.environ.get("PYTHONPATH") != str(code):  # the other checkout's package, first
         env = {**os.environ, "PYTHONPATH": str(code)}
